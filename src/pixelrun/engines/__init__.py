@@ -1,0 +1,1 @@
+"""Models served by Pixelrun, one package per model."""

@@ -1,0 +1,199 @@
+"""Input and output of `alibaba/qwen-image-edit-2511` (SPEC.md §5), without torch.
+
+The API process validates requests with this module and never imports torch; the
+worker maps the same objects onto the diffusers pipeline.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_PROMPT_CHARS = 2000
+MAX_IMAGES = 4
+MIN_SIDE = 256
+MAX_SIDE = 2048
+SIDE_MULTIPLE = 16
+MAX_SEED = 2**32 - 1
+
+
+class Acceleration(StrEnum):
+    NONE = "none"
+    REGULAR = "regular"
+    HIGH = "high"
+
+
+class OutputFormat(StrEnum):
+    JPEG = "jpeg"
+    PNG = "png"
+    WEBP = "webp"
+
+    @property
+    def content_type(self) -> str:
+        return f"image/{self.value}"
+
+
+ImageSizePreset = Literal[
+    "square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9"
+]
+
+#: width, height of each preset.
+PRESETS: dict[str, tuple[int, int]] = {
+    "square_hd": (1024, 1024),
+    "square": (512, 512),
+    "portrait_4_3": (768, 1024),
+    "portrait_16_9": (576, 1024),
+    "landscape_4_3": (1024, 768),
+    "landscape_16_9": (1024, 576),
+}
+
+_WXH = re.compile(r"^\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*$")
+_DATA_URI = re.compile(r"^data:image/[A-Za-z0-9.+-]+;base64,", re.ASCII)
+
+
+class CustomImageSize(BaseModel):
+    """A custom output size; each side 256..2048, snapped down to a multiple of 16."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    width: Annotated[int, Field(ge=MIN_SIDE, le=MAX_SIDE)]
+    height: Annotated[int, Field(ge=MIN_SIDE, le=MAX_SIDE)]
+
+    @field_validator("width", "height")
+    @classmethod
+    def _snap(cls, side: int) -> int:
+        return side - side % SIDE_MULTIPLE
+
+
+def _parse_image_size(value: Any) -> Any:
+    """Turn the `"WxH"` string form into the object form; leave presets and objects alone."""
+    if isinstance(value, str) and value not in PRESETS:
+        match = _WXH.match(value)
+        if match is None:
+            raise ValueError(
+                f"image_size must be one of {', '.join(PRESETS)}, a 'WIDTHxHEIGHT' string "
+                f"such as '1024x768', or an object {{'width': W, 'height': H}}; got {value!r}"
+            )
+        return {"width": int(match.group(1)), "height": int(match.group(2))}
+    return value
+
+
+class EditInput(BaseModel):
+    """The `input` object of a run."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, title="QwenImageEdit2511Input")
+
+    prompt: Annotated[
+        str, Field(min_length=1, max_length=MAX_PROMPT_CHARS, description="The edit instruction.")
+    ]
+    image_urls: Annotated[
+        list[str],
+        Field(
+            min_length=1,
+            max_length=MAX_IMAGES,
+            description="Reference images in order (Picture 1, Picture 2, ...): http(s) URLs "
+            "or data:image/...;base64, URIs.",
+        ),
+    ]
+    negative_prompt: Annotated[
+        str, Field(max_length=MAX_PROMPT_CHARS, description="What to steer away from.")
+    ] = ""
+    num_images: Annotated[int, Field(ge=1, le=4, description="Outputs per run.")] = 1
+    image_size: Annotated[
+        ImageSizePreset | CustomImageSize | None,
+        Field(
+            description="A preset, 'WxH', or {width, height}; null: about 1 megapixel at the "
+            "aspect ratio of the last input image."
+        ),
+    ] = None
+    num_inference_steps: Annotated[int, Field(ge=1, le=50, description="Denoising steps.")] = 28
+    guidance_scale: Annotated[
+        float,
+        Field(ge=1, le=20, description="True classifier-free guidance scale; > 1 runs the negative branch."),
+    ] = 4.5
+    seed: Annotated[int | None, Field(ge=0, le=MAX_SEED, description="Random when not given.")] = None
+    acceleration: Annotated[
+        Acceleration, Field(description="Speed/fidelity trade-off (see the README's model card).")
+    ] = Acceleration.REGULAR
+    enable_safety_checker: Annotated[
+        bool, Field(description="Replace outputs flagged by the NSFW classifier with black images.")
+    ] = True
+    output_format: Annotated[OutputFormat, Field(description="Encoding of the outputs.")] = OutputFormat.PNG
+    sync_mode: Annotated[
+        bool, Field(description="Return outputs inline as data: URIs and store nothing.")
+    ] = False
+
+    @field_validator("image_size", mode="before")
+    @classmethod
+    def _image_size_forms(cls, value: Any) -> Any:
+        return _parse_image_size(value)
+
+    @field_validator("acceleration", "output_format", mode="before")
+    @classmethod
+    def _enum_from_json_string(cls, value: Any) -> Any:
+        # Strict mode would refuse plain JSON strings for enums; accept their values.
+        if isinstance(value, str):
+            for enum in (Acceleration, OutputFormat):
+                if value in enum._value2member_map_:
+                    return enum(value)
+        return value
+
+    @field_validator("guidance_scale", mode="before")
+    @classmethod
+    def _int_is_a_float(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+
+    @field_validator("image_urls")
+    @classmethod
+    def _url_forms(cls, urls: list[str]) -> list[str]:
+        for index, url in enumerate(urls):
+            lowered = url[:16].lower()
+            if lowered.startswith(("http://", "https://")):
+                continue
+            if _DATA_URI.match(url):
+                continue
+            raise ValueError(
+                f"image_urls[{index}] must start with http://, https:// or data:image/<type>;base64,"
+            )
+        return urls
+
+    @model_validator(mode="after")
+    def _prompt_not_blank(self) -> EditInput:
+        if not self.prompt.strip():
+            raise ValueError("prompt must contain more than whitespace")
+        return self
+
+    @property
+    def requested_size(self) -> tuple[int, int] | None:
+        """(width, height) when the request names a size; None for the default."""
+        if self.image_size is None:
+            return None
+        if isinstance(self.image_size, str):
+            return PRESETS[self.image_size]
+        return self.image_size.width, self.image_size.height
+
+
+class OutputImage(BaseModel):
+    url: str
+    type: Literal["image"] = "image"
+    content_type: str
+    width: int
+    height: int
+    file_size: int
+
+
+class EditOutput(BaseModel):
+    """The `output` object of a succeeded run."""
+
+    model_config = ConfigDict(title="QwenImageEdit2511Output", extra="allow")
+
+    outputs: list[OutputImage]
+    seed: int
+    model_data: dict[str, Any]
+    nsfw_detected: bool | None
+    timing: dict[str, Any]
