@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
     dtype: Literal["auto", "bfloat16", "float32", "float16"] = "auto"
     cpu_offload: bool = False
+    safety_weights: str | None = Field(
+        default=None,
+        description="NSFW classifier: HF id or directory; default: the tiny one with tiny weights, "
+        "else Falconsai/nsfw_image_detection",
+    )
+    load_safety_checker: bool = True
 
     # Queue.
     lease_seconds: float = 30.0

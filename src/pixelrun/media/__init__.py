@@ -1,1 +1,19 @@
-"""media"""
+"""Untrusted image decoding, output encoding and data URIs (no torch)."""
+
+from pixelrun.media.datauri import parse_data_uri, to_data_uri
+from pixelrun.media.decode import ALLOWED_FORMATS, DEFAULT_MAX_PIXELS, decode_image
+from pixelrun.media.encode import OUTPUT_FORMATS, OutputFormat, content_type_for, encode_image
+from pixelrun.media.errors import ImageRejected
+
+__all__ = [
+    "ALLOWED_FORMATS",
+    "DEFAULT_MAX_PIXELS",
+    "OUTPUT_FORMATS",
+    "ImageRejected",
+    "OutputFormat",
+    "content_type_for",
+    "decode_image",
+    "encode_image",
+    "parse_data_uri",
+    "to_data_uri",
+]

@@ -1,1 +1,29 @@
-"""runs"""
+"""The run domain: statuses and transitions, ids and timestamps, pricing. Imports nothing of Pixelrun."""
+
+from pixelrun.runs.ids import isoformat_utc, new_run_id, utc_now, uuid7_timestamp_ms
+from pixelrun.runs.pricing import PRICE_PER_MEGAPIXEL, Pricing, estimate_cents, price_outputs
+from pixelrun.runs.status import (
+    LEASED_STATUSES,
+    STATUS_DESCRIPTIONS,
+    TERMINAL_STATUSES,
+    FailureStage,
+    RunStatus,
+    can_transition,
+)
+
+__all__ = [
+    "LEASED_STATUSES",
+    "PRICE_PER_MEGAPIXEL",
+    "STATUS_DESCRIPTIONS",
+    "TERMINAL_STATUSES",
+    "FailureStage",
+    "Pricing",
+    "RunStatus",
+    "can_transition",
+    "estimate_cents",
+    "isoformat_utc",
+    "new_run_id",
+    "price_outputs",
+    "utc_now",
+    "uuid7_timestamp_ms",
+]

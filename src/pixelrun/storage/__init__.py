@@ -1,1 +1,27 @@
-"""storage"""
+"""Output files: the FileStorage interface, the local back end and signed URLs."""
+
+from pixelrun.storage.base import (
+    FileStorage,
+    InvalidKeyError,
+    StorageError,
+    StoredFile,
+    StoredFileNotFoundError,
+)
+from pixelrun.storage.content_types import content_type_for
+from pixelrun.storage.keys import validate_key, validate_prefix
+from pixelrun.storage.local import LocalFileStorage
+from pixelrun.storage.signing import UrlSigner, load_or_create_secret
+
+__all__ = [
+    "FileStorage",
+    "InvalidKeyError",
+    "LocalFileStorage",
+    "StorageError",
+    "StoredFile",
+    "StoredFileNotFoundError",
+    "UrlSigner",
+    "content_type_for",
+    "load_or_create_secret",
+    "validate_key",
+    "validate_prefix",
+]

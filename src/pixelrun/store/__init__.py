@@ -1,1 +1,53 @@
-"""store"""
+"""The store, which is also the queue: SQLite or PostgreSQL through one code path."""
+
+from pixelrun.store.database import create_engine_for, normalize_url
+from pixelrun.store.errors import (
+    IllegalTransition,
+    InsufficientCredit,
+    InvalidCursor,
+    OwnerNotFound,
+    RunNotFound,
+    StoreError,
+)
+from pixelrun.store.migrate import current_revision, head_revision, migrate
+from pixelrun.store.notify import CHANNEL, QueueWaiter
+from pixelrun.store.queue import WORKER_LOST
+from pixelrun.store.records import (
+    AuthContext,
+    EventRecord,
+    KeyRecord,
+    LeaseState,
+    LogRecord,
+    Owner,
+    RunRecord,
+    WorkerRecord,
+)
+from pixelrun.store.store import Store
+from pixelrun.store.tables import metadata
+
+__all__ = [
+    "CHANNEL",
+    "WORKER_LOST",
+    "AuthContext",
+    "EventRecord",
+    "IllegalTransition",
+    "InsufficientCredit",
+    "InvalidCursor",
+    "KeyRecord",
+    "LeaseState",
+    "LogRecord",
+    "Owner",
+    "OwnerNotFound",
+    "QueueWaiter",
+    "RunNotFound",
+    "RunRecord",
+    "Store",
+    "StoreError",
+    "WorkerRecord",
+    "create_engine_for",
+    "current_revision",
+    "head_revision",
+    "metadata",
+    "migrate",
+    "normalize_url",
+]

@@ -81,22 +81,13 @@ def _parse_image_size(value: Any) -> Any:
     return value
 
 
-class EditInput(BaseModel):
-    """The `input` object of a run."""
+class EditParameters(BaseModel):
+    """Everything of a run's input but the image URLs: what the engine needs besides images."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, title="QwenImageEdit2511Input")
+    model_config = ConfigDict(extra="forbid", strict=True, title="QwenImageEdit2511Parameters")
 
     prompt: Annotated[
         str, Field(min_length=1, max_length=MAX_PROMPT_CHARS, description="The edit instruction.")
-    ]
-    image_urls: Annotated[
-        list[str],
-        Field(
-            min_length=1,
-            max_length=MAX_IMAGES,
-            description="Reference images in order (Picture 1, Picture 2, ...): http(s) URLs "
-            "or data:image/...;base64, URIs.",
-        ),
     ]
     negative_prompt: Annotated[
         str, Field(max_length=MAX_PROMPT_CHARS, description="What to steer away from.")
@@ -148,6 +139,37 @@ class EditInput(BaseModel):
             return float(value)
         return value
 
+    @model_validator(mode="after")
+    def _prompt_not_blank(self) -> EditParameters:
+        if not self.prompt.strip():
+            raise ValueError("prompt must contain more than whitespace")
+        return self
+
+    @property
+    def requested_size(self) -> tuple[int, int] | None:
+        """(width, height) when the request names a size; None for the default."""
+        if self.image_size is None:
+            return None
+        if isinstance(self.image_size, str):
+            return PRESETS[self.image_size]
+        return self.image_size.width, self.image_size.height
+
+
+class EditInput(EditParameters):
+    """The `input` object of a run."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, title="QwenImageEdit2511Input")
+
+    image_urls: Annotated[
+        list[str],
+        Field(
+            min_length=1,
+            max_length=MAX_IMAGES,
+            description="Reference images in order (Picture 1, Picture 2, ...): http(s) URLs "
+            "or data:image/...;base64, URIs.",
+        ),
+    ]
+
     @field_validator("image_urls")
     @classmethod
     def _url_forms(cls, urls: list[str]) -> list[str]:
@@ -161,21 +183,6 @@ class EditInput(BaseModel):
                 f"image_urls[{index}] must start with http://, https:// or data:image/<type>;base64,"
             )
         return urls
-
-    @model_validator(mode="after")
-    def _prompt_not_blank(self) -> EditInput:
-        if not self.prompt.strip():
-            raise ValueError("prompt must contain more than whitespace")
-        return self
-
-    @property
-    def requested_size(self) -> tuple[int, int] | None:
-        """(width, height) when the request names a size; None for the default."""
-        if self.image_size is None:
-            return None
-        if isinstance(self.image_size, str):
-            return PRESETS[self.image_size]
-        return self.image_size.width, self.image_size.height
 
 
 class OutputImage(BaseModel):

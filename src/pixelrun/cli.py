@@ -1,0 +1,163 @@
+"""The `pixelrun` command line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from pixelrun.config import Settings
+
+app = typer.Typer(
+    help="Pixelrun: a self-hosted run API for Qwen-Image-Edit-2511.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+WeightsOption = Annotated[
+    str | None,
+    typer.Option(help="'tiny' (random weights, generated offline), a Hugging Face id, or a local directory."),
+]
+DataDirOption = Annotated[
+    Path | None, typer.Option(help="Data directory (default: $PIXELRUN_DATA_DIR or ./.pixelrun).")
+]
+DeviceOption = Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:N")]
+
+
+def _settings(**overrides: object) -> Settings:
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def edit(
+    image: Annotated[list[Path], typer.Option("--image", "-i", help="Reference image; repeat for up to 4.")],
+    prompt: Annotated[str, typer.Option("--prompt", "-p", help="The edit instruction.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Output file; .png, .jpg or .webp picks the format.")
+    ] = Path("out.png"),
+    weights: WeightsOption = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (random when not given).")] = None,
+    steps: Annotated[int, typer.Option(help="Denoising steps (1..50).")] = 28,
+    guidance_scale: Annotated[float, typer.Option(help="True CFG scale (1..20); 1 turns CFG off.")] = 4.5,
+    negative_prompt: Annotated[str, typer.Option(help="What to steer away from.")] = "",
+    num_images: Annotated[int, typer.Option(help="Number of outputs (1..4).")] = 1,
+    size: Annotated[
+        str | None, typer.Option(help="Preset (square_hd, square, ...) or WxH; default ≈1 MP.")
+    ] = None,
+    acceleration: Annotated[str, typer.Option(help="none | regular | high")] = "regular",
+    safety_checker: Annotated[bool, typer.Option(help="Black out outputs flagged as NSFW.")] = True,
+    device: DeviceOption = None,
+    cpu_offload: Annotated[bool, typer.Option(help="Model CPU offload (GPUs with less memory).")] = False,
+    data_dir: DataDirOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Edit images once, without a server, and write the result(s) to --output."""
+    _setup_logging(verbose)
+    from pixelrun.engines.qwen_image_edit import EditParameters
+    from pixelrun.media import ImageRejected, decode_image, encode_image
+
+    if len(image) > 4:
+        raise typer.BadParameter("at most 4 reference images", param_hint="--image")
+    suffix = output.suffix.lower().lstrip(".")
+    fmt = {"jpg": "jpeg", "jpeg": "jpeg", "png": "png", "webp": "webp"}.get(suffix)
+    if fmt is None:
+        raise typer.BadParameter(
+            "the output name must end in .png, .jpg, .jpeg or .webp", param_hint="--output"
+        )
+    try:
+        parameters = EditParameters.model_validate(
+            {
+                "prompt": prompt,
+                "seed": seed,
+                "num_inference_steps": steps,
+                "guidance_scale": guidance_scale,
+                "negative_prompt": negative_prompt,
+                "num_images": num_images,
+                "image_size": size,
+                "acceleration": acceleration,
+                "enable_safety_checker": safety_checker,
+                "output_format": fmt,
+            }
+        )
+    except ValidationError as error:
+        for problem in error.errors():
+            err.print(f"[red]error:[/] {'.'.join(map(str, problem['loc']))}: {problem['msg']}")
+        raise typer.Exit(2) from None
+
+    pictures = []
+    for index, path in enumerate(image):
+        try:
+            pictures.append(decode_image(path.read_bytes()))
+        except (OSError, ImageRejected) as error:
+            err.print(f"[red]error:[/] --image #{index + 1} {path}: {error}")
+            raise typer.Exit(2) from None
+
+    settings = _settings(weights=weights, device=device, cpu_offload=cpu_offload or None, data_dir=data_dir)
+    settings.load_safety_checker = safety_checker
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pixelrun.worker.engine_factory import load_engine
+
+    with err.status(f"loading {settings.weights} weights…"):
+        engine = load_engine(settings)
+    with Progress(
+        TextColumn("denoising"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+    ) as progress:
+        task = progress.add_task("denoise", total=parameters.num_inference_steps)
+        result = engine.edit(
+            parameters, pictures, on_step=lambda step, _: progress.update(task, completed=step)
+        )
+
+    paths = (
+        [output]
+        if len(result.images) == 1
+        else [
+            output.with_name(f"{output.stem}-{index + 1}{output.suffix}")
+            for index in range(len(result.images))
+        ]
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    for path, picture in zip(paths, result.images, strict=True):
+        path.write_bytes(encode_image(picture, fmt))
+        typer.echo(str(path))
+    flagged = sum(result.nsfw_flags or [])
+    err.print(
+        f"seed {result.seed}, {result.width}x{result.height}, "
+        f"{result.transformer_forwards} transformer passes, "
+        f"{result.timings_ms['inference_ms'] / 1000:.1f} s"
+        + (f", {flagged} flagged as NSFW" if flagged else "")
+    )
+
+
+@app.command("tiny-weights")
+def tiny_weights(
+    directory: Annotated[Path, typer.Argument(help="Where to write the checkpoint.")],
+    seed: Annotated[int, typer.Option(help="Seed of the random init.")] = 0,
+) -> None:
+    """Generate tiny random weights of the real architecture as a diffusers directory (offline)."""
+    from pixelrun.engines.qwen_image_edit.tiny_weights import save_tiny_checkpoint
+
+    save_tiny_checkpoint(directory, seed)
+    typer.echo(str(directory))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,198 @@
+"""The Qwen-Image-Edit-2511 engine: one request in, edited images and facts out."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from diffusers import QwenImageEditPlusPipeline
+from diffusers.pipelines.qwenimage import pipeline_qwenimage_edit_plus
+from PIL import Image
+
+from . import MODEL_ID
+from .acceleration import AccelerationSwitch
+from .loading import Placement, choose_placement, load_pipeline, reference_areas_for
+from .schema import MAX_SEED, Acceleration, EditParameters
+from .sizes import output_size
+
+log = logging.getLogger(__name__)
+
+#: Called after every denoising step with (step, steps); returning False aborts the call.
+StepCallback = Callable[[int, int], bool | None]
+
+
+class EditCanceled(Exception):
+    """The step callback asked to stop; no image was produced."""
+
+    def __init__(self, step: int, steps: int) -> None:
+        super().__init__(f"canceled after step {step} of {steps}")
+        self.step = step
+        self.steps = steps
+
+
+class SafetyChecker(Protocol):
+    def check(self, images: list[Image.Image]) -> list[bool]: ...
+
+
+@dataclass
+class EditResult:
+    images: list[Image.Image]
+    seed: int
+    width: int
+    height: int
+    acceleration: Acceleration
+    nsfw_flags: list[bool] | None
+    transformer_forwards: int
+    steps: int
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def pipeline_arguments(request: EditParameters, images: list[Image.Image], seed: int) -> dict[str, Any]:
+    """The `QwenImageEditPlusPipeline.__call__` arguments for a request (SPEC.md §5)."""
+    width, height = output_size(request.requested_size, images[-1].size)
+    use_cfg = request.guidance_scale > 1
+    return {
+        "image": list(images),
+        "prompt": request.prompt,
+        # The pipeline runs the negative branch only when a negative prompt is given;
+        # an empty one would silently turn CFG off, so it becomes a single space.
+        "negative_prompt": (request.negative_prompt or " ") if use_cfg else None,
+        "true_cfg_scale": request.guidance_scale,
+        "num_images_per_prompt": request.num_images,
+        "num_inference_steps": request.num_inference_steps,
+        "height": height,
+        "width": width,
+        # A CPU generator gives the same noise whatever device the model is on.
+        "generator": torch.Generator(device="cpu").manual_seed(seed),
+        "output_type": "pil",
+    }
+
+
+@contextlib.contextmanager
+def reference_areas(condition_area: int, vae_area: int) -> Iterator[None]:
+    """Set the two areas the pipeline resizes every reference image to, for one call.
+
+    diffusers reads them as module constants at call time; the worker runs one call
+    at a time, so swapping them around the call is safe.
+    """
+    module = pipeline_qwenimage_edit_plus
+    saved = module.CONDITION_IMAGE_SIZE, module.VAE_IMAGE_SIZE
+    module.CONDITION_IMAGE_SIZE, module.VAE_IMAGE_SIZE = condition_area, vae_area
+    try:
+        yield
+    finally:
+        module.CONDITION_IMAGE_SIZE, module.VAE_IMAGE_SIZE = saved
+
+
+class ForwardCounter:
+    """Counts full transformer passes: the last block's feed-forward runs only in those."""
+
+    def __init__(self, pipeline: QwenImageEditPlusPipeline) -> None:
+        self.count = 0
+        last_block = pipeline.transformer.transformer_blocks[-1]
+        last_block.img_mlp.register_forward_pre_hook(self._tick)
+
+    def _tick(self, *_: Any) -> None:
+        self.count += 1
+
+
+class QwenImageEditEngine:
+    model_id = MODEL_ID
+
+    def __init__(
+        self,
+        pipeline: QwenImageEditPlusPipeline,
+        *,
+        reference_areas: tuple[int, int],
+        safety_checker: SafetyChecker | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.reference_areas = reference_areas
+        self.safety_checker = safety_checker
+        self._acceleration = AccelerationSwitch(pipeline.transformer)
+        self._forwards = ForwardCounter(pipeline)
+
+    @classmethod
+    def load(
+        cls,
+        weights: str | Path,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        cpu_offload: bool = False,
+        reference_areas: tuple[int, int] | None = None,
+        safety_checker: SafetyChecker | None = None,
+    ) -> QwenImageEditEngine:
+        placement: Placement = choose_placement(device, dtype, cpu_offload)
+        pipeline = load_pipeline(weights, placement)
+        areas = reference_areas or reference_areas_for(weights)
+        return cls(pipeline, reference_areas=areas, safety_checker=safety_checker)
+
+    @property
+    def device(self) -> torch.device:
+        return self.pipeline._execution_device
+
+    def edit(
+        self,
+        request: EditParameters,
+        images: list[Image.Image],
+        *,
+        on_step: StepCallback | None = None,
+    ) -> EditResult:
+        """Run one edit. Raises `EditCanceled` when `on_step` returns False."""
+        if not images:
+            raise ValueError("at least one reference image is needed")
+        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        arguments = pipeline_arguments(request, [image.convert("RGB") for image in images], seed)
+        steps = request.num_inference_steps
+
+        def step_end(_pipe: Any, index: int, _timestep: Any, _tensors: dict[str, Any]) -> dict[str, Any]:
+            if on_step is not None and on_step(index + 1, steps) is False:
+                raise EditCanceled(index + 1, steps)
+            return {}
+
+        self._acceleration.apply(request.acceleration)
+        forwards_before = self._forwards.count
+        started = time.perf_counter()
+        try:
+            with reference_areas(*self.reference_areas):
+                output = self.pipeline(
+                    **arguments, callback_on_step_end=step_end, callback_on_step_end_tensor_inputs=[]
+                )
+        except BaseException:
+            self._acceleration.reset_state()
+            raise
+        inference_ms = (time.perf_counter() - started) * 1000
+        produced: list[Image.Image] = list(output.images)
+
+        flags: list[bool] | None = None
+        safety_ms = 0.0
+        if request.enable_safety_checker and self.safety_checker is not None:
+            started = time.perf_counter()
+            flags = self.safety_checker.check(produced)
+            produced = [
+                Image.new("RGB", image.size, (0, 0, 0)) if flagged else image
+                for image, flagged in zip(produced, flags, strict=True)
+            ]
+            safety_ms = (time.perf_counter() - started) * 1000
+        elif request.enable_safety_checker:
+            log.warning("safety checker requested but none is loaded; outputs are not checked")
+
+        return EditResult(
+            images=produced,
+            seed=seed,
+            width=arguments["width"],
+            height=arguments["height"],
+            acceleration=request.acceleration,
+            nsfw_flags=flags,
+            transformer_forwards=self._forwards.count - forwards_before,
+            steps=steps,
+            timings_ms={"inference_ms": round(inference_ms, 3), "safety_ms": round(safety_ms, 3)},
+        )

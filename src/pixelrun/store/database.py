@@ -1,0 +1,90 @@
+"""Engines for SQLite and PostgreSQL, and the two kinds of transaction the store uses.
+
+SQLite: WAL, a busy timeout, foreign keys, and `BEGIN IMMEDIATE` for write transactions
+so that a write transaction holds the single write lock from its first statement (a
+claim reads then updates; with a deferred BEGIN two claimers could read the same row).
+This is SQLAlchemy's documented recipe: pysqlite's own transaction handling is turned
+off (`isolation_level = None`) and SQLAlchemy's `begin` event emits the BEGIN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+
+SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
+_READ_ONLY = "pixelrun_read_only"
+
+
+def normalize_url(url: str | URL) -> URL:
+    """Parse a database URL; plain PostgreSQL URLs are rewritten to the psycopg 3 driver."""
+    if isinstance(url, str) and url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def create_engine_for(url: str | URL, **kwargs: Any) -> Engine:
+    parsed = normalize_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed, **kwargs)
+    if backend == "postgresql":
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(parsed, **kwargs)
+    raise ValueError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
+
+
+def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    connect_args.setdefault("check_same_thread", False)
+    connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_SECONDS)
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # SQLAlchemy, not pysqlite, decides when a transaction begins (see module doc).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_SECONDS * 1000)}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            # WAL makes NORMAL durable against application crashes, and much faster than FULL.
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        read_only = conn.get_execution_options().get(_READ_ONLY, False)
+        # Readers take no lock in WAL mode, so they must not queue behind writers.
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+@contextmanager
+def write_tx(engine: Engine) -> Iterator[Connection]:
+    """A write transaction: committed on success, rolled back on error."""
+    with engine.begin() as conn:
+        yield conn
+
+
+@contextmanager
+def read_tx(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction (a plain deferred BEGIN on SQLite)."""
+    with engine.connect() as conn:
+        conn.execution_options(**{_READ_ONLY: True})
+        with conn.begin():
+            yield conn

@@ -1,0 +1,41 @@
+"""Errors raised by the store."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base class of the store's errors."""
+
+
+class InsufficientCredit(StoreError):
+    """The owner's remaining budget cannot cover the run's estimated cost."""
+
+    def __init__(self, owner_id: str, available_cents: int, required_cents: int) -> None:
+        super().__init__(
+            f"owner {owner_id} has {available_cents} cents of credit left; the run needs {required_cents}"
+        )
+        self.owner_id = owner_id
+        self.available_cents = available_cents
+        self.required_cents = required_cents
+
+
+class RunNotFound(StoreError):
+    """No such run, or it belongs to another owner."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id} not found")
+        self.run_id = run_id
+
+
+class OwnerNotFound(StoreError):
+    def __init__(self, owner_id: str) -> None:
+        super().__init__(f"owner {owner_id} not found")
+        self.owner_id = owner_id
+
+
+class InvalidCursor(StoreError, ValueError):
+    """A pagination cursor that this store did not produce."""
+
+
+class IllegalTransition(StoreError, ValueError):
+    """A status change that the run domain forbids."""

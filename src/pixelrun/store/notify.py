@@ -1,0 +1,104 @@
+"""Wake-ups for idle workers when a run is queued.
+
+PostgreSQL: `NOTIFY pixelrun_runs, '<model_id>'`, sent from inside the transaction that
+queues the run (so it is delivered at commit, never before the row is visible), and a
+`QueueWaiter` that LISTENs on a dedicated psycopg connection and returns as soon as a
+notification arrives.
+
+SQLite has no notifications between processes: the waiter just sleeps a short poll
+interval (0.2 s by default) and the worker polls the queue again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+from pixelrun.store.database import is_postgres
+
+CHANNEL = "pixelrun_runs"
+DEFAULT_POLL_INTERVAL_SECONDS = 0.2
+
+
+def notify_in_tx(conn: Connection, model_id: str) -> None:
+    """Queue a notification in the current transaction (PostgreSQL only; a no-op on SQLite)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": model_id})
+
+
+def notify_queued(engine: Engine, model_id: str) -> None:
+    if is_postgres(engine):
+        with engine.begin() as conn:
+            notify_in_tx(conn, model_id)
+
+
+class QueueWaiter:
+    """Blocks a worker until a run may be waiting for it, or until a timeout.
+
+    A wake-up is a hint, not a promise: the caller must try to claim and may find nothing.
+    `model_ids` (None: any) filters the notifications that wake the waiter.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        model_ids: Iterable[str] | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL_SECONDS,
+    ) -> None:
+        self._engine = engine
+        self._model_ids = frozenset(model_ids) if model_ids is not None else None
+        self._poll_interval = poll_interval
+        self._listen_conn: Any = None
+        if is_postgres(engine):
+            # Listen from construction on, so that a run queued before the first wait() wakes it.
+            self._connect()
+
+    def _connect(self) -> None:
+        import psycopg
+
+        url = self._engine.url.set(drivername="postgresql")
+        conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+        conn.execute(f"LISTEN {CHANNEL}")
+        self._listen_conn = conn
+
+    def wait(self, timeout: float) -> None:
+        if not is_postgres(self._engine):
+            time.sleep(max(0.0, min(timeout, self._poll_interval)))
+            return
+        self._wait_postgres(timeout)
+
+    def _wait_postgres(self, timeout: float) -> None:
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                if self._listen_conn is None:
+                    self._connect()
+                for notify in self._listen_conn.notifies(timeout=remaining, stop_after=1):
+                    if self._model_ids is None or notify.payload in self._model_ids:
+                        return
+            except psycopg.OperationalError:
+                # The listening connection broke: behave like polling until it is back.
+                self._drop_connection()
+                time.sleep(min(remaining, self._poll_interval))
+                return
+
+    def _drop_connection(self) -> None:
+        if self._listen_conn is not None:
+            with contextlib.suppress(Exception):
+                self._listen_conn.close()
+            self._listen_conn = None
+
+    def close(self) -> None:
+        self._drop_connection()
+
+    def __enter__(self) -> QueueWaiter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,124 @@
+"""The schema, as SQLAlchemy Core tables. Migrations (migrations/versions) must match it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    false,
+)
+
+from pixelrun.store.types import UTCDateTime, json_type
+
+# Constraint names are fixed so that migrations can refer to them on every back end.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+owners = Table(
+    "owners",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    # NULL: no budget, unlimited credit.
+    Column("budget_cents", Integer, nullable=True),
+    Column("spent_cents", Integer, nullable=False, server_default="0", default=0),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("owner_id", String(64), ForeignKey("owners.id"), nullable=False, index=True),
+    Column("label", String(200), nullable=False),
+    Column("key_prefix", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("owner_id", String(64), ForeignKey("owners.id"), nullable=False),
+    Column("model_id", String(200), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("input", json_type(), nullable=False),
+    Column("output", json_type(), nullable=True),
+    Column("metadata", json_type(), nullable=True),
+    Column("callback_url", Text, nullable=True),
+    Column("client_ref", String(500), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("dispatched_at", UTCDateTime(), nullable=True),
+    Column("started_at", UTCDateTime(), nullable=True),
+    Column("completed_at", UTCDateTime(), nullable=True),
+    # The wire cost (decimal string, USD) and its lines; cents are debited from the owner.
+    Column("cost", String(32), nullable=True),
+    Column("cost_breakdown", json_type(), nullable=True),
+    Column("cost_cents", Integer, nullable=False, server_default="0", default=0),
+    Column("failure_code", String(100), nullable=True),
+    Column("failure_message", Text, nullable=True),
+    Column("failure_stage", String(20), nullable=True),
+    Column("progress_step", Integer, nullable=True),
+    Column("progress_steps", Integer, nullable=True),
+    # Incremented on every claim; with worker_id it fences every later write by a worker.
+    Column("attempt", Integer, nullable=False, server_default="0", default=0),
+    Column("max_attempts", Integer, nullable=False),
+    # Claims given back by a graceful shutdown; they do not count against max_attempts.
+    Column("graceful_requeues", Integer, nullable=False, server_default="0", default=0),
+    Column("worker_id", String(64), nullable=True),
+    Column("lease_expires_at", UTCDateTime(), nullable=True),
+    Column("cancel_requested", Boolean, nullable=False, server_default=false(), default=False),
+    Index("ix_runs_status_model_created", "status", "model_id", "created_at"),
+    Index("ix_runs_owner_created", "owner_id", "created_at"),
+)
+
+run_events = Table(
+    "run_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(36), ForeignKey("runs.id"), nullable=False, index=True),
+    Column("from_status", String(20), nullable=True),
+    Column("to_status", String(20), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("detail", json_type(), nullable=True),
+)
+
+run_logs = Table(
+    "run_logs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(36), ForeignKey("runs.id"), nullable=False, index=True),
+    Column("level", String(10), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("meta", json_type(), nullable=True),
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("model_ids", json_type(), nullable=False),
+    Column("device", String(100), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("info", json_type(), nullable=True),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("heartbeat_at", UTCDateTime(), nullable=False),
+)

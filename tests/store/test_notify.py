@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from pixelrun.store import Store
+
+from .conftest import MODEL
+
+# These tests pick their back end themselves; the PostgreSQL ones carry the marker.
+pg = pytest.mark.postgres
+
+
+def _notify_later(action: Callable[[], object], delay: float) -> threading.Thread:
+    def run() -> None:
+        time.sleep(delay)
+        action()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_sqlite_waiter_polls(sqlite_store: Store) -> None:
+    store = sqlite_store
+    with store.queue_waiter(poll_interval=0.05) as waiter:
+        start = time.monotonic()
+        waiter.wait(timeout=5)
+        assert time.monotonic() - start < 1
+        start = time.monotonic()
+        waiter.wait(timeout=0.01)
+        assert time.monotonic() - start < 0.5
+    store.notify_queued(MODEL)  # a no-op on SQLite
+
+
+@pg
+def test_postgres_notify_wakes_the_waiter(pg_store: Store) -> None:
+    store = pg_store
+    with store.queue_waiter() as waiter:
+        thread = _notify_later(lambda: store.notify_queued(MODEL), 0.2)
+        start = time.monotonic()
+        waiter.wait(timeout=10)
+        elapsed = time.monotonic() - start
+        thread.join()
+    assert 0.1 < elapsed < 2
+
+
+@pg
+def test_postgres_create_run_notifies_and_waiter_filters_models(pg_store: Store) -> None:
+    store = pg_store
+    owner = store.ensure_owner("acme")
+    with store.queue_waiter(model_ids=[MODEL]) as waiter:
+        # A run of another model does not wake it: the full timeout passes.
+        store.create_run(owner.id, "other/model", {"prompt": "p"})
+        start = time.monotonic()
+        waiter.wait(timeout=0.5)
+        assert time.monotonic() - start >= 0.45
+        thread = _notify_later(lambda: store.create_run(owner.id, MODEL, {"prompt": "p"}), 0.2)
+        start = time.monotonic()
+        waiter.wait(timeout=10)
+        thread.join()
+        assert time.monotonic() - start < 2
+
+
+@pg
+def test_postgres_notification_before_wait_is_not_lost(pg_store: Store) -> None:
+    store = pg_store
+    owner = store.ensure_owner("acme")
+    with store.queue_waiter() as waiter:
+        store.create_run(owner.id, MODEL, {"prompt": "p"})
+        start = time.monotonic()
+        waiter.wait(timeout=10)
+        assert time.monotonic() - start < 1
+
+
+@pg
+def test_postgres_waiter_times_out(pg_store: Store) -> None:
+    store = pg_store
+    with store.queue_waiter() as waiter:
+        start = time.monotonic()
+        waiter.wait(timeout=0.3)
+        assert 0.25 < time.monotonic() - start < 2
