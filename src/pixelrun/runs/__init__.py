@@ -1,6 +1,7 @@
 """The run domain: statuses and transitions, ids and timestamps, pricing. Imports nothing of Pixelrun."""
 
 from pixelrun.runs.ids import isoformat_utc, new_run_id, utc_now, uuid7_timestamp_ms
+from pixelrun.runs.output import render_output
 from pixelrun.runs.pricing import PRICE_PER_MEGAPIXEL, Pricing, estimate_cents, price_outputs
 from pixelrun.runs.status import (
     LEASED_STATUSES,
@@ -24,6 +25,7 @@ __all__ = [
     "isoformat_utc",
     "new_run_id",
     "price_outputs",
+    "render_output",
     "utc_now",
     "uuid7_timestamp_ms",
 ]
