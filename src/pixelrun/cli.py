@@ -147,6 +147,105 @@ def edit(
     )
 
 
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    owner: Annotated[str, typer.Option(help="Owner (organisation) name; created if new.")],
+    label: Annotated[str, typer.Option(help="A label to recognise the key by.")] = "default",
+    budget_usd: Annotated[
+        float | None, typer.Option(help="Credit budget of a NEW owner in USD (default: unlimited).")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Store URL (default: SQLite in the data dir).")
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Create an API key; the key is printed once, alone on the last line of stdout."""
+    from pixelrun.store import Store
+
+    settings = _settings(database_url=database_url, data_dir=data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.resolved_database_url)
+    store.migrate()
+    budget = None if budget_usd is None else round(budget_usd * 100)
+    owner_record = store.ensure_owner(owner, budget)
+    record, plain = store.create_api_key(owner_record.id, label)
+    budget_text = (
+        "unlimited" if owner_record.budget_cents is None else f"${owner_record.budget_cents / 100:.2f}"
+    )
+    typer.echo(
+        f"owner {owner_record.name} ({owner_record.id}), budget {budget_text}; key {record.id} '{label}':"
+    )
+    typer.echo(plain)
+
+
+@app.command()
+def worker(
+    weights: WeightsOption = None,
+    device: DeviceOption = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Store URL (default: SQLite in the data dir).")
+    ] = None,
+    data_dir: DataDirOption = None,
+    name: Annotated[str | None, typer.Option(help="Worker name shown in logs (default host:pid).")] = None,
+    cpu_offload: Annotated[bool, typer.Option(help="Model CPU offload (GPUs with less memory).")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = True,
+) -> None:
+    """Run one worker (one per GPU): load the model once, then claim and run jobs from the store."""
+    _setup_logging(verbose)
+    from pixelrun.worker.loop import Worker
+
+    settings = _settings(
+        weights=weights,
+        device=device,
+        database_url=database_url,
+        data_dir=data_dir,
+        cpu_offload=cpu_offload or None,
+    )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    process = Worker(settings, name=name)
+    process.install_signal_handlers()
+    process.run()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    weights: WeightsOption = None,
+    workers: Annotated[int, typer.Option(help="Worker processes to start here (0: API only).")] = 1,
+    device: DeviceOption = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Store URL (default: SQLite in the data dir).")
+    ] = None,
+    data_dir: DataDirOption = None,
+    public_base_url: Annotated[
+        str | None, typer.Option(help="URL clients use to reach this server (default http://HOST:PORT).")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = True,
+) -> None:
+    """Serve the API, with N worker processes (one by default) on this machine."""
+    _setup_logging(verbose)
+    from pixelrun.serve import serve as run_server
+
+    settings = _settings(
+        host=host,
+        port=port,
+        weights=weights,
+        device=device,
+        database_url=database_url,
+        data_dir=data_dir,
+        public_base_url=public_base_url,
+    )
+    if "public_base_url" not in settings.model_fields_set:
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        settings.public_base_url = f"http://{shown}:{port}"
+    run_server(settings, workers)
+
+
 @app.command("tiny-weights")
 def tiny_weights(
     directory: Annotated[Path, typer.Argument(help="Where to write the checkpoint.")],

@@ -9,6 +9,7 @@ from pixelrun.storage.base import (
 )
 from pixelrun.storage.content_types import content_type_for
 from pixelrun.storage.keys import validate_key, validate_prefix
+from pixelrun.storage.factory import storage_from_settings
 from pixelrun.storage.local import LocalFileStorage
 from pixelrun.storage.signing import UrlSigner, load_or_create_secret
 
@@ -22,6 +23,7 @@ __all__ = [
     "UrlSigner",
     "content_type_for",
     "load_or_create_secret",
+    "storage_from_settings",
     "validate_key",
     "validate_prefix",
 ]

@@ -1,1 +1,1 @@
-"""worker"""
+"""Workers: claim runs, fetch inputs, run the engine, store outputs, finish runs."""

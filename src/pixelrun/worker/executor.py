@@ -1,0 +1,255 @@
+"""Carry one claimed run from `dispatching` to a terminal status.
+
+claim (done by the loop) → validate → fetch inputs → `running` → engine (progress,
+cancellation, lease) → safety (inside the engine) → store outputs → price → finish.
+Every write is fenced by (run, attempt, worker) in the store, so a worker that lost
+its lease cannot overwrite anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from pixelrun.engines.qwen_image_edit import EditInput
+from pixelrun.engines.qwen_image_edit.engine import EditCanceled, EditResult, QwenImageEditEngine
+from pixelrun.net import OutboundClient
+from pixelrun.runs import FailureStage, RunStatus, price_outputs, utc_now
+from pixelrun.storage import FileStorage, StorageError
+from pixelrun.store import RunRecord, Store
+from pixelrun.worker.inputs import InputImageError, InputLimits, load_input_images
+from pixelrun.worker.lease import LeaseKeeper
+from pixelrun.worker.outputs import save_outputs
+
+log = logging.getLogger(__name__)
+
+
+class _Stopped(Exception):
+    """The worker is shutting down: the run goes back to the queue."""
+
+
+class _TimedOut(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    worker_id: str
+    lease_seconds: float
+    heartbeat_seconds: float
+    run_timeout_seconds: float
+    limits: InputLimits
+
+
+class RunFailed(Exception):
+    def __init__(self, stage: FailureStage, code: str, message: str) -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.code = code
+        self.message = message
+
+
+class RunExecutor:
+    def __init__(
+        self,
+        store: Store,
+        engine: QwenImageEditEngine,
+        storage: FileStorage,
+        client: OutboundClient,
+        config: ExecutorConfig,
+        stopping: threading.Event,
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self.storage = storage
+        self.client = client
+        self.config = config
+        self.stopping = stopping
+
+    def execute(self, run: RunRecord) -> RunStatus | None:
+        """Process a claimed run; returns the terminal status written, or None when not ours anymore."""
+        started = time.monotonic()
+        log_run = _RunLog(self.store, run.id)
+        log_run.info(f"claimed by worker {self.config.worker_id} (attempt {run.attempt})")
+        with LeaseKeeper(
+            self.store,
+            run.id,
+            run.attempt,
+            self.config.worker_id,
+            self.config.lease_seconds,
+            min(self.config.heartbeat_seconds, 0.25),
+        ) as lease:
+            try:
+                output, pricing = self._compute(run, lease, log_run, started)
+            except RunFailed as failure:
+                log_run.error(f"failed at {failure.stage.value}: {failure.message}", code=failure.code)
+                return self._finish_failed(run, failure)
+            except EditCanceled:
+                log_run.info(
+                    "stopped: " + ("canceled" if lease.canceled else "no longer held by this worker")
+                )
+                return None
+            except _Stopped:
+                requeued = self.store.requeue_run(
+                    run.id, run.attempt, self.config.worker_id, "worker_shutdown"
+                )
+                log_run.info(
+                    "worker shutting down: run returned to the queue" if requeued else "worker shutting down"
+                )
+                return None
+        finished = self.store.finish_run(
+            run.id,
+            run.attempt,
+            self.config.worker_id,
+            RunStatus.SUCCEEDED,
+            output=output,
+            cost=pricing.cost_str,
+            cost_breakdown=pricing.breakdown,
+            cost_cents=pricing.cost_cents,
+        )
+        if not finished:
+            log.info("run %s: result dropped, the run was finished elsewhere (canceled or reaped)", run.id)
+            return None
+        log_run.info(f"succeeded in {(time.monotonic() - started):.2f} s, cost ${pricing.cost_str}")
+        return RunStatus.SUCCEEDED
+
+    def _compute(
+        self, run: RunRecord, lease: LeaseKeeper, log_run: _RunLog, started: float
+    ) -> tuple[dict, Any]:
+        try:
+            request = EditInput.model_validate(run.input)
+        except ValidationError as error:
+            raise RunFailed(FailureStage.VALIDATION, "invalid_input", str(error)) from error
+
+        fetch_started = time.monotonic()
+        try:
+            images = load_input_images(request.image_urls, self.client, self.config.limits)
+        except InputImageError as error:
+            raise RunFailed(FailureStage.INPUT_FETCH, "input_fetch_failed", str(error)) from error
+        fetch_ms = (time.monotonic() - fetch_started) * 1000
+        sizes = ", ".join(f"{image.width}x{image.height}" for image in images)
+        log_run.info(f"fetched {len(images)} input image(s): {sizes}")
+        if self.stopping.is_set():
+            raise _Stopped
+        if not self.store.mark_running(run.id, run.attempt, self.config.worker_id):
+            raise EditCanceled(0, request.num_inference_steps)
+
+        deadline = started + self.config.run_timeout_seconds
+
+        def on_step(step: int, steps: int) -> bool:
+            lease.progress(step, steps)
+            if self.stopping.is_set():
+                raise _Stopped
+            if time.monotonic() > deadline:
+                raise _TimedOut
+            return not lease.lost.is_set()
+
+        try:
+            result = self.engine.edit(request, images, on_step=on_step)
+        except (EditCanceled, _Stopped):
+            raise
+        except _TimedOut as error:
+            raise RunFailed(
+                FailureStage.TIMEOUT, "timeout", f"run exceeded {self.config.run_timeout_seconds:.0f} s"
+            ) from error
+        except Exception as error:
+            raise _engine_failure(error) from error
+        log_run.info(
+            f"inference done in {result.timings_ms['inference_ms']:.0f} ms "
+            f"({result.transformer_forwards} transformer passes, seed {result.seed})"
+        )
+
+        try:
+            items = save_outputs(
+                run.id,
+                result.images,
+                request.output_format.value,
+                sync_mode=request.sync_mode,
+                storage=self.storage,
+            )
+        except (StorageError, OSError) as error:
+            raise RunFailed(
+                FailureStage.STORAGE, "storage_failed", f"could not store outputs: {error}"
+            ) from error
+
+        pricing = price_outputs([(image.width, image.height) for image in result.images])
+        output = _output_object(request, result, items, run, fetch_ms, started)
+        return output, pricing
+
+    def _finish_failed(self, run: RunRecord, failure: RunFailed) -> RunStatus | None:
+        done = self.store.finish_run(
+            run.id,
+            run.attempt,
+            self.config.worker_id,
+            RunStatus.FAILED,
+            failure_code=failure.code,
+            failure_message=failure.message,
+            failure_stage=failure.stage,
+        )
+        return RunStatus.FAILED if done else None
+
+
+def _engine_failure(error: Exception) -> RunFailed:
+    import torch
+
+    if isinstance(error, torch.OutOfMemoryError):
+        message = "the GPU ran out of memory; try a smaller image_size or fewer num_images"
+        return RunFailed(FailureStage.INFERENCE, "out_of_memory", message)
+    log.exception("engine error")
+    return RunFailed(FailureStage.INFERENCE, "inference_failed", f"{type(error).__name__}: {error}")
+
+
+def _output_object(
+    request: EditInput, result: EditResult, items: list[dict], run: RunRecord, fetch_ms: float, started: float
+) -> dict[str, Any]:
+    flags = result.nsfw_flags
+    queue_ms = (run.dispatched_at - run.created_at).total_seconds() * 1000 if run.dispatched_at else None
+    return {
+        "outputs": items,
+        "seed": result.seed,
+        "model_data": {
+            "prompt": request.prompt,
+            "has_nsfw_concepts": flags if flags is not None else [False] * len(items),
+            "acceleration": result.acceleration.value,
+            "num_inference_steps": result.steps,
+            "guidance_scale": request.guidance_scale,
+            "width": result.width,
+            "height": result.height,
+            "transformer_forwards": result.transformer_forwards,
+        },
+        "nsfw_detected": any(flags) if flags is not None else None,
+        "timing": {
+            "inference_ms": round(result.timings_ms["inference_ms"]),
+            "safety_ms": round(result.timings_ms["safety_ms"]),
+            "fetch_ms": round(fetch_ms),
+            "queue_ms": round(queue_ms) if queue_ms is not None else None,
+            "total_ms": round((utc_now() - run.created_at).total_seconds() * 1000),
+            "worker_ms": round((time.monotonic() - started) * 1000),
+        },
+    }
+
+
+class _RunLog:
+    """Run log lines (GET /v1/runs/{id}/logs), mirrored to the process log."""
+
+    def __init__(self, store: Store, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+
+    def _write(self, level: str, message: str, meta: dict[str, Any] | None) -> None:
+        getattr(log, level)("run %s: %s", self.run_id, message)
+        try:
+            self.store.add_log(self.run_id, level, message, meta)  # type: ignore[arg-type]
+        except Exception:
+            log.exception("could not write a log line of run %s", self.run_id)
+
+    def info(self, message: str, **meta: Any) -> None:
+        self._write("info", message, meta or None)
+
+    def error(self, message: str, **meta: Any) -> None:
+        self._write("error", message, meta or None)

@@ -1,0 +1,121 @@
+"""The worker process: load the model once, then claim and execute runs until told to stop."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from typing import Any
+
+from pixelrun.config import Settings
+from pixelrun.engines.qwen_image_edit import MODEL_ID
+from pixelrun.net import NetworkPolicy, OutboundClient
+from pixelrun.storage import storage_from_settings
+from pixelrun.store import Store
+from pixelrun.worker.executor import ExecutorConfig, RunExecutor
+from pixelrun.worker.inputs import InputLimits
+
+log = logging.getLogger(__name__)
+
+#: How often an idle worker reaps expired leases and says it is alive.
+HOUSEKEEPING_SECONDS = 2.0
+
+
+class Worker:
+    def __init__(self, settings: Settings, *, name: str | None = None) -> None:
+        self.settings = settings
+        self.worker_id = f"wrk_{uuid.uuid4().hex[:16]}"
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"
+        self.stopping = threading.Event()
+        self.store = Store(settings.resolved_database_url)
+        self._status = "starting"
+        self._last_housekeeping = 0.0
+
+    def install_signal_handlers(self) -> None:
+        def handle(signum: int, _frame: Any) -> None:
+            log.info("worker %s: signal %s, stopping after the current step", self.worker_id, signum)
+            self.stopping.set()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+
+    def run(self) -> None:
+        from pixelrun.worker.engine_factory import load_engine
+
+        self.store.migrate()
+        info = {"weights": self.settings.weights, "pid": os.getpid()}
+        self.store.register_worker(
+            self.worker_id, self.name, [MODEL_ID], self.settings.device, info, "loading"
+        )
+        heartbeat = threading.Thread(target=self._heartbeat_loop, name="worker-heartbeat", daemon=True)
+        heartbeat.start()
+        self._status = "loading"
+        log.info("worker %s: loading %s weights", self.worker_id, self.settings.weights)
+        started = time.monotonic()
+        engine = load_engine(self.settings)
+        device = str(engine.device)
+        log.info("worker %s: model ready on %s in %.1f s", self.worker_id, device, time.monotonic() - started)
+        self.store.register_worker(
+            self.worker_id, self.name, [MODEL_ID], device, {**info, "device": device}, "ready"
+        )
+        self._status = "ready"
+        executor = RunExecutor(
+            self.store,
+            engine,
+            storage_from_settings(self.settings),
+            OutboundClient(
+                NetworkPolicy.from_settings(self.settings.allow_private_urls, self.settings.allowed_networks),
+                self.settings.fetch_connect_timeout_seconds,
+                self.settings.fetch_total_timeout_seconds,
+            ),
+            ExecutorConfig(
+                worker_id=self.worker_id,
+                lease_seconds=self.settings.lease_seconds,
+                heartbeat_seconds=self.settings.heartbeat_seconds,
+                run_timeout_seconds=self.settings.run_timeout_seconds,
+                limits=InputLimits(self.settings.max_image_bytes, self.settings.max_image_pixels),
+            ),
+            self.stopping,
+        )
+        waiter = self.store.queue_waiter([MODEL_ID], self.settings.poll_interval_seconds)
+        try:
+            while not self.stopping.is_set():
+                self._housekeeping()
+                run = self.store.claim_next(self.worker_id, [MODEL_ID], self.settings.lease_seconds)
+                if run is None:
+                    waiter.wait(HOUSEKEEPING_SECONDS)
+                    continue
+                self._status = "busy"
+                self.store.worker_heartbeat(self.worker_id, "busy")
+                try:
+                    executor.execute(run)
+                except Exception:
+                    # Unexpected (e.g. the store went away mid-run): the lease expires and
+                    # the reaper re-queues the run; this worker carries on.
+                    log.exception("worker %s: run %s crashed the executor", self.worker_id, run.id)
+                finally:
+                    self._status = "ready"
+                    self.store.worker_heartbeat(self.worker_id, "ready")
+        finally:
+            waiter.close()
+            self.store.mark_worker_stopped(self.worker_id)
+            log.info("worker %s: stopped", self.worker_id)
+
+    def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if now - self._last_housekeeping < HOUSEKEEPING_SECONDS:
+            return
+        self._last_housekeeping = now
+        for run_id in self.store.reap_expired():
+            log.warning("run %s: lease expired, returned to the queue (or failed after max attempts)", run_id)
+
+    def _heartbeat_loop(self) -> None:
+        while not self.stopping.wait(self.settings.heartbeat_seconds):
+            try:
+                self.store.worker_heartbeat(self.worker_id, self._status)  # type: ignore[arg-type]
+            except Exception:
+                log.exception("worker heartbeat failed")
