@@ -8,8 +8,8 @@ from pixelrun.storage.base import (
     StoredFileNotFoundError,
 )
 from pixelrun.storage.content_types import content_type_for
-from pixelrun.storage.keys import validate_key, validate_prefix
 from pixelrun.storage.factory import storage_from_settings
+from pixelrun.storage.keys import validate_key, validate_prefix
 from pixelrun.storage.local import LocalFileStorage
 from pixelrun.storage.signing import UrlSigner, load_or_create_secret
 

@@ -122,3 +122,61 @@ workers = Table(
     Column("started_at", UTCDateTime(), nullable=False),
     Column("heartbeat_at", UTCDateTime(), nullable=False),
 )
+
+# Callback signing secrets. Unlike API keys they are stored in plain text (`whsec_...`):
+# the sender needs the secret itself to compute HMAC signatures, a hash would not do.
+callback_secrets = Table(
+    "callback_secrets",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("owner_id", String(64), ForeignKey("owners.id"), nullable=False, index=True),
+    Column("label", String(200), nullable=False),
+    Column("secret", String(200), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+# The callback outbox: one row per delivery (a terminal run with a callback_url, or a
+# redelivery). Inserted in the transaction that makes the run terminal, so a delivery
+# cannot be lost between the status change and the send.
+callback_deliveries = Table(
+    "callback_deliveries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("run_id", String(36), ForeignKey("runs.id"), nullable=False, index=True),
+    Column("owner_id", String(64), ForeignKey("owners.id"), nullable=False),
+    Column("callback_url", Text, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempt_count", Integer, nullable=False, server_default="0", default=0),
+    Column("max_attempts", Integer, nullable=False),
+    # NULL once the delivery is over (succeeded or failed).
+    Column("next_attempt_at", UTCDateTime(), nullable=True),
+    # Both NULL until the first attempt freezes them; every retry sends `body` unchanged.
+    Column("payload", json_type(), nullable=True),
+    Column("body", Text, nullable=True),
+    Column("request_id", String(64), nullable=False),
+    Column("webhook_id", String(64), nullable=False),
+    # The `webhook-timestamp` of the latest attempt (each attempt signs its own send time).
+    Column("webhook_timestamp", Integer, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("completed_at", UTCDateTime(), nullable=True),
+    # A dispatcher's claim; an expired claim (crashed process) is taken over by another.
+    Column("claimed_by", String(64), nullable=True),
+    Column("claim_expires_at", UTCDateTime(), nullable=True),
+    Index("ix_callback_deliveries_status_next", "status", "next_attempt_at"),
+)
+
+callback_attempts = Table(
+    "callback_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "delivery_id", String(36), ForeignKey("callback_deliveries.id"), nullable=False, index=True
+    ),
+    Column("attempt_number", Integer, nullable=False),
+    # NULL when no HTTP answer came back (timeout, network error, refused URL).
+    Column("status_code", Integer, nullable=True),
+    Column("response_time_ms", Integer, nullable=False),
+    Column("error_message", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)

@@ -1,0 +1,41 @@
+# Two commands on a fresh machine:  `make serve` (the API + a worker on tiny weights)
+# and `make test`. Everything else is a step they depend on.
+VENV   ?= .venv
+PYTHON ?= python3
+BIN    := $(VENV)/bin
+PYTEST_ARGS ?= -n 2 -q
+
+.PHONY: install serve edit-demo test lint bench-api bench-engine clean
+
+# torch 2.13.0 first: it is the local CPU build; any other torch requirement would make
+# pip download the multi-GB CUDA packages. Then the project, whose `torch>=2.13` is met.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+serve: install
+	$(BIN)/pixelrun serve --weights tiny
+
+edit-demo: install
+	$(BIN)/python -c "from PIL import Image; Image.new('RGB', (320, 240), (40, 120, 200)).save('demo-in.png')"
+	$(BIN)/pixelrun edit --weights tiny --image demo-in.png --prompt "make the sky orange" --size 256x256 --steps 8 -o demo-out.png
+
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+bench-api: install
+	$(BIN)/python bench/api_throughput.py
+
+bench-engine: install
+	$(BIN)/python bench/gpu_engine.py --scale tiny
+
+clean:
+	rm -rf $(VENV) .pixelrun build *.egg-info
