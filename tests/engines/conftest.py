@@ -1,23 +1,10 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
 
-from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
-from pixelrun.engines.qwen_image_edit.tiny_weights import TINY_REFERENCE_AREAS, save_tiny_checkpoint
-
-
-@pytest.fixture(scope="session")
-def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_tiny_checkpoint(tmp_path_factory.mktemp("weights") / "tiny")
-
-
-@pytest.fixture(scope="session")
-def engine(tiny_dir: Path) -> QwenImageEditEngine:
-    return QwenImageEditEngine.load(tiny_dir, device="cpu")
+from pixelrun.engines.qwen_image_edit.tiny_weights import TINY_REFERENCE_AREAS
 
 
 @pytest.fixture

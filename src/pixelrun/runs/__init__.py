@@ -1,5 +1,6 @@
 """The run domain: statuses and transitions, ids and timestamps, pricing. Imports nothing of Pixelrun."""
 
+from pixelrun.runs.callback_payload import CALLBACK_EVENTS, CallbackRun, build_callback_payload
 from pixelrun.runs.ids import isoformat_utc, new_run_id, utc_now, uuid7_timestamp_ms
 from pixelrun.runs.output import render_output
 from pixelrun.runs.pricing import PRICE_PER_MEGAPIXEL, Pricing, estimate_cents, price_outputs
@@ -13,13 +14,16 @@ from pixelrun.runs.status import (
 )
 
 __all__ = [
+    "CALLBACK_EVENTS",
     "LEASED_STATUSES",
     "PRICE_PER_MEGAPIXEL",
     "STATUS_DESCRIPTIONS",
     "TERMINAL_STATUSES",
+    "CallbackRun",
     "FailureStage",
     "Pricing",
     "RunStatus",
+    "build_callback_payload",
     "can_transition",
     "estimate_cents",
     "isoformat_utc",

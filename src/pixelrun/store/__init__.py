@@ -2,18 +2,24 @@
 
 from pixelrun.store.database import create_engine_for, normalize_url
 from pixelrun.store.errors import (
+    DeliveryInFlight,
     IllegalTransition,
     InsufficientCredit,
     InvalidCursor,
     OwnerNotFound,
+    RedeliveryNotAllowed,
     RunNotFound,
     StoreError,
 )
 from pixelrun.store.migrate import current_revision, head_revision, migrate
 from pixelrun.store.notify import CHANNEL, QueueWaiter
+from pixelrun.store.outbox import DEFAULT_MAX_ATTEMPTS as DEFAULT_CALLBACK_ATTEMPTS
 from pixelrun.store.queue import WORKER_LOST
 from pixelrun.store.records import (
+    AttemptRecord,
     AuthContext,
+    CallbackSecretRecord,
+    DeliveryRecord,
     EventRecord,
     KeyRecord,
     LeaseState,
@@ -27,8 +33,13 @@ from pixelrun.store.tables import metadata
 
 __all__ = [
     "CHANNEL",
+    "DEFAULT_CALLBACK_ATTEMPTS",
     "WORKER_LOST",
+    "AttemptRecord",
     "AuthContext",
+    "CallbackSecretRecord",
+    "DeliveryInFlight",
+    "DeliveryRecord",
     "EventRecord",
     "IllegalTransition",
     "InsufficientCredit",
@@ -39,6 +50,7 @@ __all__ = [
     "Owner",
     "OwnerNotFound",
     "QueueWaiter",
+    "RedeliveryNotAllowed",
     "RunNotFound",
     "RunRecord",
     "Store",

@@ -39,3 +39,21 @@ class InvalidCursor(StoreError, ValueError):
 
 class IllegalTransition(StoreError, ValueError):
     """A status change that the run domain forbids."""
+
+
+class DeliveryInFlight(StoreError):
+    """A redelivery was asked while a delivery of the same run is still pending."""
+
+    def __init__(self, run_id: str, delivery_id: str) -> None:
+        super().__init__(f"a callback delivery of run {run_id} is still pending ({delivery_id})")
+        self.run_id = run_id
+        self.delivery_id = delivery_id
+
+
+class RedeliveryNotAllowed(StoreError):
+    """The run has nothing to deliver: it is not terminal yet, or has no callback_url."""
+
+    def __init__(self, run_id: str, reason: str) -> None:
+        super().__init__(f"run {run_id}: {reason}")
+        self.run_id = run_id
+        self.reason = reason

@@ -23,6 +23,7 @@ from pixelrun.store.database import write_tx
 from pixelrun.store.errors import IllegalTransition
 from pixelrun.store.events import record_event
 from pixelrun.store.notify import notify_in_tx
+from pixelrun.store.outbox import enqueue_if_callback
 from pixelrun.store.records import LeaseState, RunRecord
 from pixelrun.store.runs_repo import ZERO_COST, fetch_run
 from pixelrun.store.tables import owners, runs
@@ -189,6 +190,7 @@ def finish_run(
             )
         detail = None if succeeded else {"failure_code": failure_code}
         record_event(conn, run_id, run.status, new, attempt, now, detail)
+        enqueue_if_callback(conn, run_id, run.owner_id, run.callback_url, now)
         return True
 
 
@@ -272,5 +274,7 @@ def reap_expired(engine: Engine, now: datetime | None = None) -> list[str]:
             record_event(conn, run.id, run.status, new, run.attempt, now, detail)
             if new is RunStatus.QUEUED:
                 notify_in_tx(conn, run.model_id)
+            else:
+                enqueue_if_callback(conn, run.id, run.owner_id, run.callback_url, now)
             reaped.append(run.id)
     return reaped

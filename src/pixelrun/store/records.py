@@ -221,3 +221,94 @@ class WorkerRecord:
             started_at=row["started_at"],
             heartbeat_at=row["heartbeat_at"],
         )
+
+
+@dataclass(frozen=True)
+class CallbackSecretRecord:
+    """A callback secret as listed: never the secret itself (it is shown once, at creation)."""
+
+    id: str
+    owner_id: str
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> CallbackSecretRecord:
+        return cls(
+            id=row["id"],
+            owner_id=row["owner_id"],
+            label=row["label"],
+            created_at=row["created_at"],
+            revoked_at=row["revoked_at"],
+        )
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    id: int
+    delivery_id: str
+    attempt_number: int
+    status_code: int | None
+    response_time_ms: int
+    error_message: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> AttemptRecord:
+        return cls(
+            id=row["id"],
+            delivery_id=row["delivery_id"],
+            attempt_number=row["attempt_number"],
+            status_code=row["status_code"],
+            response_time_ms=row["response_time_ms"],
+            error_message=row["error_message"],
+            created_at=row["created_at"],
+        )
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """One callback delivery; `attempts` is filled by the history listing only."""
+
+    id: str
+    run_id: str
+    owner_id: str
+    callback_url: str
+    status: str  # "pending" | "succeeded" | "failed"
+    attempt_count: int
+    max_attempts: int
+    next_attempt_at: datetime | None
+    payload: dict[str, Any] | None
+    body: str | None
+    request_id: str
+    webhook_id: str
+    webhook_timestamp: int | None
+    created_at: datetime
+    completed_at: datetime | None
+    claimed_by: str | None
+    claim_expires_at: datetime | None
+    attempts: tuple[AttemptRecord, ...] = ()
+
+    @classmethod
+    def from_row(cls, row: RowMapping, attempts: tuple[AttemptRecord, ...] = ()) -> DeliveryRecord:
+        return cls(
+            id=row["id"],
+            run_id=row["run_id"],
+            owner_id=row["owner_id"],
+            callback_url=row["callback_url"],
+            status=row["status"],
+            attempt_count=row["attempt_count"],
+            max_attempts=row["max_attempts"],
+            next_attempt_at=row["next_attempt_at"],
+            payload=row["payload"],
+            body=row["body"],
+            request_id=row["request_id"],
+            webhook_id=row["webhook_id"],
+            webhook_timestamp=row["webhook_timestamp"],
+            created_at=row["created_at"],
+            completed_at=row["completed_at"],
+            claimed_by=row["claimed_by"],
+            claim_expires_at=row["claim_expires_at"],
+            attempts=attempts,
+        )

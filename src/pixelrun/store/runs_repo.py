@@ -13,6 +13,7 @@ from pixelrun.store.database import read_tx, write_tx
 from pixelrun.store.errors import InsufficientCredit, OwnerNotFound, RunNotFound
 from pixelrun.store.events import record_event
 from pixelrun.store.notify import notify_in_tx
+from pixelrun.store.outbox import enqueue_if_callback
 from pixelrun.store.records import RunRecord
 from pixelrun.store.tables import owners, runs
 
@@ -189,4 +190,5 @@ def cancel_run(engine: Engine, run_id: str, owner_id: str) -> tuple[RunRecord, b
         record_event(
             conn, run_id, run.status, RunStatus.CANCELED, run.attempt, now, {"reason": "user_request"}
         )
+        enqueue_if_callback(conn, run_id, run.owner_id, run.callback_url, now)
         return fetch_run(conn, run_id), True

@@ -1,7 +1,7 @@
 """`Store`: one object that owns the engine and exposes every store operation.
 
 The operations live in small modules (keys, runs_repo, queue, workers, logs, events,
-notify); this facade binds them to one engine so callers hold a single handle.
+notify, callbacks_repo); this facade binds them to one engine so callers hold a single handle.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
 from pixelrun.runs import FailureStage, RunStatus
-from pixelrun.store import events, keys, logs, notify, queue, runs_repo, workers
+from pixelrun.store import callbacks_repo, events, keys, logs, notify, queue, runs_repo, workers
 from pixelrun.store.database import create_engine_for, is_postgres
 from pixelrun.store.migrate import migrate
 from pixelrun.store.notify import DEFAULT_POLL_INTERVAL_SECONDS, QueueWaiter
 from pixelrun.store.records import (
     AuthContext,
+    CallbackSecretRecord,
+    DeliveryRecord,
     EventRecord,
     KeyRecord,
     LeaseState,
@@ -233,3 +235,66 @@ class Store:
         self, model_ids: list[str] | None = None, poll_interval: float = DEFAULT_POLL_INTERVAL_SECONDS
     ) -> QueueWaiter:
         return QueueWaiter(self.engine, model_ids, poll_interval)
+
+    # Callbacks: secrets, delivery history, redelivery, and the dispatcher's steps.
+    def create_callback_secret(self, owner_id: str, label: str) -> tuple[CallbackSecretRecord, str]:
+        return callbacks_repo.create_callback_secret(self.engine, owner_id, label)
+
+    def list_callback_secrets(self, owner_id: str, include_revoked: bool = False) -> list[CallbackSecretRecord]:
+        return callbacks_repo.list_callback_secrets(self.engine, owner_id, include_revoked)
+
+    def revoke_callback_secret(self, owner_id: str, secret_id: str) -> bool:
+        return callbacks_repo.revoke_callback_secret(self.engine, owner_id, secret_id)
+
+    def active_secrets(self, owner_id: str) -> list[str]:
+        return callbacks_repo.active_secrets(self.engine, owner_id)
+
+    def list_deliveries(self, run_id: str) -> list[DeliveryRecord]:
+        return callbacks_repo.list_deliveries(self.engine, run_id)
+
+    def get_delivery(self, delivery_id: str) -> DeliveryRecord | None:
+        return callbacks_repo.get_delivery(self.engine, delivery_id)
+
+    def create_redelivery(self, run_id: str, owner_id: str) -> DeliveryRecord:
+        return callbacks_repo.create_redelivery(self.engine, run_id, owner_id)
+
+    def next_delivery_due_at(self, now: datetime | None = None) -> datetime | None:
+        return callbacks_repo.next_due_at(self.engine, now)
+
+    def claim_due_deliveries(
+        self, worker_id: str, claim_seconds: float, limit: int = 10, now: datetime | None = None
+    ) -> list[DeliveryRecord]:
+        return callbacks_repo.claim_due_deliveries(self.engine, worker_id, claim_seconds, limit, now)
+
+    def freeze_delivery_body(
+        self, delivery_id: str, worker_id: str, payload: dict[str, Any], body: str
+    ) -> str | None:
+        return callbacks_repo.freeze_delivery_body(self.engine, delivery_id, worker_id, payload, body)
+
+    def record_delivery_attempt(
+        self,
+        delivery_id: str,
+        worker_id: str,
+        attempt_number: int,
+        *,
+        status_code: int | None,
+        response_time_ms: int,
+        error_message: str | None,
+        webhook_timestamp: int | None,
+        outcome: str,
+        retry_at: datetime | None = None,
+        now: datetime | None = None,
+    ) -> bool:
+        return callbacks_repo.record_attempt(
+            self.engine,
+            delivery_id,
+            worker_id,
+            attempt_number,
+            status_code=status_code,
+            response_time_ms=response_time_ms,
+            error_message=error_message,
+            webhook_timestamp=webhook_timestamp,
+            outcome=outcome,
+            retry_at=retry_at,
+            now=now,
+        )

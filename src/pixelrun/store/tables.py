@@ -170,9 +170,7 @@ callback_attempts = Table(
     "callback_attempts",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column(
-        "delivery_id", String(36), ForeignKey("callback_deliveries.id"), nullable=False, index=True
-    ),
+    Column("delivery_id", String(36), ForeignKey("callback_deliveries.id"), nullable=False, index=True),
     Column("attempt_number", Integer, nullable=False),
     # NULL when no HTTP answer came back (timeout, network error, refused URL).
     Column("status_code", Integer, nullable=True),

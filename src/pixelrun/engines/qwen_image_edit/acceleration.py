@@ -58,25 +58,24 @@ def cache_config(level: Acceleration, dtype: torch.dtype) -> TaylorSeerCacheConf
 
 
 class AccelerationSwitch:
-    """Keeps the transformer's cache hooks in step with the level a request asks for."""
+    """Keeps the transformer's cache hooks in step with the level a request asks for.
+
+    The state lives on the transformer itself (diffusers keeps the active cache config),
+    so several engines sharing one pipeline never disagree about it.
+    """
 
     def __init__(self, transformer: QwenImageTransformer2DModel) -> None:
         self._transformer = transformer
-        self._level = Acceleration.NONE
-
-    @property
-    def level(self) -> Acceleration:
-        return self._level
 
     def apply(self, level: Acceleration) -> None:
-        if level == self._level:
+        wanted = cache_config(level, self._transformer.dtype)
+        current = getattr(self._transformer, "_cache_config", None)
+        if current == wanted:
             return
         if self._transformer.is_cache_enabled:
             self._transformer.disable_cache()
-        config = cache_config(level, self._transformer.dtype)
-        if config is not None:
-            self._transformer.enable_cache(config)
-        self._level = level
+        if wanted is not None:
+            self._transformer.enable_cache(wanted)
 
     def reset_state(self) -> None:
         # The pipeline resets cache state only when a call completes; an aborted

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import torch
 from diffusers import QwenImageEditPlusPipeline
+from diffusers.utils import logging as diffusers_logging
 from transformers import Qwen2Tokenizer
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+from transformers.utils import logging as transformers_logging
 
 from .processor import ImageOnlyQwen2VLProcessor
 from .tiny_weights import TINY_MARKER
@@ -60,8 +62,15 @@ def reference_areas_for(weights: str | Path) -> tuple[int, int]:
     return MODEL_REFERENCE_AREAS
 
 
+def quiet_library_progress_bars() -> None:
+    """Loading bars of diffusers/transformers would interleave with our own progress output."""
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+
+
 def load_pipeline(weights: str | Path, placement: Placement) -> QwenImageEditPlusPipeline:
     """`weights` is a Hugging Face id (downloaded or cached by huggingface_hub) or a directory."""
+    quiet_library_progress_bars()
     source = str(weights)
     log.info("loading %s on %s (%s)", source, placement.device, placement.dtype)
     processor = ImageOnlyQwen2VLProcessor(

@@ -134,6 +134,9 @@ def save_tiny_checkpoint(directory: Path, seed: int = 0) -> Path:
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tiny-", dir=directory.parent))
+    from .loading import quiet_library_progress_bars
+
+    quiet_library_progress_bars()
     try:
         pipeline = build_tiny_pipeline(seed)
         pipeline.save_pretrained(staging)

@@ -60,9 +60,7 @@ def upgrade() -> None:
         sa.Column("claimed_by", sa.String(64), nullable=True),
         sa.Column("claim_expires_at", _ts(), nullable=True),
         sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name="fk_callback_deliveries_run_id_runs"),
-        sa.ForeignKeyConstraint(
-            ["owner_id"], ["owners.id"], name="fk_callback_deliveries_owner_id_owners"
-        ),
+        sa.ForeignKeyConstraint(["owner_id"], ["owners.id"], name="fk_callback_deliveries_owner_id_owners"),
         sa.PrimaryKeyConstraint("id", name="pk_callback_deliveries"),
     )
     op.create_index("ix_callback_deliveries_run_id", "callback_deliveries", ["run_id"])

@@ -1,0 +1,53 @@
+"""Typed dependencies: the app's settings, store and storage, and the authenticated caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from pixelrun.api.errors import ApiError
+from pixelrun.config import Settings
+from pixelrun.storage import FileStorage
+from pixelrun.store import AuthContext, Store
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_store(request: Request) -> Store:
+    return request.app.state.store  # type: ignore[no-any-return]
+
+
+def get_storage(request: Request) -> FileStorage:
+    return request.app.state.storage  # type: ignore[no-any-return]
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[Store, Depends(get_store)]
+StorageDep = Annotated[FileStorage, Depends(get_storage)]
+
+# auto_error=False: a missing key must answer with our envelope, not FastAPI's 403/401.
+# The scheme also documents bearer auth in the OpenAPI document.
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")
+
+
+def unauthorized(message: str) -> ApiError:
+    return ApiError(401, "UNAUTHORIZED", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def require_auth(
+    store: StoreDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> AuthContext:
+    if credentials is None or not credentials.credentials:
+        raise unauthorized("Missing API key: send `Authorization: Bearer <key>`.")
+    auth = store.authenticate(credentials.credentials)
+    if auth is None:
+        raise unauthorized("Invalid or revoked API key.")
+    return auth
+
+
+CurrentAuth = Annotated[AuthContext, Depends(require_auth)]

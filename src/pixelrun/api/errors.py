@@ -1,0 +1,148 @@
+"""The one error envelope (SPEC §1) and the exception handlers that produce it.
+
+Every error leaves the API as `{"code", "message", "errors"}`, whatever raised it:
+our own `ApiError`, Starlette's routing errors (404, 405) or FastAPI's validation.
+Unexpected exceptions become 500 in `middleware.py`, which sees them first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+# Codes for errors that Starlette or FastAPI raise without knowing ours.
+_CODE_BY_STATUS: dict[int, str] = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    402: "INSUFFICIENT_CREDIT",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    422: "VALIDATION_ERROR",
+    429: "RATE_LIMITED",
+    500: "INTERNAL",
+    501: "NOT_IMPLEMENTED",
+    503: "UNAVAILABLE",
+}
+
+_JSON_SUBTYPE = "json"
+
+
+class ApiError(StarletteHTTPException):
+    """An error with a stable `code`.
+
+    It subclasses Starlette's HTTPException on purpose: FastAPI re-raises that type
+    unchanged when it escapes body parsing (e.g. the body-size limit), where any other
+    exception would be turned into a generic 400.
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        errors: list[dict[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(status_code=status_code, detail=message, headers=dict(headers) if headers else None)
+        self.code = code
+        self.message = message
+        self.errors = errors
+        # Fields added next to the envelope's three (readiness puts its checks here).
+        self.extra = dict(extra) if extra else {}
+
+
+def envelope(code: str, message: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"code": code, "message": message, "errors": errors}
+
+
+def error_response(
+    status_code: int,
+    code: str,
+    message: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    body = envelope(code, message, errors)
+    if extra:
+        body.update(extra)
+    return JSONResponse(body, status_code=status_code, headers=dict(headers) if headers else None)
+
+
+def field_errors(
+    raw: Iterable[Mapping[str, Any]], prefix: tuple[str | int, ...] = ()
+) -> list[dict[str, Any]]:
+    """Pydantic's error dicts reduced to the wire's `{loc, msg, type}` (input and ctx can hold secrets)."""
+    return [
+        {
+            "loc": [*prefix, *err.get("loc", ())],
+            "msg": str(err.get("msg", "")),
+            "type": str(err.get("type", "")),
+        }
+        for err in raw
+    ]
+
+
+def validation_error(errors: list[dict[str, Any]], message: str | None = None) -> ApiError:
+    return ApiError(422, "VALIDATION_ERROR", message or _summary(errors), errors=errors)
+
+
+def _summary(errors: list[dict[str, Any]]) -> str:
+    if not errors:
+        return "The request is invalid."
+    first = errors[0]
+    where = ".".join(str(part) for part in first["loc"])
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"Invalid request: {where}: {first['msg']}{more}"
+
+
+def _is_json_content_type(value: str | None) -> bool:
+    if not value:
+        return False
+    media = value.split(";", 1)[0].strip().lower()
+    main, _, sub = media.partition("/")
+    return main == "application" and (sub == _JSON_SUBTYPE or sub.endswith("+" + _JSON_SUBTYPE))
+
+
+async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc, ApiError):
+        return error_response(exc.status_code, exc.code, exc.message, exc.errors, exc.headers, exc.extra)
+    code = _CODE_BY_STATUS.get(exc.status_code, "HTTP_ERROR")
+    if exc.status_code == 404:
+        message = f"No route for {request.method} {request.url.path}."
+    elif exc.status_code == 405:
+        message = f"Method {request.method} is not allowed on {request.url.path}."
+    else:
+        message = str(exc.detail)
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    raw = list(exc.errors())
+    # A body that is not JSON at all is a 400 (SPEC §1), not a field-level 422.
+    if any(err.get("type") == "json_invalid" for err in raw):
+        return error_response(400, "BAD_REQUEST", "The request body is not valid JSON.")
+    expects_body = any(tuple(err.get("loc", ()))[:1] == ("body",) for err in raw)
+    if expects_body and not _is_json_content_type(request.headers.get("content-type")):
+        return error_response(
+            400, "BAD_REQUEST", "The request body must be JSON (Content-Type: application/json)."
+        )
+    if any(tuple(err.get("loc", ())) == ("body",) and err.get("type") == "missing" for err in raw):
+        return error_response(400, "BAD_REQUEST", "A JSON request body is required.")
+    errors = field_errors(raw)
+    return error_response(422, "VALIDATION_ERROR", _summary(errors), errors)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(RequestValidationError, _request_validation)

@@ -1,0 +1,119 @@
+"""Per-request plumbing as one pure ASGI middleware: request id, body-size limit, URL
+hygiene, last-resort 500.
+
+Pure ASGI rather than `BaseHTTPMiddleware` so the body is limited while it streams in,
+and so that an unexpected exception is answered here, with the envelope and the
+request id, instead of reaching Starlette's ServerErrorMiddleware (plain text, no id).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pixelrun.api.errors import ApiError, error_response
+
+log = logging.getLogger("pixelrun.api")
+
+REQUEST_ID_HEADER = "X-Request-Id"
+# A caller's id is reused only when it cannot smuggle anything into logs or headers.
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def payload_too_large(limit: int) -> ApiError:
+    return ApiError(413, "PAYLOAD_TOO_LARGE", f"The request body exceeds the limit of {limit} bytes.")
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        request_id = _request_id(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
+            # PostgreSQL refuses NUL in text; answer here instead of failing in a query.
+            bad_url = ApiError(400, "BAD_REQUEST", "NUL characters are not allowed in the URL.")
+            await self._respond(bad_url, scope, receive, send_with_id)
+            return
+
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body_bytes:
+            # Refused before a byte of the body is read.
+            await self._respond(payload_too_large(self.max_body_bytes), scope, receive, send_with_id)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            # Counts what actually arrives: chunked bodies carry no Content-Length, and a
+            # client may send more than it declared.
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise payload_too_large(self.max_body_bytes)
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        except ApiError as exc:
+            # The limit tripped outside FastAPI's handlers (a route reading the body itself).
+            if started:
+                raise
+            await self._respond(exc, scope, receive, send_with_id)
+        except Exception:
+            log.exception(
+                "unhandled error in %s %s (request id %s)", scope.get("method"), scope.get("path"), request_id
+            )
+            if started:
+                raise
+            response = error_response(
+                500, "INTERNAL", f"Internal server error; quote request id {request_id} when reporting it."
+            )
+            await response(scope, receive, send_with_id)
+
+    @staticmethod
+    async def _respond(exc: ApiError, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(exc.status_code, exc.code, exc.message, exc.errors, exc.headers)
+        # Tell the client the connection will not carry the rest of an oversized body.
+        response.headers["Connection"] = "close"
+        await response(scope, receive, send)
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            if _CLIENT_REQUEST_ID.fullmatch(candidate):
+                return candidate
+    return uuid.uuid4().hex
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None

@@ -1,0 +1,79 @@
+"""Liveness and readiness (no API key: load balancers and orchestrators call these)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from pixelrun.api.deps import StorageDep, StoreDep
+from pixelrun.api.errors import error_response
+from pixelrun.api.models_catalog import CATALOG
+from pixelrun.api.wire import CheckOut, HealthOut, NotReadyOut, ReadinessChecks, ReadinessOut, WorkersCheckOut
+from pixelrun.storage import FileStorage
+from pixelrun.store import Store
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=HealthOut, summary="Liveness: the process answers")
+async def health() -> HealthOut:
+    return HealthOut()
+
+
+@router.get(
+    "/readiness",
+    response_model=ReadinessOut,
+    summary="Readiness: store, storage and workers",
+    responses={503: {"model": NotReadyOut, "description": "UNAVAILABLE, with the checks"}},
+)
+def readiness(store: StoreDep, storage: StorageDep) -> ReadinessOut | JSONResponse:
+    store_check = _check_store(store)
+    storage_check = _check_storage(storage)
+    workers_check = (
+        _check_workers(store)
+        if store_check.ok
+        else WorkersCheckOut(ok=False, detail="store unavailable", ready={})
+    )
+    checks = ReadinessChecks(store=store_check, storage=storage_check, workers=workers_check)
+    if store_check.ok and storage_check.ok and workers_check.ok:
+        return ReadinessOut(checks=checks)
+    failing = [name for name, check in checks if not check.ok]
+    return error_response(
+        503,
+        "UNAVAILABLE",
+        f"Not ready: {', '.join(failing)}.",
+        extra={"checks": checks.model_dump(mode="json")},
+    )
+
+
+def _check_store(store: Store) -> CheckOut:
+    try:
+        store.ping()
+    except Exception as exc:  # any failure means "not ready", never a 500
+        log.warning("readiness: store check failed: %s", exc)
+        return CheckOut(ok=False, detail=type(exc).__name__)
+    return CheckOut(ok=True)
+
+
+def _check_storage(storage: FileStorage) -> CheckOut:
+    try:
+        storage.ping()
+    except Exception as exc:
+        log.warning("readiness: storage check failed: %s", exc)
+        return CheckOut(ok=False, detail=type(exc).__name__)
+    return CheckOut(ok=True)
+
+
+def _check_workers(store: Store) -> WorkersCheckOut:
+    try:
+        ready = {model_id: len(store.ready_workers(model_id)) for model_id in CATALOG}
+    except Exception as exc:
+        log.warning("readiness: workers check failed: %s", exc)
+        return WorkersCheckOut(ok=False, detail=type(exc).__name__, ready={})
+    missing = [model_id for model_id, count in ready.items() if count == 0]
+    detail = f"no ready worker for {', '.join(missing)}" if missing else None
+    return WorkersCheckOut(ok=not missing, detail=detail, ready=ready)

@@ -1,0 +1,44 @@
+"""The model catalog: ids, pricing, input and output JSON Schema, availability."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from pixelrun.api.deps import CurrentAuth, StoreDep
+from pixelrun.api.errors import ApiError
+from pixelrun.api.models_catalog import CATALOG, CatalogModel
+from pixelrun.api.wire import ErrorOut, ModelOut
+from pixelrun.store import Store
+
+router = APIRouter(
+    tags=["models"],
+    responses={401: {"model": ErrorOut, "description": "Missing or invalid API key"}},
+)
+
+
+def _present(model: CatalogModel, store: Store) -> ModelOut:
+    return model.to_wire(workers_ready=len(store.ready_workers(model.id)))
+
+
+@router.get("/models", response_model=list[ModelOut], summary="List the models")
+def list_models(auth: CurrentAuth, store: StoreDep) -> list[ModelOut]:
+    return [_present(model, store) for model in CATALOG.values()]
+
+
+@router.get(
+    "/models/{model_id:path}",
+    response_model=ModelOut,
+    summary="Get a model",
+    responses={404: {"model": ErrorOut, "description": "MODEL_NOT_FOUND"}},
+)
+def get_model(
+    model_id: Annotated[str, Path(description="e.g. alibaba/qwen-image-edit-2511")],
+    auth: CurrentAuth,
+    store: StoreDep,
+) -> ModelOut:
+    model = CATALOG.get(model_id)
+    if model is None:
+        raise ApiError(404, "MODEL_NOT_FOUND", f"Model {model_id!r} not found.")
+    return _present(model, store)

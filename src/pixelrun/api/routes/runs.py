@@ -1,0 +1,209 @@
+"""Runs: create, read, list, cancel, logs, and the status vocabulary."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+from pydantic import ValidationError
+
+from pixelrun.api.deps import CurrentAuth, SettingsDep, StorageDep, StoreDep
+from pixelrun.api.errors import ApiError, field_errors, validation_error
+from pixelrun.api.models_catalog import CatalogModel, get_catalog_model
+from pixelrun.api.wire import (
+    ErrorOut,
+    LogOut,
+    RunCreate,
+    RunList,
+    RunOut,
+    StatusOut,
+    unstorable_values,
+)
+from pixelrun.config import Settings
+from pixelrun.runs import STATUS_DESCRIPTIONS, RunStatus
+from pixelrun.storage import FileStorage
+from pixelrun.store import InsufficientCredit, InvalidCursor, RunNotFound, RunRecord, Store
+
+MAX_LIST_LIMIT = 500
+
+router = APIRouter(
+    tags=["runs"],
+    responses={401: {"model": ErrorOut, "description": "Missing or invalid API key"}},
+)
+
+_RUN_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "description": "RUN_NOT_FOUND"}}
+
+RunId = Annotated[str, Path(description="The run's id (UUIDv7).")]
+
+
+def run_not_found(run_id: str) -> ApiError:
+    return ApiError(404, "RUN_NOT_FOUND", f"Run {run_id} not found.")
+
+
+def present_run(run: RunRecord, store: Store, settings: Settings, storage: FileStorage) -> RunOut:
+    """The wire form of a run: signed file URLs, links, and the queue position when queued."""
+    ttl = settings.file_url_ttl_seconds
+    return RunOut.from_record(
+        run,
+        base_url=settings.public_base_url,
+        url_for=lambda key: storage.url_for(key, ttl),
+        queue_position=store.queue_position(run) if run.status is RunStatus.QUEUED else None,
+    )
+
+
+def catalog_model(
+    model_id: Annotated[str, Path(description="e.g. alibaba/qwen-image-edit-2511")],
+) -> CatalogModel:
+    model = get_catalog_model(model_id)
+    if model is None:
+        raise ApiError(404, "MODEL_NOT_FOUND", f"Model {model_id!r} not found.")
+    return model
+
+
+@router.post(
+    "/models/{model_id:path}/runs",
+    status_code=201,
+    response_model=RunOut,
+    summary="Create a run",
+    responses={
+        400: {"model": ErrorOut, "description": "Body is not JSON"},
+        402: {"model": ErrorOut, "description": "INSUFFICIENT_CREDIT"},
+        404: {"model": ErrorOut, "description": "MODEL_NOT_FOUND"},
+        413: {"model": ErrorOut, "description": "PAYLOAD_TOO_LARGE"},
+        422: {"model": ErrorOut, "description": "VALIDATION_ERROR; errors[] says where"},
+    },
+)
+def create_run(
+    # Declaration order is check order: key, then model, then the body.
+    auth: CurrentAuth,
+    model: Annotated[CatalogModel, Depends(catalog_model)],
+    body: RunCreate,
+    store: StoreDep,
+    settings: SettingsDep,
+    storage: StorageDep,
+) -> RunOut:
+    try:
+        validated = model.input_model.model_validate(body.input)
+    except ValidationError as exc:
+        raise validation_error(field_errors(exc.errors(), ("body", "input"))) from None
+    stored_input = validated.model_dump(mode="json")
+    problems = unstorable_values(stored_input, ("body", "input"))
+    problems += unstorable_values(body.metadata, ("body", "metadata"))
+    problems += unstorable_values([body.callback_url, body.client_ref], ("body",))
+    if problems:
+        raise validation_error(problems)
+    try:
+        run = store.create_run(
+            auth.owner_id,
+            model.id,
+            stored_input,
+            metadata=body.metadata,
+            callback_url=body.callback_url,
+            client_ref=body.client_ref,
+            max_attempts=settings.max_attempts,
+            estimated_cents=model.estimate_cents(validated),
+        )
+    except InsufficientCredit as exc:
+        raise ApiError(
+            402,
+            "INSUFFICIENT_CREDIT",
+            f"Insufficient credit: the run may cost up to {exc.required_cents} cents and "
+            f"{max(exc.available_cents, 0)} cents are left.",
+        ) from None
+    return present_run(run, store, settings, storage)
+
+
+@router.get("/runs", response_model=RunList, summary="List runs, newest first")
+def list_runs(
+    auth: CurrentAuth,
+    store: StoreDep,
+    settings: SettingsDep,
+    storage: StorageDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT, description="Page size.")] = 50,
+    pq: Annotated[str | None, Query(description="Cursor from `next_pq` of the previous page.")] = None,
+    status_code: Annotated[RunStatus | None, Query(description="Only runs in this status.")] = None,
+    model_id: Annotated[str | None, Query(description="Only runs of this model.")] = None,
+    created_after: Annotated[datetime | None, Query(description="ISO 8601; naive means UTC.")] = None,
+    created_before: Annotated[datetime | None, Query(description="ISO 8601; naive means UTC.")] = None,
+) -> RunList:
+    try:
+        records, next_pq = store.list_runs(
+            auth.owner_id,
+            limit=limit,
+            cursor=pq,
+            status=status_code,
+            model_id=model_id,
+            created_after=_as_utc(created_after),
+            created_before=_as_utc(created_before),
+        )
+    except InvalidCursor:
+        raise validation_error(
+            [
+                {
+                    "loc": ["query", "pq"],
+                    "msg": "invalid cursor; pass next_pq as returned",
+                    "type": "value_error",
+                }
+            ]
+        ) from None
+    items = [present_run(run, store, settings, storage) for run in records]
+    return RunList(items=items, next_pq=next_pq)
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+# Declared before /runs/{run_id} so that "statuses" is never taken for a run id.
+@router.get("/runs/statuses", response_model=list[StatusOut], summary="The run statuses and their meaning")
+def list_statuses(auth: CurrentAuth) -> list[StatusOut]:
+    return [
+        StatusOut(status_code=status, description=STATUS_DESCRIPTIONS[status], is_terminal=status.is_terminal)
+        for status in RunStatus
+    ]
+
+
+@router.get("/runs/{run_id}", response_model=RunOut, summary="Get a run", responses=_RUN_NOT_FOUND)
+def get_run(
+    run_id: RunId, auth: CurrentAuth, store: StoreDep, settings: SettingsDep, storage: StorageDep
+) -> RunOut:
+    run = store.get_run(run_id, auth.owner_id)
+    if run is None:
+        raise run_not_found(run_id)
+    return present_run(run, store, settings, storage)
+
+
+@router.post(
+    "/runs/{run_id}/cancellation",
+    response_model=RunOut,
+    summary="Cancel a run",
+    description="201 when this call canceled the run; 200 with the unchanged run when it was already "
+    "terminal. A running run stops at its next denoising step.",
+    responses={201: {"model": RunOut, "description": "Canceled by this call"}, **_RUN_NOT_FOUND},
+)
+def cancel_run(
+    run_id: RunId,
+    response: Response,
+    auth: CurrentAuth,
+    store: StoreDep,
+    settings: SettingsDep,
+    storage: StorageDep,
+) -> RunOut:
+    try:
+        run, changed = store.cancel_run(run_id, auth.owner_id)
+    except RunNotFound:
+        raise run_not_found(run_id) from None
+    response.status_code = 201 if changed else 200
+    return present_run(run, store, settings, storage)
+
+
+@router.get(
+    "/runs/{run_id}/logs", response_model=list[LogOut], summary="A run's log lines", responses=_RUN_NOT_FOUND
+)
+def list_logs(run_id: RunId, auth: CurrentAuth, store: StoreDep) -> list[LogOut]:
+    if store.get_run(run_id, auth.owner_id) is None:
+        raise run_not_found(run_id)
+    return [LogOut.from_record(line) for line in store.list_logs(run_id)]
