@@ -1,6 +1,18 @@
+"""Fixtures for the callback tests: signing vectors, and stores, runs, receivers and dispatchers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from callback_receiver import Receiver
+
+from pixelrun.callbacks import CallbackDispatcher
+from pixelrun.net import NetworkPolicy, OutboundClient
+from pixelrun.runs import RunStatus
+from pixelrun.store import Owner, RunRecord, Store
 
 SPEC_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -32,3 +44,121 @@ def body() -> bytes:
     # Non-ASCII and a "+00:00" offset: the exact bytes matter, not the JSON they parse to.
     text = '{"event":"run.completed","run_id":"r1","note":"café","completed_at":"2025-01-01T00:00:00+00:00"}'
     return text.encode()
+
+
+# ---- dispatcher tests: a store on both back ends, terminal runs, real receivers ----
+
+MODEL = "alibaba/qwen-image-edit-2511"
+STORED_OUTPUT = {
+    "outputs": [
+        {"key": "runs/r/0.png", "type": "image", "content_type": "image/png", "width": 8, "height": 8}
+    ],
+    "seed": 7,
+}
+
+
+def url_for(key: str) -> str:
+    return f"http://files.test/v1/files/{key}?expires=1&signature=abc"
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    store = Store(database_url)
+    store.migrate()
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def owner(store: Store) -> Owner:
+    return store.ensure_owner("acme")
+
+
+FinishRun = Callable[..., RunRecord]
+
+
+@pytest.fixture
+def finish_run(store: Store, owner: Owner) -> FinishRun:
+    """A run that went through a worker to a terminal status (the outbox row is written then)."""
+
+    def finish(callback_url: str | None, status: RunStatus = RunStatus.SUCCEEDED, **kwargs: Any) -> RunRecord:
+        run = store.create_run(
+            owner.id,
+            MODEL,
+            {"prompt": "make it blue", "image_urls": ["https://example.com/a.png"]},
+            metadata=kwargs.pop("metadata", {"order": "café-42"}),
+            callback_url=callback_url,
+        )
+        if status is RunStatus.CANCELED:
+            store.cancel_run(run.id, owner.id)
+        else:
+            claimed = store.claim_next("worker-1", [MODEL], 30)
+            assert claimed is not None and claimed.id == run.id
+            output = STORED_OUTPUT if status is RunStatus.SUCCEEDED else None
+            assert store.finish_run(
+                run.id, claimed.attempt, "worker-1", status, output=output, failure_code="boom", **kwargs
+            )
+        finished = store.get_run(run.id)
+        assert finished is not None
+        return finished
+
+    return finish
+
+
+@pytest.fixture
+def client() -> OutboundClient:
+    # The receivers listen on loopback, which the default policy refuses.
+    return OutboundClient(NetworkPolicy(allow_private=True))
+
+
+MakeDispatcher = Callable[..., CallbackDispatcher]
+
+
+@pytest.fixture
+def make_dispatcher(store: Store, client: OutboundClient) -> MakeDispatcher:
+    count = 0
+
+    def make(**kwargs: Any) -> CallbackDispatcher:
+        nonlocal count
+        count += 1
+        kwargs.setdefault("worker_id", f"api-{count}")
+        kwargs.setdefault("poll_interval", 0.05)
+        kwargs.setdefault("timeout", 2.0)
+        kwargs.setdefault("claim_seconds", 5.0)
+        return CallbackDispatcher(kwargs.pop("store", store), kwargs.pop("client", client), url_for, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def receivers() -> Iterator[Callable[..., Receiver]]:
+    started: list[Receiver] = []
+
+    def start(**kwargs: Any) -> Receiver:
+        receiver = Receiver(**kwargs).start()
+        started.append(receiver)
+        return receiver
+
+    yield start
+    for receiver in started:
+        receiver.stop()
+
+
+async def drive(
+    dispatchers: list[CallbackDispatcher], until: Callable[[], bool], timeout: float = 15.0
+) -> None:
+    """Run the dispatchers until `until()` holds (checked in a thread: it may query the store)."""
+    tasks = [asyncio.create_task(d.run()) for d in dispatchers]
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not await asyncio.to_thread(until):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("condition not reached in time")
+            for task in tasks:
+                if task.done():
+                    task.result()  # a crashed dispatcher fails the test with its error
+            await asyncio.sleep(0.02)
+    finally:
+        for d in dispatchers:
+            d.stop()
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)

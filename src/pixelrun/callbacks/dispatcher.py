@@ -71,6 +71,7 @@ class CallbackDispatcher:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[int]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # ---- control ----
 
@@ -80,13 +81,27 @@ class CallbackDispatcher:
         self._wake.set()
 
     def wake(self) -> None:
-        """Look for due deliveries now instead of at the next poll (e.g. after a redelivery)."""
-        self._wake.set()
+        """Look for due deliveries now instead of at the next poll (e.g. after a redelivery).
+
+        Safe from any thread: sync API routes run in a thread pool, and asyncio events
+        may only be set from their loop's thread.
+        """
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self) -> None:
         """Deliver until `stop()`. Cancelling the task instead abandons the attempts in
         flight, unrecorded, as a crash would (they are sent again after the claim expires)."""
-        self._stopping.clear()
+        self._loop = asyncio.get_running_loop()
         try:
             while not self._stopping.is_set():
                 try:

@@ -1,43 +1,197 @@
-"""Placeholder for the callback routes (SPEC §6); the real module replaces this file.
-
-Every route answers 501 NOT_IMPLEMENTED with the error envelope, so the paths exist in
-the app and its OpenAPI document from the start.
-"""
+"""Callbacks (SPEC §6): a run's delivery history, redelivery, and the owner's signing secrets."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
 
+from fastapi import APIRouter, Path, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from pixelrun.api.deps import CurrentAuth, StoreDep
 from pixelrun.api.errors import ApiError
 from pixelrun.api.wire import ErrorOut
+from pixelrun.runs import isoformat_utc
+from pixelrun.store import (
+    AttemptRecord,
+    CallbackSecretRecord,
+    DeliveryInFlight,
+    DeliveryRecord,
+    RedeliveryNotAllowed,
+    RunNotFound,
+)
 
-router = APIRouter(tags=["callbacks"], responses={501: {"model": ErrorOut, "description": "NOT_IMPLEMENTED"}})
+router = APIRouter(
+    tags=["callbacks"],
+    responses={401: {"model": ErrorOut, "description": "Missing or invalid API key"}},
+)
 
+RunId = Annotated[str, Path(description="The run's id (UUIDv7).")]
+SecretId = Annotated[str, Path(description="The callback secret's id.")]
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 
-def _not_implemented() -> ApiError:
-    return ApiError(501, "NOT_IMPLEMENTED", "Callback routes are not implemented yet.")
-
-
-@router.get("/runs/{run_id}/callback", summary="A run's callback deliveries")
-def list_deliveries(run_id: str) -> None:
-    raise _not_implemented()
-
-
-@router.post("/runs/{run_id}/callback-redeliveries", summary="Deliver a run's callback again")
-def redeliver(run_id: str) -> None:
-    raise _not_implemented()
-
-
-@router.post("/callback-secrets", summary="Create a callback signing secret")
-def create_secret() -> None:
-    raise _not_implemented()
-
-
-@router.get("/callback-secrets", summary="List callback signing secrets")
-def list_secrets() -> None:
-    raise _not_implemented()
+_RUN_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "description": "RUN_NOT_FOUND"}}
 
 
-@router.delete("/callback-secrets/{secret_id}", summary="Revoke a callback signing secret")
-def revoke_secret(secret_id: str) -> None:
-    raise _not_implemented()
+# ---- wire models ----
+
+
+class AttemptOut(BaseModel):
+    attempt_number: int
+    status_code: int | None = Field(description="The receiver's HTTP status; null when none came back.")
+    response_time_ms: int
+    error_message: str | None
+    created_at: Timestamp
+
+    @classmethod
+    def from_record(cls, attempt: AttemptRecord) -> AttemptOut:
+        return cls(
+            attempt_number=attempt.attempt_number,
+            status_code=attempt.status_code,
+            response_time_ms=attempt.response_time_ms,
+            error_message=attempt.error_message,
+            created_at=isoformat_utc(attempt.created_at),
+        )
+
+
+class DeliveryOut(BaseModel):
+    """One delivery of a run's callback and its attempts."""
+
+    id: str
+    run_id: str
+    callback_url: str
+    status_code: str = Field(description='"pending", "succeeded" or "failed".')
+    attempt_count: int
+    max_attempts: int
+    next_attempt_at: Timestamp | None = Field(description="When the next attempt is due; null once done.")
+    payload: dict[str, Any] | None = Field(description="The body sent; null until the first attempt.")
+    created_at: Timestamp
+    completed_at: Timestamp | None
+    attempts: list[AttemptOut]
+
+    @classmethod
+    def from_record(cls, delivery: DeliveryRecord) -> DeliveryOut:
+        return cls(
+            id=delivery.id,
+            run_id=delivery.run_id,
+            callback_url=delivery.callback_url,
+            status_code=delivery.status,
+            attempt_count=delivery.attempt_count,
+            max_attempts=delivery.max_attempts,
+            next_attempt_at=_ts(delivery.next_attempt_at),
+            payload=delivery.payload,
+            created_at=isoformat_utc(delivery.created_at),
+            completed_at=_ts(delivery.completed_at),
+            attempts=[AttemptOut.from_record(a) for a in delivery.attempts],
+        )
+
+
+class SecretCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(min_length=1, max_length=200, description="A name to tell secrets apart.")
+
+
+class SecretOut(BaseModel):
+    id: str
+    label: str
+    created_at: Timestamp
+
+    @classmethod
+    def from_record(cls, secret: CallbackSecretRecord) -> SecretOut:
+        return cls(id=secret.id, label=secret.label, created_at=isoformat_utc(secret.created_at))
+
+
+class SecretCreated(SecretOut):
+    plain_secret: str = Field(description="`whsec_…`; shown only in this response.")
+
+
+def _ts(value: Any) -> str | None:
+    return isoformat_utc(value) if value is not None else None
+
+
+def _run_not_found(run_id: str) -> ApiError:
+    return ApiError(404, "RUN_NOT_FOUND", f"Run {run_id} not found.")
+
+
+# ---- deliveries ----
+
+
+@router.get(
+    "/runs/{run_id}/callback",
+    response_model=list[DeliveryOut],
+    summary="A run's callback deliveries",
+    responses=_RUN_NOT_FOUND,
+)
+def list_deliveries(run_id: RunId, auth: CurrentAuth, store: StoreDep) -> list[DeliveryOut]:
+    if store.get_run(run_id, auth.owner_id) is None:
+        raise _run_not_found(run_id)
+    return [DeliveryOut.from_record(d) for d in store.list_deliveries(run_id)]
+
+
+@router.post(
+    "/runs/{run_id}/callback-redeliveries",
+    status_code=202,
+    response_model=DeliveryOut,
+    summary="Deliver a run's callback again",
+    description="A new delivery, sent soon; its payload is built from the run's current state "
+    "at the first attempt. 409 while another delivery of the run is pending.",
+    responses={
+        **_RUN_NOT_FOUND,
+        409: {"model": ErrorOut, "description": "CONFLICT: a delivery is pending, or nothing to deliver"},
+    },
+)
+def redeliver(run_id: RunId, auth: CurrentAuth, store: StoreDep, request: Request) -> DeliveryOut:
+    try:
+        delivery = store.create_redelivery(run_id, auth.owner_id)
+    except RunNotFound:
+        raise _run_not_found(run_id) from None
+    except DeliveryInFlight as exc:
+        raise ApiError(
+            409, "CONFLICT", f"A delivery of run {run_id} is still pending ({exc.delivery_id})."
+        ) from None
+    except RedeliveryNotAllowed as exc:
+        raise ApiError(409, "CONFLICT", f"Run {run_id} has no callback to deliver: {exc.reason}.") from None
+    # The dispatcher, when the app runs one, would otherwise notice it at its next poll.
+    dispatcher = getattr(request.app.state, "callback_dispatcher", None)
+    if dispatcher is not None:
+        dispatcher.wake()
+    return DeliveryOut.from_record(delivery)
+
+
+# ---- secrets ----
+
+
+@router.post(
+    "/callback-secrets",
+    status_code=201,
+    response_model=SecretCreated,
+    summary="Create a callback signing secret",
+    description="The secret is shown once, in this response. While two secrets are active "
+    "(rotation), callbacks carry a signature for each.",
+)
+def create_secret(body: SecretCreate, auth: CurrentAuth, store: StoreDep) -> SecretCreated:
+    record, plain = store.create_callback_secret(auth.owner_id, body.label)
+    return SecretCreated(
+        id=record.id, label=record.label, created_at=isoformat_utc(record.created_at), plain_secret=plain
+    )
+
+
+@router.get(
+    "/callback-secrets",
+    response_model=list[SecretOut],
+    summary="List the active callback signing secrets (never the secrets themselves)",
+)
+def list_secrets(auth: CurrentAuth, store: StoreDep) -> list[SecretOut]:
+    return [SecretOut.from_record(s) for s in store.list_callback_secrets(auth.owner_id)]
+
+
+@router.delete(
+    "/callback-secrets/{secret_id}",
+    status_code=204,
+    summary="Revoke a callback signing secret",
+    responses={404: {"model": ErrorOut, "description": "NOT_FOUND"}},
+)
+def revoke_secret(secret_id: SecretId, auth: CurrentAuth, store: StoreDep) -> Response:
+    if not store.revoke_callback_secret(auth.owner_id, secret_id):
+        raise ApiError(404, "NOT_FOUND", f"Callback secret {secret_id} not found.")
+    return Response(status_code=204)

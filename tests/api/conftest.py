@@ -1,0 +1,215 @@
+"""Fixtures for the API tests: a real app on SQLite (temp dir) and on PostgreSQL.
+
+PostgreSQL: one database per test session (per xdist worker), created on the admin
+database and dropped at the end; tables are truncated between tests (the approach of
+tests/store/conftest.py). PIXELRUN_TEST_POSTGRES_URL points at another server;
+PIXELRUN_TEST_SKIP_POSTGRES=1 skips the PostgreSQL half.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from pixelrun.api import create_app
+from pixelrun.config import Settings
+from pixelrun.store import Store
+from pixelrun.store.tables import metadata
+
+ADMIN_URL = os.environ.get("PIXELRUN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+SKIP_POSTGRES = os.environ.get("PIXELRUN_TEST_SKIP_POSTGRES") == "1"
+
+MODEL = "alibaba/qwen-image-edit-2511"
+BASE_URL = "http://pixelrun.test"
+MAX_BODY_BYTES = 64 * 1024
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def valid_input(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"prompt": "make the sky orange", "image_urls": ["https://example.com/a.png"]}
+    body.update(overrides)
+    return body
+
+
+def assert_envelope(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The SPEC §1 envelope, with the request id header every response carries."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) >= {"code", "message", "errors"}, body
+    assert body["code"] == code, body
+    assert isinstance(body["message"], str) and body["message"]
+    assert response.headers.get("x-request-id")
+    return body
+
+
+class PostgresServer:
+    """Creates uniquely named databases on the test server and drops them at the end."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = make_url(admin_url).set(drivername="postgresql")
+        self.created: list[str] = []
+
+    def _admin(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.admin_url.render_as_string(hide_password=False), autocommit=True)
+
+    def create_database(self) -> str:
+        name = f"pixelrun_apitest_{uuid.uuid4().hex[:16]}"
+        try:
+            with self._admin() as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+        except psycopg.OperationalError as exc:
+            pytest.fail(
+                f"PostgreSQL is not reachable at {self.admin_url!r}: {exc}; start it, point "
+                "PIXELRUN_TEST_POSTGRES_URL at a server, or set PIXELRUN_TEST_SKIP_POSTGRES=1.",
+                pytrace=False,
+            )
+        self.created.append(name)
+        return self.admin_url.set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        with self._admin() as conn:
+            for name in self.created:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_store() -> Iterator[Store]:
+    if SKIP_POSTGRES:
+        pytest.skip("PIXELRUN_TEST_SKIP_POSTGRES=1")
+    server = PostgresServer(ADMIN_URL)
+    store = Store(server.create_database())
+    store.migrate()
+    yield store
+    store.close()
+    server.drop_all()
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "postgres":
+        pg: Store = request.getfixturevalue("postgres_store")
+        names = ", ".join(t.name for t in metadata.sorted_tables)
+        with pg.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        yield pg
+        return
+    sqlite = Store(f"sqlite:///{tmp_path / 'pixelrun.db'}")
+    sqlite.migrate()
+    yield sqlite
+    sqlite.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        public_base_url=BASE_URL,
+        max_body_bytes=MAX_BODY_BYTES,
+        signing_secret="s" * 32,
+        max_attempts=2,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, store: Store) -> FastAPI:
+    return create_app(settings, store)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, base_url=BASE_URL) as test_client:
+        yield test_client
+
+
+@dataclass(frozen=True)
+class Caller:
+    owner_id: str
+    key_id: str
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+MakeCaller = Callable[..., Caller]
+
+
+@pytest.fixture
+def make_caller(store: Store) -> MakeCaller:
+    def make(name: str = "acme", budget_cents: int | None = None, label: str = "test key") -> Caller:
+        owner = store.ensure_owner(name, budget_cents)
+        record, plain = store.create_api_key(owner.id, label)
+        return Caller(owner_id=owner.id, key_id=record.id, key=plain)
+
+    return make
+
+
+@pytest.fixture
+def caller(make_caller: MakeCaller) -> Caller:
+    return make_caller()
+
+
+@pytest.fixture
+def other_caller(make_caller: MakeCaller) -> Caller:
+    return make_caller("globex")
+
+
+CreateRun = Callable[..., httpx.Response]
+
+
+@pytest.fixture
+def create_run(client: TestClient, caller: Caller) -> CreateRun:
+    """POST a run (valid by default); `who` picks the caller, keywords go into the body."""
+
+    def post(who: Caller | None = None, input: dict[str, Any] | None = None, **body: Any) -> httpx.Response:
+        payload = {"input": input if input is not None else valid_input(), **body}
+        return client.post(f"/v1/models/{MODEL}/runs", json=payload, headers=(who or caller).headers)
+
+    return post
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: FastAPI
+
+
+@pytest.fixture
+def live_server(app: FastAPI) -> Iterator[LiveServer]:
+    """The app under a real uvicorn on a loopback ephemeral port, in a thread."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield LiveServer(url=f"http://127.0.0.1:{port}", app=app)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
