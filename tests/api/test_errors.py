@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from pixelrun.api.errors import ApiError, field_errors
 
-from .conftest import MODEL, Caller, assert_envelope, valid_input
+from .conftest import MODEL, Caller, assert_envelope
 
 
 def test_unknown_route_is_404_not_found(client: TestClient) -> None:
@@ -113,9 +113,3 @@ def test_field_errors_prefix_the_location_and_drop_input_and_ctx() -> None:
     assert field_errors(raw, ("body", "input")) == [
         {"loc": ["body", "input", "num_images"], "msg": "too big", "type": "less_than_equal"}
     ]
-
-
-def test_errors_are_json_even_for_head_and_trailing_slash(client: TestClient, caller: Caller) -> None:
-    # Redirects would leak the route table; a miss is a plain 404 envelope.
-    response = client.post(f"/v1/models/{MODEL}/runs/", json={"input": valid_input()}, headers=caller.headers)
-    assert response.status_code in (404, 405, 307)
