@@ -1,7 +1,7 @@
 """Fixtures for the API tests: a real app on SQLite (temp dir) and on PostgreSQL.
 
 PostgreSQL: one database per test session (per xdist worker), created on the admin
-database and dropped at the end; tables are truncated between tests (the approach of
+database and dropped at the end; tables are emptied between tests (the approach of
 tests/store/conftest.py). PIXELRUN_TEST_POSTGRES_URL points at another server;
 PIXELRUN_TEST_SKIP_POSTGRES=1 skips the PostgreSQL half.
 """
@@ -24,7 +24,6 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from pixelrun.api import create_app
@@ -100,25 +99,24 @@ def postgres_store() -> Iterator[Store]:
     server.drop_all()
 
 
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "postgres":
-        pg: Store = request.getfixturevalue("postgres_store")
-        names = ", ".join(t.name for t in metadata.sorted_tables)
-        with pg.engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        yield pg
-        return
-    sqlite = Store(f"sqlite:///{tmp_path / 'pixelrun.db'}")
-    sqlite.migrate()
-    yield sqlite
-    sqlite.close()
+@dataclass
+class Backend:
+    """One back end for the whole session: its store, settings, app and client.
+
+    FastAPI builds each route's matching context on first use (~80 ms per app), so the
+    app is shared and only the tables are emptied between tests.
+    """
+
+    name: str
+    store: Store
+    settings: Settings
+    app: FastAPI
+    client: TestClient
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def _settings(data_dir: Path) -> Settings:
     return Settings(
-        data_dir=tmp_path / "data",
+        data_dir=data_dir,
         public_base_url=BASE_URL,
         max_body_bytes=MAX_BODY_BYTES,
         signing_secret="s" * 32,
@@ -126,15 +124,45 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
-@pytest.fixture
-def app(settings: Settings, store: Store) -> FastAPI:
-    return create_app(settings, store)
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    root = tmp_path_factory.mktemp(str(request.param))
+    if request.param == "postgres":
+        shared: Store = request.getfixturevalue("postgres_store")
+    else:
+        shared = Store(f"sqlite:///{root / 'pixelrun.db'}")
+        shared.migrate()
+    settings = _settings(root / "data")
+    app = create_app(settings, shared)
     with TestClient(app, base_url=BASE_URL) as test_client:
-        yield test_client
+        yield Backend(str(request.param), shared, settings, app, test_client)
+    if request.param == "sqlite":
+        shared.close()
+
+
+@pytest.fixture
+def store(backend: Backend) -> Store:
+    """The backend's store, emptied (DELETE beats TRUNCATE on tables this small)."""
+    with backend.store.engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+    return backend.store
+
+
+@pytest.fixture
+def settings(backend: Backend) -> Settings:
+    return backend.settings
+
+
+@pytest.fixture
+def client(backend: Backend, store: Store) -> TestClient:
+    return backend.client
+
+
+@pytest.fixture
+def app(store: Store, tmp_path: Path) -> FastAPI:
+    """A fresh app on the emptied store, for tests that add routes or serve it with uvicorn."""
+    return create_app(_settings(tmp_path / "data"), store)
 
 
 @dataclass(frozen=True)

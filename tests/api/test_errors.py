@@ -56,7 +56,9 @@ def test_json_suffix_content_type_is_accepted(client: TestClient, caller: Caller
 
 def test_empty_body_is_400(client: TestClient, caller: Caller) -> None:
     response = client.post(
-        f"/v1/models/{MODEL}/runs", content=b"", headers={**caller.headers, "Content-Type": "application/json"}
+        f"/v1/models/{MODEL}/runs",
+        content=b"",
+        headers={**caller.headers, "Content-Type": "application/json"},
     )
     assert_envelope(response, 400, "BAD_REQUEST")
 
@@ -109,7 +111,9 @@ def test_unexpected_exception_in_async_route_is_500_too(app: FastAPI) -> None:
 
 
 def test_field_errors_prefix_the_location_and_drop_input_and_ctx() -> None:
-    raw = [{"loc": ("num_images",), "msg": "too big", "type": "less_than_equal", "input": 9, "ctx": {"le": 4}}]
+    raw = [
+        {"loc": ("num_images",), "msg": "too big", "type": "less_than_equal", "input": 9, "ctx": {"le": 4}}
+    ]
     assert field_errors(raw, ("body", "input")) == [
         {"loc": ["body", "input", "num_images"], "msg": "too big", "type": "less_than_equal"}
     ]

@@ -13,7 +13,9 @@ from .conftest import MAX_BODY_BYTES, MODEL, Caller, LiveServer, assert_envelope
 def test_body_over_the_limit_by_content_length_is_413(client: TestClient, caller: Caller) -> None:
     payload = b'{"input": {"prompt": "' + b"x" * MAX_BODY_BYTES + b'"}}'
     response = client.post(
-        f"/v1/models/{MODEL}/runs", content=payload, headers={**caller.headers, "Content-Type": "application/json"}
+        f"/v1/models/{MODEL}/runs",
+        content=payload,
+        headers={**caller.headers, "Content-Type": "application/json"},
     )
     assert_envelope(response, 413, "PAYLOAD_TOO_LARGE")
 

@@ -160,12 +160,18 @@ INVALID_BODIES: list[tuple[str, dict[str, Any], list[str | int]]] = [
     ("client_ref not a string", {"input": valid_input(), "client_ref": 5}, ["body", "client_ref"]),
     ("client_ref too long", {"input": valid_input(), "client_ref": "x" * 300}, ["body", "client_ref"]),
     ("NUL in prompt", {"input": valid_input(prompt="a\x00b")}, ["body", "input", "prompt"]),
-    ("NUL in metadata key", {"input": valid_input(), "metadata": {"a\x00": 1}}, ["body", "metadata", "a\x00"]),
+    (
+        "NUL in metadata key",
+        {"input": valid_input(), "metadata": {"a\x00": 1}},
+        ["body", "metadata", "a\x00"],
+    ),
     ("NUL in client_ref", {"input": valid_input(), "client_ref": "a\x00"}, ["body", 1]),
 ]
 
 
-@pytest.mark.parametrize(("case", "body", "where"), INVALID_BODIES, ids=[case for case, _, _ in INVALID_BODIES])
+@pytest.mark.parametrize(
+    ("case", "body", "where"), INVALID_BODIES, ids=[case for case, _, _ in INVALID_BODIES]
+)
 def test_each_invalid_body_is_422(
     client: TestClient, caller: Caller, case: str, body: dict[str, Any], where: list[str | int]
 ) -> None:
@@ -190,7 +196,11 @@ def test_several_errors_are_all_reported(create_run: CreateRun) -> None:
         create_run(input=valid_input(num_images=9, seed=-1, output_format="gif")), 422, "VALIDATION_ERROR"
     )
     locs = {tuple(err["loc"]) for err in body["errors"]}
-    assert {("body", "input", "num_images"), ("body", "input", "seed"), ("body", "input", "output_format")} <= locs
+    assert {
+        ("body", "input", "num_images"),
+        ("body", "input", "seed"),
+        ("body", "input", "output_format"),
+    } <= locs
 
 
 def test_insufficient_credit_is_402(make_caller: MakeCaller, create_run: CreateRun, store: Store) -> None:
@@ -350,7 +360,9 @@ def test_cancel_is_201_then_200_with_the_unchanged_run(
 
 
 def test_cancel_unknown_run_is_404(client: TestClient, caller: Caller) -> None:
-    response = client.post("/v1/runs/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b/cancellation", headers=caller.headers)
+    response = client.post(
+        "/v1/runs/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b/cancellation", headers=caller.headers
+    )
     assert_envelope(response, 404, "RUN_NOT_FOUND")
 
 
@@ -419,7 +431,9 @@ def test_list_filters_by_model_id(
     other = store.create_run(caller.owner_id, "acme/other-model", {"prompt": "x"}).id
     items = client.get("/v1/runs", params={"model_id": MODEL}, headers=caller.headers).json()["items"]
     assert [run["id"] for run in items] == [ours]
-    items = client.get("/v1/runs", params={"model_id": "acme/other-model"}, headers=caller.headers).json()["items"]
+    items = client.get("/v1/runs", params={"model_id": "acme/other-model"}, headers=caller.headers).json()[
+        "items"
+    ]
     assert [run["id"] for run in items] == [other]
     assert client.get("/v1/runs", headers=caller.headers).json()["items"][0]["id"] == other
 
@@ -447,7 +461,10 @@ def test_list_filters_by_creation_time(
     naive = (first_at - timedelta(hours=1)).astimezone(UTC).replace(tzinfo=None).isoformat()
     assert ids(created_after=naive) == [second["id"], first["id"]]
     response = client.get("/v1/runs", params={"created_after": "yesterday"}, headers=caller.headers)
-    assert assert_envelope(response, 422, "VALIDATION_ERROR")["errors"][0]["loc"] == ["query", "created_after"]
+    assert assert_envelope(response, 422, "VALIDATION_ERROR")["errors"][0]["loc"] == [
+        "query",
+        "created_after",
+    ]
 
 
 def test_list_needs_a_key(client: TestClient) -> None:
@@ -467,7 +484,9 @@ def test_statuses_lists_every_status_with_its_meaning(client: TestClient, caller
     assert_envelope(client.get("/v1/runs/statuses"), 401, "UNAUTHORIZED")
 
 
-def test_logs_are_listed_in_order(client: TestClient, caller: Caller, create_run: CreateRun, store: Store) -> None:
+def test_logs_are_listed_in_order(
+    client: TestClient, caller: Caller, create_run: CreateRun, store: Store
+) -> None:
     run_id = create_run().json()["id"]
     assert client.get(f"/v1/runs/{run_id}/logs", headers=caller.headers).json() == []
     store.add_log(run_id, "info", "claimed", {"worker": "w1"})

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from callback_helpers import MODEL, STORED_OUTPUT, FinishRun, MakeDispatcher, url_for
 from callback_receiver import Receiver
 
 from pixelrun.callbacks import CallbackDispatcher
@@ -48,18 +48,6 @@ def body() -> bytes:
 
 # ---- dispatcher tests: a store on both back ends, terminal runs, real receivers ----
 
-MODEL = "alibaba/qwen-image-edit-2511"
-STORED_OUTPUT = {
-    "outputs": [
-        {"key": "runs/r/0.png", "type": "image", "content_type": "image/png", "width": 8, "height": 8}
-    ],
-    "seed": 7,
-}
-
-
-def url_for(key: str) -> str:
-    return f"http://files.test/v1/files/{key}?expires=1&signature=abc"
-
 
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
@@ -72,9 +60,6 @@ def store(database_url: str) -> Iterator[Store]:
 @pytest.fixture
 def owner(store: Store) -> Owner:
     return store.ensure_owner("acme")
-
-
-FinishRun = Callable[..., RunRecord]
 
 
 @pytest.fixture
@@ -111,9 +96,6 @@ def client() -> OutboundClient:
     return OutboundClient(NetworkPolicy(allow_private=True))
 
 
-MakeDispatcher = Callable[..., CallbackDispatcher]
-
-
 @pytest.fixture
 def make_dispatcher(store: Store, client: OutboundClient) -> MakeDispatcher:
     count = 0
@@ -134,31 +116,11 @@ def make_dispatcher(store: Store, client: OutboundClient) -> MakeDispatcher:
 def receivers() -> Iterator[Callable[..., Receiver]]:
     started: list[Receiver] = []
 
-    def start(**kwargs: Any) -> Receiver:
-        receiver = Receiver(**kwargs).start()
+    def start(port: int = 0, **kwargs: Any) -> Receiver:
+        receiver = Receiver(**kwargs).start(port)
         started.append(receiver)
         return receiver
 
     yield start
     for receiver in started:
         receiver.stop()
-
-
-async def drive(
-    dispatchers: list[CallbackDispatcher], until: Callable[[], bool], timeout: float = 15.0
-) -> None:
-    """Run the dispatchers until `until()` holds (checked in a thread: it may query the store)."""
-    tasks = [asyncio.create_task(d.run()) for d in dispatchers]
-    try:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not await asyncio.to_thread(until):
-            if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError("condition not reached in time")
-            for task in tasks:
-                if task.done():
-                    task.result()  # a crashed dispatcher fails the test with its error
-            await asyncio.sleep(0.02)
-    finally:
-        for d in dispatchers:
-            d.stop()
-        await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)

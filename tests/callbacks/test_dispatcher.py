@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import pytest
 import standardwebhooks
+from callback_helpers import FinishRun, MakeDispatcher, drive, url_for
 from callback_receiver import Receiver
-from conftest import FinishRun, MakeDispatcher, drive, url_for
 
 from pixelrun.callbacks import CallbackDispatcher
 from pixelrun.client.webhooks import verify_runflow_signature, verify_webhook
@@ -33,7 +33,11 @@ def _done(store: Store, run_id: str) -> Callable[[], bool]:
 
 
 def test_retries_5xx_with_waits_of_1_then_2_seconds_and_the_same_signed_body(
-    store: Store, owner: Owner, finish_run: FinishRun, make_dispatcher: MakeDispatcher, receivers: StartReceiver
+    store: Store,
+    owner: Owner,
+    finish_run: FinishRun,
+    make_dispatcher: MakeDispatcher,
+    receivers: StartReceiver,
 ) -> None:
     _, secret = store.create_callback_secret(owner.id, "prod")
     receiver = receivers(statuses=[500, 500, 200])
@@ -156,14 +160,10 @@ def test_receiver_down_then_up(
     def up_after_first_failure() -> bool:
         delivery = _delivery(store, run.id)
         if delivery.attempt_count >= 1 and not started:
-            started.append(receivers().start(port) if False else Receiver().start(port))
+            started.append(receivers(port=port))
         return delivery.status != "pending"
 
-    try:
-        asyncio.run(drive([make_dispatcher()], up_after_first_failure))
-    finally:
-        for receiver in started:
-            receiver.stop()
+    asyncio.run(drive([make_dispatcher()], up_after_first_failure))
     delivery = _delivery(store, run.id)
     assert delivery.status == "succeeded"
     failed, *_, succeeded = delivery.attempts
@@ -186,7 +186,11 @@ def test_without_secrets_nothing_is_signed_but_ids_are_sent(
 
 
 def test_rotation_signs_with_both_secrets(
-    store: Store, owner: Owner, finish_run: FinishRun, make_dispatcher: MakeDispatcher, receivers: StartReceiver
+    store: Store,
+    owner: Owner,
+    finish_run: FinishRun,
+    make_dispatcher: MakeDispatcher,
+    receivers: StartReceiver,
 ) -> None:
     _, old = store.create_callback_secret(owner.id, "old")
     _, new = store.create_callback_secret(owner.id, "new")
@@ -261,7 +265,11 @@ def test_two_dispatchers_in_separate_threads_deliver_each_exactly_once(
 
 
 def test_redelivery_sends_a_new_delivery(
-    store: Store, owner: Owner, finish_run: FinishRun, make_dispatcher: MakeDispatcher, receivers: StartReceiver
+    store: Store,
+    owner: Owner,
+    finish_run: FinishRun,
+    make_dispatcher: MakeDispatcher,
+    receivers: StartReceiver,
 ) -> None:
     receiver = receivers()
     run = finish_run(receiver.url())
@@ -270,7 +278,10 @@ def test_redelivery_sends_a_new_delivery(
     asyncio.run(drive([make_dispatcher()], _done(store, run.id)))
     first, second = store.list_deliveries(run.id)
     assert second.id == again.id and second.status == "succeeded"
-    assert [r.headers["runflow-request-id"] for r in receiver.requests] == [first.request_id, second.request_id]
+    assert [r.headers["runflow-request-id"] for r in receiver.requests] == [
+        first.request_id,
+        second.request_id,
+    ]
     assert receiver.requests[0].body == receiver.requests[1].body  # the run did not change
 
 
@@ -307,12 +318,9 @@ def test_a_cancelled_dispatcher_is_resumed_and_delivers_exactly_once_after_succe
     assert crashed.headers["webhook-id"] == resumed.headers["webhook-id"]
 
     # Succeeded: later dispatchers leave it alone.
-    async def idle() -> None:
-        dispatcher = make_dispatcher()
-        assert await dispatcher.deliver_due_once() == 0
-        await drive([dispatcher], lambda: False, timeout=0.5) if False else None
-
-    asyncio.run(idle())
+    assert asyncio.run(make_dispatcher().deliver_due_once()) == 0
+    until = time.monotonic() + 0.5
+    asyncio.run(drive([make_dispatcher()], lambda: time.monotonic() > until))
     assert len(receiver.requests) == 2
 
 
@@ -350,7 +358,11 @@ def test_deliver_due_once_makes_one_attempt_per_due_delivery(
 
 
 def test_wake_from_another_thread_starts_a_pass_at_once(
-    store: Store, owner: Owner, finish_run: FinishRun, make_dispatcher: MakeDispatcher, receivers: StartReceiver
+    store: Store,
+    owner: Owner,
+    finish_run: FinishRun,
+    make_dispatcher: MakeDispatcher,
+    receivers: StartReceiver,
 ) -> None:
     receiver = receivers()
     run = finish_run(None)  # no callback: nothing to do yet

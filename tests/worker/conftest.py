@@ -82,9 +82,13 @@ def claim(store: Store) -> object:
 
 
 @pytest.fixture(scope="session")
-def guarded_engine(engine: QwenImageEditEngine, tmp_path_factory: pytest.TempPathFactory) -> QwenImageEditEngine:
+def guarded_engine(
+    engine: QwenImageEditEngine, tmp_path_factory: pytest.TempPathFactory
+) -> QwenImageEditEngine:
     """The tiny engine with the tiny NSFW checker (which calls ordinary images `normal`)."""
     from pixelrun.safety import NsfwClassifier, save_tiny_classifier
 
     checker = NsfwClassifier.load(save_tiny_classifier(tmp_path_factory.mktemp("safety") / "nsfw"))
-    return QwenImageEditEngine(engine.pipeline, reference_areas=engine.reference_areas, safety_checker=checker)
+    return QwenImageEditEngine(
+        engine.pipeline, reference_areas=engine.reference_areas, safety_checker=checker
+    )

@@ -74,7 +74,9 @@ def test_bad_input_image_fails_the_run_at_input_fetch(
     assert run.cost == "0.000000" and store.balance(owner.id) == (None, 0)
 
 
-def test_cancel_while_running_stops_at_the_next_step(store: Store, owner: Owner, executor: RunExecutor) -> None:
+def test_cancel_while_running_stops_at_the_next_step(
+    store: Store, owner: Owner, executor: RunExecutor
+) -> None:
     run_id = create(store, owner, num_inference_steps=50)
     claimed = claim(store)
     outcome: list[object] = []
@@ -100,7 +102,11 @@ def test_cancel_while_running_stops_at_the_next_step(store: Store, owner: Owner,
 
 
 def test_out_of_memory_fails_the_run_and_the_engine_keeps_serving(
-    store: Store, owner: Owner, executor: RunExecutor, engine: QwenImageEditEngine, monkeypatch: pytest.MonkeyPatch
+    store: Store,
+    owner: Owner,
+    executor: RunExecutor,
+    engine: QwenImageEditEngine,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     run_id = create(store, owner)
 

@@ -104,13 +104,16 @@ class CallbackDispatcher:
         self._loop = asyncio.get_running_loop()
         try:
             while not self._stopping.is_set():
+                # Cleared before the pass, not before the sleep: a wake-up (or stop) that
+                # arrives during the pass must cut the following sleep short.
+                self._wake.clear()
                 try:
                     delay = await self._pass()
                 except Exception:
                     # The store may be down for a while; keep the loop alive and try later.
                     log.exception("callback dispatcher pass failed")
                     delay = self.poll_interval
-                if delay > 0:
+                if delay > 0 and not self._stopping.is_set():
                     await self._sleep(delay)
             if self._inflight:
                 await asyncio.gather(*self._inflight, return_exceptions=True)
@@ -161,7 +164,6 @@ class CallbackDispatcher:
         self._wake.set()  # a retry may now be due sooner than the poll interval
 
     async def _sleep(self, seconds: float) -> None:
-        self._wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
 

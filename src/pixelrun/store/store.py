@@ -240,7 +240,9 @@ class Store:
     def create_callback_secret(self, owner_id: str, label: str) -> tuple[CallbackSecretRecord, str]:
         return callbacks_repo.create_callback_secret(self.engine, owner_id, label)
 
-    def list_callback_secrets(self, owner_id: str, include_revoked: bool = False) -> list[CallbackSecretRecord]:
+    def list_callback_secrets(
+        self, owner_id: str, include_revoked: bool = False
+    ) -> list[CallbackSecretRecord]:
         return callbacks_repo.list_callback_secrets(self.engine, owner_id, include_revoked)
 
     def revoke_callback_secret(self, owner_id: str, secret_id: str) -> bool:

@@ -166,8 +166,10 @@ def redeliver(run_id: RunId, auth: CurrentAuth, store: StoreDep, request: Reques
     status_code=201,
     response_model=SecretCreated,
     summary="Create a callback signing secret",
-    description="The secret is shown once, in this response. While two secrets are active "
-    "(rotation), callbacks carry a signature for each.",
+    description="The secret is shown once, in this response. Pixelrun keeps the secret itself "
+    "(not a hash, unlike API keys): it needs it to sign every callback. While two secrets are "
+    "active (rotation), callbacks carry a signature for each; revoke the old one when receivers "
+    "have the new one.",
 )
 def create_secret(body: SecretCreate, auth: CurrentAuth, store: StoreDep) -> SecretCreated:
     record, plain = store.create_callback_secret(auth.owner_id, body.label)

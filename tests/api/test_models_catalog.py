@@ -1,0 +1,35 @@
+"""The catalog itself: entries, wire form and the credit estimate."""
+
+from __future__ import annotations
+
+from pixelrun.api.models_catalog import CATALOG, get_catalog_model
+from pixelrun.engines.qwen_image_edit import MODEL_ID, EditInput
+
+from .conftest import valid_input
+
+
+def test_catalog_serves_qwen_image_edit_2511() -> None:
+    assert list(CATALOG) == [MODEL_ID]
+    model = get_catalog_model(MODEL_ID)
+    assert model is not None and model.input_model is EditInput
+    assert get_catalog_model("nope") is None
+
+
+def test_estimate_uses_the_requested_size_or_one_megapixel() -> None:
+    model = CATALOG[MODEL_ID]
+    # 1024x1024 at 0.03 USD/MP = 3.15 cents, charged as 4.
+    assert model.estimate_cents(EditInput.model_validate(valid_input())) == 4
+    assert model.estimate_cents(EditInput.model_validate(valid_input(image_size="square"))) == 1
+    four = EditInput.model_validate(valid_input(image_size="square_hd", num_images=4))
+    assert model.estimate_cents(four) == 13
+    big = EditInput.model_validate(valid_input(image_size={"width": 2048, "height": 2048}))
+    assert model.estimate_cents(big) == 13
+
+
+def test_wire_form_reports_availability() -> None:
+    model = CATALOG[MODEL_ID]
+    assert model.to_wire(workers_ready=0).availability.available is False
+    wire = model.to_wire(workers_ready=2)
+    assert wire.availability.workers_ready == 2 and wire.availability.available is True
+    assert wire.pricing.price == "0.03"
+    assert wire.input_schema["title"] == "QwenImageEdit2511Input"

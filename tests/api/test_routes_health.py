@@ -1,0 +1,64 @@
+"""Liveness and readiness (per-component checks; 503 until a worker is ready)."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from pixelrun.store import Store
+
+from .conftest import MODEL, Backend, assert_envelope
+
+
+def test_health_needs_no_key(client: TestClient) -> None:
+    response = client.get("/v1/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readiness_is_503_without_a_ready_worker(client: TestClient, store: Store) -> None:
+    store.register_worker("w1", "gpu0", [MODEL], "cuda:0", status="loading")
+    body = assert_envelope(client.get("/v1/readiness"), 503, "UNAVAILABLE")
+    assert body["checks"]["store"] == {"ok": True, "detail": None}
+    assert body["checks"]["storage"] == {"ok": True, "detail": None}
+    workers = body["checks"]["workers"]
+    assert workers["ok"] is False and workers["ready"] == {MODEL: 0}
+    assert MODEL in workers["detail"]
+
+
+def test_readiness_is_200_once_a_worker_is_ready(client: TestClient, store: Store) -> None:
+    store.register_worker("w1", "gpu0", [MODEL], "cuda:0")
+    assert store.worker_heartbeat("w1", status="ready")
+    response = client.get("/v1/readiness")
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "status": "ready",
+        "checks": {
+            "store": {"ok": True, "detail": None},
+            "storage": {"ok": True, "detail": None},
+            "workers": {"ok": True, "detail": None, "ready": {MODEL: 1}},
+        },
+    }
+    store.mark_worker_stopped("w1")
+    assert client.get("/v1/readiness").status_code == 503
+
+
+def test_readiness_reports_a_broken_store_and_storage(backend: Backend, store: Store) -> None:
+    class DownStore:
+        def ping(self) -> None:
+            raise ConnectionError("database is down")
+
+    class FullStorage:
+        def ping(self) -> None:
+            raise OSError("disk full")
+
+    state = backend.app.state
+    real_store, real_storage = state.store, state.storage
+    state.store, state.storage = DownStore(), FullStorage()
+    try:
+        body = assert_envelope(backend.client.get("/v1/readiness"), 503, "UNAVAILABLE")
+    finally:
+        state.store, state.storage = real_store, real_storage
+    assert body["checks"]["store"] == {"ok": False, "detail": "ConnectionError"}
+    assert body["checks"]["storage"] == {"ok": False, "detail": "OSError"}
+    assert body["checks"]["workers"]["ok"] is False
+    assert "database is down" not in str(body)

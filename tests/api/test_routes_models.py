@@ -1,0 +1,49 @@
+"""The catalog routes: list, get (model ids contain a slash), availability."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from pixelrun.engines.qwen_image_edit import EditInput, EditOutput
+from pixelrun.store import Store
+
+from .conftest import MODEL, Caller, assert_envelope
+
+
+def test_list_models(client: TestClient, caller: Caller) -> None:
+    response = client.get("/v1/models", headers=caller.headers)
+    assert response.status_code == 200
+    models = response.json()
+    assert [m["id"] for m in models] == [MODEL]
+    model = models[0]
+    assert model["pricing"] == {"unit": "megapixel", "price": "0.03", "currency": "USD"}
+    assert model["input_schema"] == EditInput.model_json_schema()
+    assert model["output_schema"] == EditOutput.model_json_schema()
+    assert model["availability"] == {"workers_ready": 0, "available": False}
+    assert model["name"] and model["description"]
+
+
+def test_get_model_by_id_with_a_slash(client: TestClient, caller: Caller) -> None:
+    response = client.get(f"/v1/models/{MODEL}", headers=caller.headers)
+    assert response.status_code == 200
+    assert response.json()["id"] == MODEL
+
+
+def test_unknown_model_is_404(client: TestClient, caller: Caller) -> None:
+    for model_id in ("acme/nothing", "alibaba", "qwen-image-edit-2511"):
+        assert_envelope(client.get(f"/v1/models/{model_id}", headers=caller.headers), 404, "MODEL_NOT_FOUND")
+
+
+def test_availability_counts_ready_workers_of_the_model(
+    client: TestClient, caller: Caller, store: Store
+) -> None:
+    store.register_worker("w1", "gpu0", [MODEL], "cuda:0")  # starting: not ready yet
+    store.register_worker("w2", "gpu1", ["acme/other"], "cuda:1", status="ready")
+    assert client.get(f"/v1/models/{MODEL}", headers=caller.headers).json()["availability"] == {
+        "workers_ready": 0,
+        "available": False,
+    }
+    store.worker_heartbeat("w1", "ready")
+    store.register_worker("w3", "gpu2", [MODEL], "cuda:2", status="busy")
+    availability = client.get(f"/v1/models/{MODEL}", headers=caller.headers).json()["availability"]
+    assert availability == {"workers_ready": 2, "available": True}

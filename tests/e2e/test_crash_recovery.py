@@ -1,0 +1,159 @@
+"""Crashes never lose a run: a worker killed with SIGKILL, a worker stopped with SIGTERM, an API killed under load."""
+
+from __future__ import annotations
+
+import base64
+import signal
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from pixelrun.store import Store
+
+from .conftest import png_bytes
+from .server import Server, Worker
+
+RUNS = "/v1/models/alibaba/qwen-image-edit-2511/runs"
+IMAGE = "data:image/png;base64," + base64.b64encode(png_bytes(64, 48)).decode()
+
+
+def wait_for(predicate, timeout: float = 60, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise TimeoutError("condition not met in time")
+
+
+def api_only(data_dir: Path, database_url: str) -> Server:
+    server = Server(data_dir, database_url, workers=0).start()
+    server.wait_key()
+    server.wait_ready(need_worker=False)
+    return server
+
+
+def long_run(server: Server) -> str:
+    body = {
+        "input": {
+            "prompt": "make it blue",
+            "image_urls": [IMAGE],
+            "image_size": "512x512",
+            "num_inference_steps": 50,
+            "acceleration": "none",
+            "seed": 4,
+        }
+    }
+    response = requests.post(server.base_url + RUNS, json=body, headers=server.headers(), timeout=10)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def running(server: Server, run_id: str) -> bool:
+    run = server.get_run(run_id)
+    return run["status_code"] == "running" and (run["progress"] or {}).get("step", 0) >= 1
+
+
+def test_worker_killed_mid_run_is_requeued_and_finishes_once(database_url: str, data_dir: Path) -> None:
+    server = api_only(data_dir, database_url)
+    first = Worker(data_dir, database_url, "w1").start()
+    second = None
+    try:
+        server.wait_ready()
+        run_id = long_run(server)
+        wait_for(lambda: running(server, run_id))
+        first.kill()
+        second = Worker(data_dir, database_url, "w2").start()
+        run = server.wait_run(run_id, timeout=180)
+        assert run["status_code"] == "succeeded", run
+        store = Store(database_url)
+        statuses = [event.to_status for event in store.list_events(run_id)]
+        store.close()
+        assert statuses.count("succeeded") == 1
+        assert statuses[:3] == ["queued", "dispatching", "running"]
+        assert "queued" in statuses[3:]  # returned to the queue once the killed worker's lease expired
+        logs = requests.get(
+            f"{server.base_url}/v1/runs/{run_id}/logs", headers=server.headers(), timeout=10
+        ).json()
+        text = " ".join(line["message"] for line in logs)
+        assert "(attempt 1)" in text and "(attempt 2)" in text
+        files = list((data_dir / "files" / "runs" / run_id).iterdir())
+        assert [path.name for path in files] == ["0.png"]
+    finally:
+        for process in (first, second, server):
+            if process is not None:
+                process.stop()
+
+
+def test_sigterm_returns_the_current_run_to_the_queue(data_dir: Path) -> None:
+    # The signal path is the same on both back ends (requeue is covered on both in tests/store).
+    database_url = f"sqlite:///{data_dir / 'pixelrun.db'}"
+    server = api_only(data_dir, database_url)
+    first = Worker(data_dir, database_url, "w1").start()
+    second = None
+    try:
+        server.wait_ready()
+        run_id = long_run(server)
+        wait_for(lambda: running(server, run_id))
+        assert first.stop(signal.SIGTERM, timeout=30) == 0
+        run = server.get_run(run_id)
+        assert run["status_code"] == "queued", run
+        second = Worker(data_dir, database_url, "w2").start()
+        assert server.wait_run(run_id, timeout=180)["status_code"] == "succeeded"
+    finally:
+        for process in (first, second, server):
+            if process is not None:
+                process.stop()
+
+
+def test_api_killed_under_load_loses_no_accepted_run(database_url: str, data_dir: Path) -> None:
+    server = api_only(data_dir, database_url)
+    key = server.key
+    worker = Worker(data_dir, database_url, "w1").start()
+    accepted: list[str] = []
+    stop = threading.Event()
+    body = {
+        "input": {"prompt": "x", "image_urls": [IMAGE], "image_size": "256x256", "num_inference_steps": 2}
+    }
+
+    def load() -> None:
+        while not stop.is_set():
+            try:
+                response = requests.post(
+                    f"http://127.0.0.1:{server.port}{RUNS}",
+                    json=body,
+                    headers={"Authorization": f"Bearer {key}"},
+                    timeout=5,
+                )
+                if response.status_code == 201:
+                    accepted.append(response.json()["id"])
+            except requests.RequestException:
+                time.sleep(0.05)
+
+    client = threading.Thread(target=load)
+    client.start()
+    restarted = None
+    try:
+        wait_for(lambda: len(accepted) >= 5, timeout=30)
+        server.kill()
+        restarted = Server(data_dir, database_url, workers=0, port=server.port).start()
+        restarted.key = key
+        restarted.wait_ready(need_worker=False)
+        count_after_restart = len(accepted)
+        wait_for(lambda: len(accepted) >= count_after_restart + 5, timeout=30)
+        stop.set()
+        client.join(10)
+        for run_id in accepted:
+            assert restarted.wait_run(run_id, timeout=120)["status_code"] == "succeeded"
+        listed = requests.get(
+            f"{restarted.base_url}/v1/runs?limit=500", headers=restarted.headers(), timeout=10
+        ).json()["items"]
+        assert set(accepted) <= {run["id"] for run in listed}
+    finally:
+        stop.set()
+        client.join(10)
+        for process in (worker, restarted, server):
+            if process is not None:
+                process.stop()
