@@ -33,7 +33,15 @@ def test_balance_is_budget_minus_spent(client: TestClient, make_caller: MakeCall
     run = store.create_run(caller.owner_id, MODEL, {"prompt": "x"})
     claimed = store.claim_next("w1", [MODEL], lease_seconds=30)
     assert claimed is not None and claimed.id == run.id
-    assert store.finish_run(run.id, claimed.attempt, "w1", RunStatus.SUCCEEDED, output={}, cost="0.03",
-                            cost_breakdown=[], cost_cents=3)  # fmt: skip
+    assert store.finish_run(
+        run.id,
+        claimed.attempt,
+        "w1",
+        RunStatus.SUCCEEDED,
+        output={},
+        cost="0.03",
+        cost_breakdown=[],
+        cost_cents=3,
+    )
     response = client.get("/v1/billing/balance", headers=caller.headers)
     assert response.json() == {"balance_cents": 497, "currency": "USD", "spent_cents": 3}

@@ -211,8 +211,11 @@ def test_insufficient_credit_is_402(make_caller: MakeCaller, create_run: CreateR
     assert create_run(who=poor, input=valid_input(image_size="square")).status_code == 201
     # Four outputs at 1 MP cannot.
     store.set_budget(poor.owner_id, 12)
-    assert_envelope(create_run(who=poor, input=valid_input(num_images=4, image_size="square_hd")), 402,
-                    "INSUFFICIENT_CREDIT")  # fmt: skip
+    assert_envelope(
+        create_run(who=poor, input=valid_input(num_images=4, image_size="square_hd")),
+        402,
+        "INSUFFICIENT_CREDIT",
+    )
     assert store.list_runs(poor.owner_id)[0][0].input["image_size"] == "square"
 
 
@@ -301,9 +304,14 @@ def test_succeeded_run_has_signed_output_urls_cost_and_duration(
     assert run["status_code"] == "succeeded"
     assert run["cost"] == "0.007864"
     assert run["cost_breakdown"] == [
-        {"item": "output_image", "quantity": 0.262144, "unit": "megapixel", "unit_price": "0.03",
-         "amount": "0.007864"}
-    ]  # fmt: skip
+        {
+            "item": "output_image",
+            "quantity": 0.262144,
+            "unit": "megapixel",
+            "unit_price": "0.03",
+            "amount": "0.007864",
+        }
+    ]
     assert run["completed_at"].endswith("+00:00")
     assert isinstance(run["duration_ms"], int) and run["duration_ms"] >= 0
     image = run["output"]["outputs"][0]

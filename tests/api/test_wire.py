@@ -99,8 +99,12 @@ def test_failure_stage_is_its_code() -> None:
 
 def test_run_create_rejects_extra_fields_and_non_http_callbacks() -> None:
     assert RunCreate.model_validate({"input": {}, "callback_url": "HTTPS://Example.com/h"}).callback_url
-    for bad in ({"input": {}, "extra": 1}, {"input": {}, "callback_url": "javascript:alert(1)"},
-                {"input": {}, "callback_url": "http://"}, {"input": []}):  # fmt: skip
+    for bad in (
+        {"input": {}, "extra": 1},
+        {"input": {}, "callback_url": "javascript:alert(1)"},
+        {"input": {}, "callback_url": "http://"},
+        {"input": []},
+    ):
         with pytest.raises(ValidationError):
             RunCreate.model_validate(bad)
 
