@@ -1,0 +1,738 @@
+"""API throughput and dispatch latency of Pixelrun, against a bare FastAPI baseline measured in the same run.
+
+What it measures (all on this machine, all traffic on 127.0.0.1):
+
+1. baseline: a bare FastAPI app defined in this file (one POST endpoint that parses the
+   same JSON body with pydantic and answers 201 with a small JSON), served by uvicorn in a
+   child process exactly as `pixelrun serve` serves its app (one process,
+   `uvicorn.run(app, host, port, log_level="info")`: auto loop/http, access log on).
+2. pixelrun create-run: `POST /v1/models/alibaba/qwen-image-edit-2511/runs` against
+   `pixelrun serve --workers 0` on each back end (SQLite in a temporary data dir, and a
+   fresh PostgreSQL database that is dropped at the end). Requests/s, p50/p99 latency and
+   the ratio of requests/s to the baseline's.
+   Load: --requests requests per target (after --warmup requests that are not counted)
+   from --concurrency clients (asyncio tasks sharing one keep-alive httpx.AsyncClient in
+   this process). Every target gets the same body bytes and the same load.
+3. dispatch latency: before the load above, one `pixelrun worker` is started against the
+   same store; once GET /v1/readiness is 200 (model loaded, worker registered),
+   --dispatch-runs runs are created one at a time, each after the previous one finished.
+   From the store's events: create -> `dispatching` (claim) and create -> `running`
+   (inputs fetched and checked), i.e. event.created_at - run.created_at. The worker is
+   stopped before the load so that it does not compete for the CPU.
+
+Columns: `srv CPU` is the server process's CPU time over the wall time of the measured
+load (100% = one core busy: the server is the bottleneck); `cli CPU` is the same for this
+process, the load generator (near 100% means the client, not the server, limits the
+numbers; with few cores the two share them). p99 over --dispatch-runs samples is close to
+the maximum when there are few samples.
+
+Usage:
+
+    .venv/bin/python bench/api_throughput.py [--requests 2000] [--concurrency 16] [--warmup 200]
+        [--dispatch-runs 30] [--backends sqlite,postgres] [--json out.json]
+
+Every child process runs in its own session and is killed on exit (also on Ctrl-C or
+SIGTERM); the PostgreSQL database and the temporary directories are removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import atexit
+import base64
+import io
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+CREATE_PATH = "/v1/models/alibaba/qwen-image-edit-2511/runs"
+KEY_LINE = re.compile(r"^\s+(px_\S+)\s*$")
+DEFAULT_PG_ADMIN_URL = os.environ.get(
+    "PIXELRUN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+BACKEND_NAMES = {"sqlite": "sqlite", "postgres": "postgresql", "postgresql": "postgresql", "pg": "postgresql"}
+TERMINAL = {"succeeded", "failed", "canceled"}
+
+
+# ---------------------------------------------------------------------------
+# The baseline app (served by this same file in a child process: --serve-baseline PORT).
+
+
+def baseline_app() -> Any:
+    from fastapi import FastAPI
+    from pydantic import BaseModel
+
+    class BaselineInput(BaseModel):
+        prompt: str
+        image_urls: list[str]
+        image_size: str | None = None
+        num_inference_steps: int = 28
+
+    class BaselineBody(BaseModel):
+        input: BaselineInput
+
+    class BaselineOut(BaseModel):
+        id: str
+        status_code: str
+        created_at: datetime
+
+    app = FastAPI()
+
+    # A plain `def` like Pixelrun's create_run, so both pay the same threadpool hop and the
+    # ratio isolates what Pixelrun does on top of parsing and answering.
+    @app.post("/v1/models/{model_id:path}/runs", status_code=201)
+    def create(model_id: str, body: BaselineBody) -> BaselineOut:
+        return BaselineOut(id=str(uuid.uuid4()), status_code="queued", created_at=datetime.now().astimezone())
+
+    return app
+
+
+def serve_baseline(port: int) -> None:
+    import uvicorn
+
+    # Same call as pixelrun.serve.serve, so the only difference is the app.
+    uvicorn.run(baseline_app(), host="127.0.0.1", port=port, log_level="info")
+
+
+# ---------------------------------------------------------------------------
+# Child processes.
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Child:
+    """A child process in its own session (so its whole group can be killed); output goes to a log file."""
+
+    live: list[Child] = []
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.name = name
+        self.log_path = log_path
+        self.key: str | None = None
+        self._log = log_path.open("a")
+        self.process = subprocess.Popen(
+            argv,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+            start_new_session=True,
+        )
+        Child.live.append(self)
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+
+    def _read_stdout(self) -> None:
+        # stdout is read (not sent to the log directly) because `serve` prints the first key there.
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._log.write(line)
+            match = KEY_LINE.match(line)
+            if match and self.key is None:
+                self.key = match.group(1)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log_tail(self, chars: int = 3000) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.alive():
+            with suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        # Anything left in the group (also after a clean exit of the leader) is killed.
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        with suppress(subprocess.TimeoutExpired):
+            self.process.wait(10)
+        if self in Child.live:
+            Child.live.remove(self)
+        self._log.close()
+
+    @classmethod
+    def kill_all(cls) -> None:
+        for child in list(cls.live):
+            with suppress(Exception):
+                child.stop(timeout=5)
+
+
+atexit.register(Child.kill_all)
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """utime + stime of a process from /proc (Linux); None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_http(base_url: str, path: str, child: Child, timeout: float, headers: dict[str, str] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if not child.alive():
+            raise RuntimeError(f"{child.name} exited with {child.process.returncode}:\n{child.log_tail()}")
+        try:
+            response = httpx.get(base_url + path, headers=headers, timeout=5)
+            if response.status_code == 200:
+                return
+            last = f"{response.status_code} {response.text[:300]}"
+        except httpx.TransportError as exc:
+            last = repr(exc)
+        time.sleep(0.2)
+    raise TimeoutError(f"{base_url}{path} not 200 after {timeout} s ({last}):\n{child.log_tail()}")
+
+
+def pixelrun_env(data_dir: Path, database_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "PIXELRUN_DATA_DIR": str(data_dir),
+            "PIXELRUN_DATABASE_URL": database_url,
+            "PIXELRUN_WEIGHTS": "tiny",
+            "PIXELRUN_DEVICE": "cpu",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+        }
+    )
+    return env
+
+
+# ---------------------------------------------------------------------------
+# Load generation.
+
+
+def request_body() -> bytes:
+    """The create-run body, encoded once so that every target gets the same bytes."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 80, 40)).save(buffer, format="PNG")
+    uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    body = {"input": {"prompt": "x", "image_urls": [uri], "image_size": "256x256", "num_inference_steps": 1}}
+    return json.dumps(body).encode()
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))  # ceil without floats drifting
+    return ordered[int(rank) - 1]
+
+
+@dataclass
+class LoadResult:
+    target: str
+    backend: str
+    requests: int
+    ok: int
+    errors: dict[str, int]
+    error_samples: dict[str, str]
+    seconds: float
+    requests_per_s: float
+    p50_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    server_cpu: float | None
+    client_cpu: float
+    # p50 of the first and last tenth of the requests (in send order), to see drift as the table grows.
+    p50_first_tenth_ms: float | None = None
+    p50_last_tenth_ms: float | None = None
+    ratio_to_baseline: float | None = None
+
+
+async def _drive(
+    base_url: str, headers: dict[str, str], body: bytes, total: int, concurrency: int, expect: int
+) -> tuple[list[tuple[int, float]], Counter[str], dict[str, str], float]:
+    """`total` POSTs from `concurrency` tasks; returns (index, seconds) of each request, error counts/samples, wall time."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    timings: list[tuple[int, float]] = []
+    errors: Counter[str] = Counter()
+    samples: dict[str, str] = {}
+    counter = iter(range(total))
+    all_headers = {**headers, "Content-Type": "application/json"}
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
+
+        async def one_client() -> None:
+            for index in counter:  # a shared iterator: the load stops by itself after `total`
+                started = time.perf_counter()
+                try:
+                    response = await client.post(CREATE_PATH, content=body, headers=all_headers)
+                    elapsed = time.perf_counter() - started
+                    if response.status_code != expect:
+                        label = f"HTTP {response.status_code}"
+                        errors[label] += 1
+                        samples.setdefault(label, response.text[:500])
+                except httpx.HTTPError as exc:
+                    elapsed = time.perf_counter() - started
+                    label = type(exc).__name__
+                    errors[label] += 1
+                    samples.setdefault(label, repr(exc)[:500])
+                timings.append((index, elapsed))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one_client() for _ in range(concurrency)))
+        wall = time.perf_counter() - started
+    return timings, errors, samples, wall
+
+
+def run_async(factory: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    try:
+        import uvloop  # the client's own overhead matters on few cores; uvloop makes it smaller
+    except ImportError:
+        return asyncio.run(factory())
+    return uvloop.run(factory())
+
+
+def measure_load(
+    target: str,
+    backend: str,
+    base_url: str,
+    headers: dict[str, str],
+    server_pid: int,
+    body: bytes,
+    args: argparse.Namespace,
+) -> LoadResult:
+    if args.warmup:
+        run_async(lambda: _drive(base_url, headers, body, args.warmup, args.concurrency, 201))
+    server_cpu_before = cpu_seconds(server_pid)
+    client_cpu_before = time.process_time()
+    timings, errors, samples, wall = run_async(
+        lambda: _drive(base_url, headers, body, args.requests, args.concurrency, 201)
+    )
+    client_cpu = (time.process_time() - client_cpu_before) / wall
+    server_cpu_after = cpu_seconds(server_pid)
+    server_cpu = (
+        (server_cpu_after - server_cpu_before) / wall
+        if server_cpu_before is not None and server_cpu_after is not None
+        else None
+    )
+    latencies = [seconds * 1000 for _, seconds in timings]
+    by_index = [seconds * 1000 for _, seconds in sorted(timings)]
+    tenth = max(1, len(by_index) // 10)
+    return LoadResult(
+        target=target,
+        backend=backend,
+        requests=len(timings),
+        ok=len(timings) - sum(errors.values()),
+        errors=dict(errors),
+        error_samples=samples,
+        seconds=wall,
+        requests_per_s=len(timings) / wall,
+        p50_ms=percentile(latencies, 50),
+        p99_ms=percentile(latencies, 99),
+        max_ms=max(latencies) if latencies else None,
+        server_cpu=server_cpu,
+        client_cpu=client_cpu,
+        p50_first_tenth_ms=percentile(by_index[:tenth], 50),
+        p50_last_tenth_ms=percentile(by_index[-tenth:], 50),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Dispatch latency.
+
+
+@dataclass
+class DispatchResult:
+    backend: str
+    runs: int
+    failed: dict[str, int] = field(default_factory=dict)
+    to_dispatching_ms: list[float] = field(default_factory=list)
+    to_running_ms: list[float] = field(default_factory=list)
+    # Wall time from the POST to the run being seen terminal, for context (includes the tiny inference).
+    to_terminal_ms: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            name: {"p50_ms": percentile(values, 50), "p99_ms": percentile(values, 99), "n": len(values)}
+            for name, values in (
+                ("create_to_dispatching", self.to_dispatching_ms),
+                ("create_to_running", self.to_running_ms),
+                ("create_to_terminal_wall", self.to_terminal_ms),
+            )
+        }
+
+
+def measure_dispatch(
+    backend: str, base_url: str, headers: dict[str, str], database_url: str, body: bytes, args: argparse.Namespace
+) -> DispatchResult:
+    from pixelrun.store import Store
+
+    result = DispatchResult(backend=backend, runs=args.dispatch_runs)
+    store = Store(database_url)
+    try:
+        with httpx.Client(base_url=base_url, headers={**headers, "Content-Type": "application/json"}) as client:
+            for _ in range(args.dispatch_runs):
+                posted = time.perf_counter()
+                response = client.post(CREATE_PATH, content=body, timeout=30)
+                if response.status_code != 201:
+                    raise RuntimeError(f"create run: {response.status_code} {response.text[:500]}")
+                run_id = response.json()["id"]
+                deadline = time.monotonic() + args.run_timeout
+                while True:
+                    run = store.get_run(run_id)
+                    assert run is not None
+                    if run.status.value in TERMINAL:
+                        break
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"run {run_id} still {run.status.value} after {args.run_timeout} s")
+                    # Polling the store, not the API, so the server is idle while the worker works.
+                    time.sleep(0.02)
+                result.to_terminal_ms.append((time.perf_counter() - posted) * 1000)
+                if run.status.value != "succeeded":
+                    label = f"{run.status.value}:{run.failure_code}"
+                    result.failed[label] = result.failed.get(label, 0) + 1
+                first: dict[str, datetime] = {}
+                for event in store.list_events(run_id):
+                    first.setdefault(event.to_status.value, event.created_at)
+                if "dispatching" in first:
+                    result.to_dispatching_ms.append((first["dispatching"] - run.created_at).total_seconds() * 1000)
+                if "running" in first:
+                    result.to_running_ms.append((first["running"] - run.created_at).total_seconds() * 1000)
+    finally:
+        store.close()
+    return result
+
+
+# ---------------------------------------------------------------------------
+# Back ends.
+
+
+@contextmanager
+def postgres_database(admin_url: str) -> Iterator[str]:
+    """A fresh database for the bench, dropped at the end; yields its SQLAlchemy URL."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(admin_url).set(drivername="postgresql")
+    admin_dsn = admin.render_as_string(hide_password=False)
+    name = f"pixelrun_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def bench_backend(
+    backend: str, workdir: Path, body: bytes, args: argparse.Namespace
+) -> tuple[LoadResult, DispatchResult | None]:
+    data_dir = workdir / backend
+    data_dir.mkdir()
+    with (
+        postgres_database(args.postgres_url)
+        if backend == "postgresql"
+        else nullcontext_url(f"sqlite:///{data_dir / 'pixelrun.db'}") as database_url
+    ):
+        env = pixelrun_env(data_dir, database_url)
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        server = Child(
+            f"pixelrun serve ({backend})",
+            [sys.executable, "-m", "pixelrun.cli", "serve", "--port", str(port), "--workers", "0"],
+            env,
+            data_dir / "serve.log",
+        )
+        worker: Child | None = None
+        try:
+            wait_http(base_url, "/v1/health", server, timeout=60)
+            deadline = time.monotonic() + 30
+            while server.key is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if server.key is None:
+                raise RuntimeError(f"pixelrun serve printed no key:\n{server.log_tail()}")
+            headers = {"Authorization": f"Bearer {server.key}"}
+
+            dispatch: DispatchResult | None = None
+            if args.dispatch_runs:
+                log(f"[{backend}] starting a worker (loads the tiny model) ...")
+                worker = Child(
+                    f"pixelrun worker ({backend})",
+                    [sys.executable, "-m", "pixelrun.cli", "worker", "--name", f"bench-{backend}"],
+                    env,
+                    data_dir / "worker.log",
+                )
+                wait_http(base_url, "/v1/readiness", worker, timeout=args.worker_timeout)
+                log(f"[{backend}] dispatch latency over {args.dispatch_runs} runs ...")
+                dispatch = measure_dispatch(backend, base_url, headers, database_url, body, args)
+                # The worker would compete for the CPU and drain the queue during the load.
+                worker.stop()
+                worker = None
+
+            log(f"[{backend}] create-run load: {args.warmup} warm-up + {args.requests} requests ...")
+            load = measure_load("pixelrun create-run", backend, base_url, headers, server.pid, body, args)
+            if server.alive() is False:
+                raise RuntimeError(f"pixelrun serve died during the load:\n{server.log_tail()}")
+            return load, dispatch
+        finally:
+            if worker is not None:
+                worker.stop()
+            server.stop()
+
+
+@contextmanager
+def nullcontext_url(url: str) -> Iterator[str]:
+    yield url
+
+
+def bench_baseline(workdir: Path, body: bytes, args: argparse.Namespace) -> LoadResult:
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    child = Child(
+        "baseline",
+        [sys.executable, str(Path(__file__).resolve()), "--serve-baseline", str(port)],
+        dict(os.environ),
+        workdir / "baseline.log",
+    )
+    try:
+        wait_http(base_url, "/docs", child, timeout=60)
+        log(f"[baseline] load: {args.warmup} warm-up + {args.requests} requests ...")
+        return measure_load("baseline (bare FastAPI)", "-", base_url, {}, child.pid, body, args)
+    finally:
+        child.stop()
+
+
+# ---------------------------------------------------------------------------
+# Output.
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f}%"
+
+
+def print_table(loads: list[LoadResult], dispatches: list[DispatchResult], args: argparse.Namespace) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"API throughput: {args.requests} requests x {args.concurrency} clients per target "
+        f"(+{args.warmup} warm-up); dispatch: {args.dispatch_runs} sequential runs, one idle worker",
+        box=box.MARKDOWN,
+        title_justify="left",
+    )
+    for name, justify in (
+        ("measurement", "left"),
+        ("backend", "left"),
+        ("n", "right"),
+        ("errors", "right"),
+        ("req/s", "right"),
+        ("x baseline", "right"),
+        ("p50 ms", "right"),
+        ("p99 ms", "right"),
+        ("srv CPU", "right"),
+        ("cli CPU", "right"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for load in loads:
+        table.add_row(
+            load.target,
+            load.backend,
+            str(load.requests),
+            str(sum(load.errors.values())),
+            f"{load.requests_per_s:.0f}",
+            "-" if load.ratio_to_baseline is None else f"{load.ratio_to_baseline:.2f}",
+            _ms(load.p50_ms),
+            _ms(load.p99_ms),
+            _pct(load.server_cpu),
+            _pct(load.client_cpu),
+        )
+    for dispatch in dispatches:
+        failed = str(sum(dispatch.failed.values()))
+        for label, values in (
+            ("dispatch: create -> dispatching", dispatch.to_dispatching_ms),
+            ("dispatch: create -> running", dispatch.to_running_ms),
+        ):
+            table.add_row(
+                label,
+                dispatch.backend,
+                str(len(values)),
+                failed,
+                "-",
+                "-",
+                _ms(percentile(values, 50)),
+                _ms(percentile(values, 99)),
+                "-",
+                "-",
+            )
+    # A fixed width so that the table is not wrapped when stdout is a pipe or a file.
+    Console(width=200, no_color=True, highlight=False).print(table)
+    for load in loads:
+        for label, count in load.errors.items():
+            print(f"errors: {load.target} [{load.backend}] {label} x{count}: {load.error_samples.get(label, '')}")
+        if load.p50_first_tenth_ms is not None and load.p50_last_tenth_ms is not None:
+            print(
+                f"drift: {load.target} [{load.backend}] p50 of first tenth {load.p50_first_tenth_ms:.1f} ms, "
+                f"last tenth {load.p50_last_tenth_ms:.1f} ms"
+            )
+    for dispatch in dispatches:
+        for label, count in dispatch.failed.items():
+            print(f"dispatch runs not succeeded [{dispatch.backend}]: {label} x{count}")
+
+
+# ---------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--requests", type=int, default=2000, help="measured requests per target (default 2000)"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=16, help="concurrent clients, each on a keep-alive connection (default 16)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=200, help="requests sent before each measurement and not counted (default 200)"
+    )
+    parser.add_argument(
+        "--dispatch-runs",
+        type=int,
+        default=30,
+        help="runs created one at a time for the dispatch latency, per back end; 0 skips the "
+        "worker and the dispatch part (default 30)",
+    )
+    parser.add_argument(
+        "--backends",
+        default="sqlite,postgres",
+        help="comma-separated back ends for Pixelrun: sqlite, postgres (default sqlite,postgres)",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=DEFAULT_PG_ADMIN_URL,
+        help="admin URL of the PostgreSQL server; a fresh database is created there and dropped "
+        f"at the end (default $PIXELRUN_TEST_POSTGRES_URL or {DEFAULT_PG_ADMIN_URL})",
+    )
+    parser.add_argument("--json", type=Path, help="also write every number (and the settings) to this JSON file")
+    parser.add_argument(
+        "--worker-timeout",
+        type=float,
+        default=180,
+        help="seconds to wait for the worker to become ready (default 180)",
+    )
+    parser.add_argument(
+        "--run-timeout", type=float, default=120, help="seconds to wait for one dispatch run to finish (default 120)"
+    )
+    parser.add_argument(
+        "--serve-baseline",
+        type=int,
+        metavar="PORT",
+        help="internal: serve only the baseline app on 127.0.0.1:PORT (the bench starts itself this way)",
+    )
+    args = parser.parse_args(argv)
+    if args.serve_baseline is None:
+        if args.requests < 1 or args.concurrency < 1 or args.warmup < 0 or args.dispatch_runs < 0:
+            parser.error("--requests and --concurrency must be >= 1, --warmup and --dispatch-runs >= 0")
+        try:
+            args.backend_list = [BACKEND_NAMES[name.strip()] for name in args.backends.split(",") if name.strip()]
+        except KeyError as exc:
+            parser.error(f"unknown back end {exc.args[0]!r}: use sqlite and/or postgres")
+    return args
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    # Turn SIGTERM into an exception so that every `finally` (processes, database) runs.
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.serve_baseline is not None:
+        serve_baseline(args.serve_baseline)
+        return 0
+    signal.signal(signal.SIGTERM, _terminate)
+    body = request_body()
+    loads: list[LoadResult] = []
+    dispatches: list[DispatchResult] = []
+    started = time.monotonic()
+    try:
+        with tempfile.TemporaryDirectory(prefix="pixelrun-bench-") as directory:
+            workdir = Path(directory)
+            baseline = bench_baseline(workdir, body, args)
+            baseline.ratio_to_baseline = 1.0
+            loads.append(baseline)
+            for backend in args.backend_list:
+                load, dispatch = bench_backend(backend, workdir, body, args)
+                load.ratio_to_baseline = load.requests_per_s / baseline.requests_per_s
+                loads.append(load)
+                if dispatch is not None:
+                    dispatches.append(dispatch)
+    finally:
+        Child.kill_all()
+    log(f"done in {time.monotonic() - started:.0f} s")
+    print_table(loads, dispatches, args)
+    if args.json:
+        report = {
+            "command": [sys.executable, *sys.argv],
+            "settings": {
+                "requests": args.requests,
+                "concurrency": args.concurrency,
+                "warmup": args.warmup,
+                "dispatch_runs": args.dispatch_runs,
+                "backends": args.backend_list,
+            },
+            "machine": {
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+            },
+            "throughput": [asdict(load) for load in loads],
+            "dispatch": [{**asdict(d), "summary": d.summary()} for d in dispatches],
+        }
+        args.json.write_text(json.dumps(report, indent=2, default=str))
+    return 0
+
+
+# Keeps the names used only in annotations of callbacks importable for type checkers.
+_Unused = Awaitable
+
+if __name__ == "__main__":
+    sys.exit(main())
