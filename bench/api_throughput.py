@@ -55,12 +55,12 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -126,7 +126,7 @@ def free_port() -> int:
 class Child:
     """A child process in its own session (so its whole group can be killed); output goes to a log file."""
 
-    live: list[Child] = []
+    live: ClassVar[list[Child]] = []
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
         self.name = name
@@ -168,10 +168,8 @@ class Child:
         if self.alive():
             with suppress(ProcessLookupError):
                 os.killpg(self.pid, signal.SIGTERM)
-            try:
+            with suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
         # Anything left in the group (also after a clean exit of the leader) is killed.
         with suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
@@ -200,7 +198,9 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_http(base_url: str, path: str, child: Child, timeout: float, headers: dict[str, str] | None = None) -> None:
+def wait_http(
+    base_url: str, path: str, child: Child, timeout: float, headers: dict[str, str] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
@@ -393,14 +393,21 @@ class DispatchResult:
 
 
 def measure_dispatch(
-    backend: str, base_url: str, headers: dict[str, str], database_url: str, body: bytes, args: argparse.Namespace
+    backend: str,
+    base_url: str,
+    headers: dict[str, str],
+    database_url: str,
+    body: bytes,
+    args: argparse.Namespace,
 ) -> DispatchResult:
     from pixelrun.store import Store
 
     result = DispatchResult(backend=backend, runs=args.dispatch_runs)
     store = Store(database_url)
     try:
-        with httpx.Client(base_url=base_url, headers={**headers, "Content-Type": "application/json"}) as client:
+        with httpx.Client(
+            base_url=base_url, headers={**headers, "Content-Type": "application/json"}
+        ) as client:
             for _ in range(args.dispatch_runs):
                 posted = time.perf_counter()
                 response = client.post(CREATE_PATH, content=body, timeout=30)
@@ -414,7 +421,9 @@ def measure_dispatch(
                     if run.status.value in TERMINAL:
                         break
                     if time.monotonic() > deadline:
-                        raise TimeoutError(f"run {run_id} still {run.status.value} after {args.run_timeout} s")
+                        raise TimeoutError(
+                            f"run {run_id} still {run.status.value} after {args.run_timeout} s"
+                        )
                     # Polling the store, not the API, so the server is idle while the worker works.
                     time.sleep(0.02)
                 result.to_terminal_ms.append((time.perf_counter() - posted) * 1000)
@@ -425,7 +434,9 @@ def measure_dispatch(
                 for event in store.list_events(run_id):
                     first.setdefault(event.to_status.value, event.created_at)
                 if "dispatching" in first:
-                    result.to_dispatching_ms.append((first["dispatching"] - run.created_at).total_seconds() * 1000)
+                    result.to_dispatching_ms.append(
+                        (first["dispatching"] - run.created_at).total_seconds() * 1000
+                    )
                 if "running" in first:
                     result.to_running_ms.append((first["running"] - run.created_at).total_seconds() * 1000)
     finally:
@@ -460,11 +471,12 @@ def bench_backend(
 ) -> tuple[LoadResult, DispatchResult | None]:
     data_dir = workdir / backend
     data_dir.mkdir()
-    with (
+    database: AbstractContextManager[str] = (
         postgres_database(args.postgres_url)
         if backend == "postgresql"
-        else nullcontext_url(f"sqlite:///{data_dir / 'pixelrun.db'}") as database_url
-    ):
+        else nullcontext(f"sqlite:///{data_dir / 'pixelrun.db'}")
+    )
+    with database as database_url:
         env = pixelrun_env(data_dir, database_url)
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
@@ -509,11 +521,6 @@ def bench_backend(
             if worker is not None:
                 worker.stop()
             server.stop()
-
-
-@contextmanager
-def nullcontext_url(url: str) -> Iterator[str]:
-    yield url
 
 
 def bench_baseline(workdir: Path, body: bytes, args: argparse.Namespace) -> LoadResult:
@@ -608,7 +615,9 @@ def print_table(loads: list[LoadResult], dispatches: list[DispatchResult], args:
     Console(width=200, no_color=True, highlight=False).print(table)
     for load in loads:
         for label, count in load.errors.items():
-            print(f"errors: {load.target} [{load.backend}] {label} x{count}: {load.error_samples.get(label, '')}")
+            print(
+                f"errors: {load.target} [{load.backend}] {label} x{count}: {load.error_samples.get(label, '')}"
+            )
         if load.p50_first_tenth_ms is not None and load.p50_last_tenth_ms is not None:
             print(
                 f"drift: {load.target} [{load.backend}] p50 of first tenth {load.p50_first_tenth_ms:.1f} ms, "
@@ -623,15 +632,23 @@ def print_table(loads: list[LoadResult], dispatches: list[DispatchResult], args:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
         "--requests", type=int, default=2000, help="measured requests per target (default 2000)"
     )
     parser.add_argument(
-        "--concurrency", type=int, default=16, help="concurrent clients, each on a keep-alive connection (default 16)"
+        "--concurrency",
+        type=int,
+        default=16,
+        help="concurrent clients, each on a keep-alive connection (default 16)",
     )
     parser.add_argument(
-        "--warmup", type=int, default=200, help="requests sent before each measurement and not counted (default 200)"
+        "--warmup",
+        type=int,
+        default=200,
+        help="requests sent before each measurement and not counted (default 200)",
     )
     parser.add_argument(
         "--dispatch-runs",
@@ -651,7 +668,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="admin URL of the PostgreSQL server; a fresh database is created there and dropped "
         f"at the end (default $PIXELRUN_TEST_POSTGRES_URL or {DEFAULT_PG_ADMIN_URL})",
     )
-    parser.add_argument("--json", type=Path, help="also write every number (and the settings) to this JSON file")
+    parser.add_argument(
+        "--json", type=Path, help="also write every number (and the settings) to this JSON file"
+    )
     parser.add_argument(
         "--worker-timeout",
         type=float,
@@ -659,7 +678,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds to wait for the worker to become ready (default 180)",
     )
     parser.add_argument(
-        "--run-timeout", type=float, default=120, help="seconds to wait for one dispatch run to finish (default 120)"
+        "--run-timeout",
+        type=float,
+        default=120,
+        help="seconds to wait for one dispatch run to finish (default 120)",
     )
     parser.add_argument(
         "--serve-baseline",
@@ -672,7 +694,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if args.requests < 1 or args.concurrency < 1 or args.warmup < 0 or args.dispatch_runs < 0:
             parser.error("--requests and --concurrency must be >= 1, --warmup and --dispatch-runs >= 0")
         try:
-            args.backend_list = [BACKEND_NAMES[name.strip()] for name in args.backends.split(",") if name.strip()]
+            args.backend_list = [
+                BACKEND_NAMES[name.strip()] for name in args.backends.split(",") if name.strip()
+            ]
         except KeyError as exc:
             parser.error(f"unknown back end {exc.args[0]!r}: use sqlite and/or postgres")
     return args
@@ -730,9 +754,6 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(report, indent=2, default=str))
     return 0
 
-
-# Keeps the names used only in annotations of callbacks importable for type checkers.
-_Unused = Awaitable
 
 if __name__ == "__main__":
     sys.exit(main())

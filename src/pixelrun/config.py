@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     allowed_networks: list[str] = Field(default_factory=list)
     callback_timeout_seconds: float = 10.0
 
+    # API processes run the callback dispatcher and the lease reaper; off only for tests
+    # that drive them by hand.
+    background_tasks: bool = True
+
     # Secret used to sign file URLs; generated into the data dir when not set.
     signing_secret: str | None = None
 

@@ -9,6 +9,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 import pixelrun
+from pixelrun.api.background import background_tasks
 from pixelrun.api.errors import install_error_handlers
 from pixelrun.api.middleware import RequestContextMiddleware
 from pixelrun.api.routes import account, callbacks, files, health, models, runs
@@ -35,7 +36,9 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
         try:
             app.state.store = app_store
             app.state.storage = storage if storage is not None else storage_from_settings(settings)
-            yield
+            async with background_tasks(settings, app_store, app.state.storage) as dispatcher:
+                app.state.callback_dispatcher = dispatcher
+                yield
         finally:
             if owned_store:
                 app_store.close()
