@@ -63,6 +63,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
+from fastapi import FastAPI
+from pydantic import BaseModel
 
 CREATE_PATH = "/v1/models/alibaba/qwen-image-edit-2511/runs"
 KEY_LINE = re.compile(r"^\s+(px_\S+)\s*$")
@@ -77,24 +79,25 @@ TERMINAL = {"succeeded", "failed", "canceled"}
 # The baseline app (served by this same file in a child process: --serve-baseline PORT).
 
 
-def baseline_app() -> Any:
-    from fastapi import FastAPI
-    from pydantic import BaseModel
+class BaselineInput(BaseModel):
+    prompt: str
+    image_urls: list[str]
+    image_size: str | None = None
+    num_inference_steps: int = 28
 
-    class BaselineInput(BaseModel):
-        prompt: str
-        image_urls: list[str]
-        image_size: str | None = None
-        num_inference_steps: int = 28
 
-    class BaselineBody(BaseModel):
-        input: BaselineInput
+class BaselineBody(BaseModel):
+    input: BaselineInput
 
-    class BaselineOut(BaseModel):
-        id: str
-        status_code: str
-        created_at: datetime
 
+class BaselineOut(BaseModel):
+    id: str
+    status_code: str
+    created_at: datetime
+
+
+def baseline_app() -> FastAPI:
+    # The models live at module level: FastAPI resolves the (string) annotations from module globals.
     app = FastAPI()
 
     # A plain `def` like Pixelrun's create_run, so both pay the same threadpool hop and the
@@ -713,6 +716,8 @@ def main(argv: list[str] | None = None) -> int:
         serve_baseline(args.serve_baseline)
         return 0
     signal.signal(signal.SIGTERM, _terminate)
+    # Other processes on the machine skew every number here; the load average says how much.
+    load_before = os.getloadavg()[0]
     body = request_body()
     loads: list[LoadResult] = []
     dispatches: list[DispatchResult] = []
@@ -731,8 +736,12 @@ def main(argv: list[str] | None = None) -> int:
                     dispatches.append(dispatch)
     finally:
         Child.kill_all()
+    load_after = os.getloadavg()[0]
     log(f"done in {time.monotonic() - started:.0f} s")
     print_table(loads, dispatches, args)
+    print(
+        f"machine: {os.cpu_count()} CPUs; 1-minute load average {load_before:.2f} at start, {load_after:.2f} at end"
+    )
     if args.json:
         report = {
             "command": [sys.executable, *sys.argv],
@@ -745,6 +754,8 @@ def main(argv: list[str] | None = None) -> int:
             },
             "machine": {
                 "cpus": os.cpu_count(),
+                "load_average_1min_start": load_before,
+                "load_average_1min_end": load_after,
                 "python": platform.python_version(),
                 "platform": platform.platform(),
             },
@@ -752,7 +763,9 @@ def main(argv: list[str] | None = None) -> int:
             "dispatch": [{**asdict(d), "summary": d.summary()} for d in dispatches],
         }
         args.json.write_text(json.dumps(report, indent=2, default=str))
-    return 0
+    # Failed requests or runs are printed above; the exit status makes them impossible to miss.
+    failed = any(load.errors for load in loads) or any(d.failed for d in dispatches)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,15 @@ import requests
 
 KEY_LINE = re.compile(r"^\s+(px_\S+)\s*$")
 TERMINAL = {"succeeded", "failed", "canceled"}
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 60, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"condition not met in {timeout} s")
 
 
 def free_port() -> int:

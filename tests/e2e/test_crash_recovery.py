@@ -13,19 +13,10 @@ import requests
 from pixelrun.store import Store
 
 from .conftest import png_bytes
-from .server import Server, Worker
+from .server import Server, Worker, wait_for
 
 RUNS = "/v1/models/alibaba/qwen-image-edit-2511/runs"
 IMAGE = "data:image/png;base64," + base64.b64encode(png_bytes(64, 48)).decode()
-
-
-def wait_for(predicate, timeout: float = 60, interval: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise TimeoutError("condition not met in time")
 
 
 def api_only(data_dir: Path, database_url: str) -> Server:

@@ -15,14 +15,18 @@ IMAGE = "data:image/png;base64," + base64.b64encode(png_bytes(64, 48)).decode()
 
 
 def create(server: Server, **input_fields: object) -> dict:
-    body = {"input": {"prompt": "make it blue", "image_urls": [IMAGE], "image_size": "256x256", **input_fields}}
+    body = {
+        "input": {"prompt": "make it blue", "image_urls": [IMAGE], "image_size": "256x256", **input_fields}
+    }
     response = requests.post(server.base_url + RUNS, json=body, headers=server.headers(), timeout=10)
     assert response.status_code == 201, response.text
     return response.json()
 
 
 def cancel(server: Server, run_id: str) -> requests.Response:
-    return requests.post(f"{server.base_url}/v1/runs/{run_id}/cancellation", headers=server.headers(), timeout=10)
+    return requests.post(
+        f"{server.base_url}/v1/runs/{run_id}/cancellation", headers=server.headers(), timeout=10
+    )
 
 
 def test_statuses_progress_and_cancellation(server: Server) -> None:
@@ -51,7 +55,11 @@ def test_statuses_progress_and_cancellation(server: Server) -> None:
     response = cancel(server, long["id"])
     assert response.status_code == 201
     canceled = response.json()
-    assert canceled["status_code"] == "canceled" and canceled["output"] is None and canceled["cost"] in ("0", "0.000000")
+    assert (
+        canceled["status_code"] == "canceled"
+        and canceled["output"] is None
+        and canceled["cost"] in ("0", "0.000000")
+    )
 
     # Already terminal: 200 with the unchanged run.
     again = cancel(server, long["id"])
