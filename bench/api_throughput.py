@@ -11,17 +11,25 @@ What it measures (all on this machine, all traffic on 127.0.0.1):
    fresh PostgreSQL database that is dropped at the end). Requests/s, p50/p99 latency and
    the ratio of requests/s to the baseline's.
    Load: --requests requests per target (after --warmup requests that are not counted)
-   from --concurrency clients (asyncio tasks sharing one keep-alive httpx.AsyncClient in
-   this process). Every target gets the same body bytes and the same load.
+   from --concurrency clients: asyncio tasks in this process, each on its own keep-alive
+   HTTP/1.1 connection, sending pre-encoded requests (a minimal client: httpx costs ~5 ms
+   of CPU per request, enough to make the load generator the bottleneck on two cores).
+   Every target gets the same body bytes and the same load; latency is per request, from
+   sending to the last byte of the response.
 3. dispatch latency: before the load above, one `pixelrun worker` is started against the
    same store; once GET /v1/readiness is 200 (model loaded, worker registered),
    --dispatch-runs runs are created one at a time, each after the previous one finished.
    From the store's events: create -> `dispatching` (claim) and create -> `running`
    (inputs fetched and checked), i.e. event.created_at - run.created_at. The worker is
-   stopped before the load so that it does not compete for the CPU.
+   stopped before the load so that it does not compete for the CPU. On SQLite an idle
+   worker polls (0.2 s by default), on PostgreSQL it wakes on LISTEN/NOTIFY; because each
+   run is created just after the previous one finished, the SQLite figure sits near the
+   full poll interval rather than half of it.
 
 Columns: `srv CPU` is the server process's CPU time over the wall time of the measured
-load (100% = one core busy: the server is the bottleneck); `cli CPU` is the same for this
+load (100% = one core busy: the server is the bottleneck); `srv CPU ms/req` is that CPU
+time per request, which other load on the machine moves much less than req/s does, and
+`CPU x baseline` its ratio to the baseline's; `cli CPU` is the same as `srv CPU` for this
 process, the load generator (near 100% means the client, not the server, limits the
 numbers; with few cores the two share them). p99 over --dispatch-runs samples is close to
 the maximum when there are few samples.
@@ -275,45 +283,112 @@ class LoadResult:
     p99_ms: float | None
     max_ms: float | None
     server_cpu: float | None
+    # Server CPU time per request: unlike req/s, barely moved by other processes on the machine.
+    server_cpu_ms_per_request: float | None
     client_cpu: float
     # p50 of the first and last tenth of the requests (in send order), to see drift as the table grows.
     p50_first_tenth_ms: float | None = None
     p50_last_tenth_ms: float | None = None
     ratio_to_baseline: float | None = None
+    cpu_ratio_to_baseline: float | None = None
+
+
+class RawConnection:
+    """A minimal HTTP/1.1 keep-alive client connection for one pre-encoded request.
+
+    httpx was measured here at ~5 ms of client CPU per request against ~0.1 ms for this,
+    and on two cores the load generator shares the CPU with the server: with httpx the
+    client, not the server, set the numbers. Responses must carry Content-Length (FastAPI's
+    JSON responses do); anything else counts as an error.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, raw: bytes, timeout: float) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        try:
+            self.writer.write(raw)
+            head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), timeout)
+            lines = head.split(b"\r\n")
+            status = int(lines[0].split()[1])
+            length: int | None = None
+            close = False
+            for line in lines[1:]:
+                name, _, value = line.partition(b":")
+                name = name.strip().lower()
+                if name == b"content-length":
+                    length = int(value)
+                elif name == b"connection" and value.strip().lower() == b"close":
+                    close = True
+            if length is None:
+                raise ValueError(f"response without Content-Length: {head[:300]!r}")
+            body = await asyncio.wait_for(self.reader.readexactly(length), timeout)
+        except BaseException:
+            await self.close()
+            raise
+        if close:
+            await self.close()
+        return status, body
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with suppress(Exception):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+
+def encode_request(port: int, headers: dict[str, str], body: bytes) -> bytes:
+    lines = [
+        f"POST {CREATE_PATH} HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        *(f"{name}: {value}" for name, value in headers.items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
 async def _drive(
-    base_url: str, headers: dict[str, str], body: bytes, total: int, concurrency: int, expect: int
+    port: int, headers: dict[str, str], body: bytes, total: int, concurrency: int, expect: int
 ) -> tuple[list[tuple[int, float]], Counter[str], dict[str, str], float]:
-    """`total` POSTs from `concurrency` tasks; returns (index, seconds) of each request, error counts/samples, wall time."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    """`total` POSTs from `concurrency` connections; returns (index, seconds) per request, error counts and samples, wall time."""
+    raw = encode_request(port, headers, body)
     timings: list[tuple[int, float]] = []
     errors: Counter[str] = Counter()
     samples: dict[str, str] = {}
     counter = iter(range(total))
-    all_headers = {**headers, "Content-Type": "application/json"}
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
 
-        async def one_client() -> None:
+    async def one_client() -> None:
+        connection = RawConnection("127.0.0.1", port)
+        try:
             for index in counter:  # a shared iterator: the load stops by itself after `total`
                 started = time.perf_counter()
                 try:
-                    response = await client.post(CREATE_PATH, content=body, headers=all_headers)
+                    status, text = await connection.request(raw, timeout=60)
                     elapsed = time.perf_counter() - started
-                    if response.status_code != expect:
-                        label = f"HTTP {response.status_code}"
+                    if status != expect:
+                        label = f"HTTP {status}"
                         errors[label] += 1
-                        samples.setdefault(label, response.text[:500])
-                except httpx.HTTPError as exc:
+                        samples.setdefault(label, text[:500].decode(errors="replace"))
+                except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
                     elapsed = time.perf_counter() - started
                     label = type(exc).__name__
                     errors[label] += 1
                     samples.setdefault(label, repr(exc)[:500])
                 timings.append((index, elapsed))
+        finally:
+            await connection.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(one_client() for _ in range(concurrency)))
-        wall = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(one_client() for _ in range(concurrency)))
+    wall = time.perf_counter() - started
     return timings, errors, samples, wall
 
 
@@ -328,23 +403,23 @@ def run_async(factory: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
 def measure_load(
     target: str,
     backend: str,
-    base_url: str,
+    port: int,
     headers: dict[str, str],
     server_pid: int,
     body: bytes,
     args: argparse.Namespace,
 ) -> LoadResult:
     if args.warmup:
-        run_async(lambda: _drive(base_url, headers, body, args.warmup, args.concurrency, 201))
+        run_async(lambda: _drive(port, headers, body, args.warmup, args.concurrency, 201))
     server_cpu_before = cpu_seconds(server_pid)
     client_cpu_before = time.process_time()
     timings, errors, samples, wall = run_async(
-        lambda: _drive(base_url, headers, body, args.requests, args.concurrency, 201)
+        lambda: _drive(port, headers, body, args.requests, args.concurrency, 201)
     )
     client_cpu = (time.process_time() - client_cpu_before) / wall
     server_cpu_after = cpu_seconds(server_pid)
-    server_cpu = (
-        (server_cpu_after - server_cpu_before) / wall
+    server_cpu_total = (
+        server_cpu_after - server_cpu_before
         if server_cpu_before is not None and server_cpu_after is not None
         else None
     )
@@ -363,7 +438,10 @@ def measure_load(
         p50_ms=percentile(latencies, 50),
         p99_ms=percentile(latencies, 99),
         max_ms=max(latencies) if latencies else None,
-        server_cpu=server_cpu,
+        server_cpu=None if server_cpu_total is None else server_cpu_total / wall,
+        server_cpu_ms_per_request=None
+        if server_cpu_total is None
+        else server_cpu_total * 1000 / len(timings),
         client_cpu=client_cpu,
         p50_first_tenth_ms=percentile(by_index[:tenth], 50),
         p50_last_tenth_ms=percentile(by_index[-tenth:], 50),
@@ -516,7 +594,7 @@ def bench_backend(
                 worker = None
 
             log(f"[{backend}] create-run load: {args.warmup} warm-up + {args.requests} requests ...")
-            load = measure_load("pixelrun create-run", backend, base_url, headers, server.pid, body, args)
+            load = measure_load("pixelrun create-run", backend, port, headers, server.pid, body, args)
             if server.alive() is False:
                 raise RuntimeError(f"pixelrun serve died during the load:\n{server.log_tail()}")
             return load, dispatch
@@ -538,7 +616,7 @@ def bench_baseline(workdir: Path, body: bytes, args: argparse.Namespace) -> Load
     try:
         wait_http(base_url, "/docs", child, timeout=60)
         log(f"[baseline] load: {args.warmup} warm-up + {args.requests} requests ...")
-        return measure_load("baseline (bare FastAPI)", "-", base_url, {}, child.pid, body, args)
+        return measure_load("baseline (bare FastAPI)", "-", port, {}, child.pid, body, args)
     finally:
         child.stop()
 
@@ -579,6 +657,8 @@ def print_table(loads: list[LoadResult], dispatches: list[DispatchResult], args:
         ("x baseline", "right"),
         ("p50 ms", "right"),
         ("p99 ms", "right"),
+        ("srv CPU ms/req", "right"),
+        ("CPU x baseline", "right"),
         ("srv CPU", "right"),
         ("cli CPU", "right"),
     ):
@@ -593,6 +673,8 @@ def print_table(loads: list[LoadResult], dispatches: list[DispatchResult], args:
             "-" if load.ratio_to_baseline is None else f"{load.ratio_to_baseline:.2f}",
             _ms(load.p50_ms),
             _ms(load.p99_ms),
+            "-" if load.server_cpu_ms_per_request is None else f"{load.server_cpu_ms_per_request:.2f}",
+            "-" if load.cpu_ratio_to_baseline is None else f"{load.cpu_ratio_to_baseline:.2f}",
             _pct(load.server_cpu),
             _pct(load.client_cpu),
         )
@@ -611,6 +693,8 @@ def print_table(loads: list[LoadResult], dispatches: list[DispatchResult], args:
                 "-",
                 _ms(percentile(values, 50)),
                 _ms(percentile(values, 99)),
+                "-",
+                "-",
                 "-",
                 "-",
             )
@@ -727,10 +811,15 @@ def main(argv: list[str] | None = None) -> int:
             workdir = Path(directory)
             baseline = bench_baseline(workdir, body, args)
             baseline.ratio_to_baseline = 1.0
+            baseline.cpu_ratio_to_baseline = 1.0
             loads.append(baseline)
             for backend in args.backend_list:
                 load, dispatch = bench_backend(backend, workdir, body, args)
                 load.ratio_to_baseline = load.requests_per_s / baseline.requests_per_s
+                if load.server_cpu_ms_per_request and baseline.server_cpu_ms_per_request:
+                    load.cpu_ratio_to_baseline = (
+                        load.server_cpu_ms_per_request / baseline.server_cpu_ms_per_request
+                    )
                 loads.append(load)
                 if dispatch is not None:
                     dispatches.append(dispatch)

@@ -59,7 +59,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-from pixelrun.engines.qwen_image_edit import Acceleration, EditParameters
+import flops as flops_bench  # bench/flops.py: bench/ is on sys.path when this runs as a script
+from pixelrun.engines.qwen_image_edit import Acceleration, CustomImageSize, EditParameters
 from pixelrun.engines.qwen_image_edit.engine import EditResult, QwenImageEditEngine
 from pixelrun.engines.qwen_image_edit.loading import MODEL_REFERENCE_AREAS, quiet_library_progress_bars
 from pixelrun.engines.qwen_image_edit.processor import ImageOnlyQwen2VLProcessor
@@ -75,6 +76,8 @@ GUIDANCE_SCALE = 4.0
 #: Tokens of the template's system prefix under the real BPE tokenizer (the pipeline's drop index).
 REAL_PREFIX_TOKENS = 64
 GIB = 1024**3
+#: The API's smallest output side; the tiny scale may go below it.
+MIN_SIDE = 256
 
 
 # --------------------------------------------------------------------------- building
@@ -96,7 +99,9 @@ def default_dtype(dtype: torch.dtype) -> Iterator[None]:
         torch.set_default_dtype(saved)
 
 
-def build_full_pipeline(device: torch.device, dtype: torch.dtype = torch.bfloat16) -> QwenImageEditPlusPipeline:
+def build_full_pipeline(
+    device: torch.device, dtype: torch.dtype = torch.bfloat16
+) -> QwenImageEditPlusPipeline:
     """The real architecture with random weights, every tensor created on `device` in `dtype`.
 
     Building under the device context with a bf16 default dtype allocates each parameter
@@ -190,7 +195,11 @@ class ComponentTimer:
     def __init__(self, pipeline: QwenImageEditPlusPipeline, clock: Clock) -> None:
         self.clock = clock
         self.pipeline = pipeline
-        self.intervals: dict[str, list[tuple[Any, Any]]] = {"text_encoder": [], "vae_encode": [], "vae_decode": []}
+        self.intervals: dict[str, list[tuple[Any, Any]]] = {
+            "text_encoder": [],
+            "vae_encode": [],
+            "vae_decode": [],
+        }
         self.calls: list[TransformerCall] = []
         self.step_marks: list[Any] = []
         self._open: dict[str, Any] = {}
@@ -291,6 +300,14 @@ class ForwardFlops:
             self.model = QwenImageTransformer2DModel.from_config(config)
         self._cache: dict[tuple[Any, ...], float] = {}
 
+    def check_against_flops_bench(self) -> float:
+        """Same number as bench/flops.py for its own case (real config, 1024², 1 reference, 213 tokens)."""
+        expected, _, _ = flops_bench.count(1024, 1, 213)
+        got = self(((1, 64, 64), (1, 64, 64)), 213)
+        if abs(got - expected) > 1e-6 * expected:
+            raise RuntimeError(f"FLOP count differs from bench/flops.py: {got:.4g} vs {expected:.4g}")
+        return got
+
     def __call__(self, img_shapes: tuple[tuple[int, int, int], ...], text_tokens: int) -> float:
         key = (img_shapes, text_tokens)
         if key not in self._cache:
@@ -377,15 +394,22 @@ def reference_images(count: int, size: int) -> list[Image.Image]:
 
 
 def parameters(level: str, size: int, steps: int) -> EditParameters:
-    return EditParameters(
+    request = EditParameters(
         prompt=PROMPT,
         seed=0,
-        image_size=f"{size}x{size}",
+        image_size=f"{max(size, MIN_SIDE)}x{max(size, MIN_SIDE)}",
         num_inference_steps=steps,
         guidance_scale=GUIDANCE_SCALE,
         acceleration=level,
         enable_safety_checker=False,
     )
+    if size < MIN_SIDE:
+        # Tiny scale only (checked in parse_arguments): below the API's limit, which the
+        # pipeline itself does not have, so CPU runs stay short.
+        request = request.model_copy(
+            update={"image_size": CustomImageSize.model_construct(width=size, height=size)}
+        )
+    return request
 
 
 def measure(
@@ -507,7 +531,7 @@ def format_table(rows: list[Row]) -> str:
             f"{s['text_encoder_s']:.2f}",
             f"{s['vae_s']:.2f}",
             f"{s['transformer_s']:.2f}",
-            f"{s['transformer_tflops_per_s']:.2f}",
+            f"{s['transformer_tflops_per_s']:.3g}",
             f"{s['percent_of_peak']:.1f}",
             "n/a" if s["peak_memory_gib"] is None else f"{s['peak_memory_gib']:.1f}",
             f"{s['lower_bound_s']:.2f}",
@@ -522,18 +546,30 @@ def format_table(rows: list[Row]) -> str:
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--scale", choices=("full", "tiny"), help="default: full on CUDA, else tiny")
     parser.add_argument("--device", help="default: cuda for full, cpu for tiny")
     parser.add_argument("--steps", type=int, help="denoising steps (default 40 full / 4 tiny)")
     parser.add_argument("--warmup-steps", type=int, help="steps of the untimed call (default min(steps, 5))")
     parser.add_argument("--repeats", type=int, help="timed calls per configuration (default 1 full / 3 tiny)")
-    parser.add_argument("--sizes", type=int, nargs="+", help="square output sides (default 1024 512 / 512 256)")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", help="square output sides (default 1024 512 / 256 128)"
+    )
     parser.add_argument("--references", type=int, nargs="+", default=[1, 2], choices=(1, 2, 3, 4))
-    parser.add_argument("--levels", nargs="+", default=[a.value for a in Acceleration], choices=[a.value for a in Acceleration])
+    parser.add_argument(
+        "--levels",
+        nargs="+",
+        default=[a.value for a in Acceleration],
+        choices=[a.value for a in Acceleration],
+    )
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default 1 for tiny on a CPU)")
     parser.add_argument("--json", type=Path, help="also write every number here")
     # Experiment switches for the changes in bench/NOTES.md; off by default = the product's setup.
-    parser.add_argument("--attention-backend", help="diffusers attention backend for the transformer, e.g. _native_cudnn")
+    parser.add_argument(
+        "--attention-backend", help="diffusers attention backend for the transformer, e.g. _native_cudnn"
+    )
     parser.add_argument("--cpu-offload", action="store_true", help="diffusers model CPU offload (CUDA only)")
     args = parser.parse_args(argv)
 
@@ -545,15 +581,20 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     args.steps = args.steps or (40 if full else 4)
     args.warmup_steps = args.warmup_steps or min(args.steps, 5)
     args.repeats = args.repeats or (1 if full else 3)
-    args.sizes = args.sizes or ([1024, 512] if full else [512, 256])
-    if any(size < 256 or size % 16 for size in args.sizes):
-        parser.error("sizes must be multiples of 16 and at least 256 (the API's own limits)")
+    if args.threads is None and not full and args.device == "cpu":
+        # Tiny tensors gain nothing from threads, and OpenMP threads slow ~10× on a busy shared CPU.
+        args.threads = 1
+    args.sizes = args.sizes or ([1024, 512] if full else [256, 128])
+    if any(size % 16 or size < (MIN_SIDE if full else 64) for size in args.sizes):
+        parser.error(f"sizes must be multiples of 16, at least {MIN_SIDE} at full scale (the API's limit)")
     if args.cpu_offload and not args.device.startswith("cuda"):
         parser.error("--cpu-offload needs a CUDA device")
     return args
 
 
-def build(args: argparse.Namespace, device: torch.device) -> tuple[QwenImageEditPlusPipeline, tuple[int, int]]:
+def build(
+    args: argparse.Namespace, device: torch.device
+) -> tuple[QwenImageEditPlusPipeline, tuple[int, int]]:
     if args.scale == "full":
         if device.type != "cuda":
             # 57.7 GB of bf16 weights: a CPU run would not tell anything about GPU speed.
@@ -578,6 +619,8 @@ def main(argv: list[str] | None = None) -> int:
     quiet_library_progress_bars()
     device = torch.device(args.device)
     clock = Clock(device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     started = time.perf_counter()
     pipeline, areas = build(args, device)
@@ -590,12 +633,15 @@ def main(argv: list[str] | None = None) -> int:
     engine = QwenImageEditEngine(pipeline, reference_areas=areas, safety_checker=None)
     timer = ComponentTimer(pipeline, clock)
     flops = ForwardFlops(pipeline.transformer.config)
+    if args.scale == "full":
+        flops.check_against_flops_bench()  # a few seconds on the meta device
     peak_before, matmul_n = matmul_peak_tflops(device, dtype, clock)
 
     device_name = torch.cuda.get_device_name(device) if clock.cuda else platform.processor() or "cpu"
     print(
         f"scale {args.scale} on {device} ({device_name}), {dtype}, {args.steps} steps, CFG {GUIDANCE_SCALE}, "
-        f"{args.repeats} timed call(s) per row after a {args.warmup_steps}-step warm-up"
+        f"{args.repeats} timed call(s) per row after a {args.warmup_steps}-step warm-up, "
+        f"{torch.get_num_threads()} CPU thread(s)"
     )
     print(
         f"built in {build_s:.1f} s"
@@ -637,8 +683,8 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(rows))
     print()
     print(
-        f"peak: {peak:.1f} TFLOP/s, {dtype} matmul {matmul_n}³ measured in this run "
-        f"(start {peak_before:.1f}, end {peak_after:.1f}). LB s = transformer FLOPs of the full passes "
+        f"peak: {peak:.3g} TFLOP/s, {dtype} matmul {matmul_n}³ measured in this run "
+        f"(start {peak_before:.3g}, end {peak_after:.3g}). LB s = transformer FLOPs of the full passes "
         "that ran / peak (bench/flops.py); ×LB = e2e s / LB s. img+txt tok: image tokens (output + "
         "references) + text tokens of the conditional/negative branch."
     )
@@ -653,6 +699,7 @@ def main(argv: list[str] | None = None) -> int:
             "steps": args.steps,
             "warmup_steps": args.warmup_steps,
             "repeats": args.repeats,
+            "cpu_threads": torch.get_num_threads(),
             "guidance_scale": GUIDANCE_SCALE,
             "reference_areas": list(areas),
             "template_drop_index": drop_index,
