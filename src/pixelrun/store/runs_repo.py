@@ -42,18 +42,17 @@ def create_run(
     now = utc_now()
     run_id = new_run_id()
     with write_tx(engine) as conn:
-        # FOR UPDATE orders this check after a concurrent debit on PostgreSQL; SQLite's
-        # BEGIN IMMEDIATE already serialises writers.
-        owner = conn.execute(
-            select(owners.c.budget_cents, owners.c.spent_cents)
-            .where(owners.c.id == owner_id)
-            .with_for_update()
-        ).first()
+        owner_query = select(owners.c.budget_cents, owners.c.spent_cents).where(owners.c.id == owner_id)
+        owner = conn.execute(owner_query).first()
         if owner is None:
             raise OwnerNotFound(owner_id)
         if owner.budget_cents is not None:
-            available = owner.budget_cents - owner.spent_cents
-            if available < estimated_cents:
+            # Only owners with a budget need the row lock: FOR UPDATE orders this check
+            # after a concurrent debit on PostgreSQL (SQLite's BEGIN IMMEDIATE already
+            # serialises writers). Without a budget, creates of one owner never queue up.
+            owner = conn.execute(owner_query.with_for_update()).one()
+            available = (owner.budget_cents or 0) - owner.spent_cents
+            if owner.budget_cents is not None and available < estimated_cents:
                 raise InsufficientCredit(owner_id, available, estimated_cents)
         conn.execute(
             insert(runs).values(
