@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     allowed_networks: list[str] = Field(default_factory=list)
     callback_timeout_seconds: float = 10.0
 
+    # Set by `pixelrun serve` for its workers: a worker whose parent is gone stops.
+    parent_pid: int | None = None
+
     # API processes run the callback dispatcher and the lease reaper; off only for tests
     # that drive them by hand.
     background_tasks: bool = True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -9,8 +11,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator
+from typing import Any
 
 import typer
+from fastapi import FastAPI
 
 from pixelrun.config import Settings
 from pixelrun.store import Store
@@ -27,6 +32,8 @@ def worker_environment(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
+            # The worker stops by itself if this process dies without stopping it (SIGKILL).
+            "PIXELRUN_PARENT_PID": str(os.getpid()),
             "PIXELRUN_DATA_DIR": str(settings.data_dir.resolve()),
             "PIXELRUN_DATABASE_URL": settings.resolved_database_url,
             "PIXELRUN_WEIGHTS": settings.weights,
@@ -72,6 +79,8 @@ class WorkerSupervisor:
                     self.processes[index] = self._spawn(index)
 
     def stop(self) -> None:
+        if self._stopping.is_set() and not any(p.poll() is None for p in self.processes):
+            return
         self._stopping.set()
         for process in self.processes:
             if process.poll() is None:
@@ -118,8 +127,30 @@ def serve(settings: Settings, workers: int) -> None:
     supervisor = WorkerSupervisor(settings, workers)
     if workers:
         supervisor.start()
+    app = create_app(settings, store)
+    stop_workers_on_shutdown(app, supervisor)
     try:
-        uvicorn.run(create_app(settings, store), host=settings.host, port=settings.port, log_level="info")
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
     finally:
         supervisor.stop()
         store.close()
+
+
+def stop_workers_on_shutdown(app: FastAPI, supervisor: WorkerSupervisor) -> None:
+    """Stop the workers during the app's shutdown.
+
+    uvicorn re-raises the SIGTERM/SIGINT it caught once it has shut down, which ends this
+    process before any `finally` after `uvicorn.run` can run; the lifespan's exit is the
+    last code that reliably runs, so the workers are stopped there.
+    """
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(running_app: FastAPI) -> AsyncIterator[Any]:
+        try:
+            async with inner(running_app) as state:
+                yield state
+        finally:
+            await asyncio.to_thread(supervisor.stop)
+
+    app.router.lifespan_context = lifespan

@@ -148,3 +148,22 @@ def test_api_killed_under_load_loses_no_accepted_run(database_url: str, data_dir
         for process in (worker, restarted, server):
             if process is not None:
                 process.stop()
+
+
+def test_serve_never_leaves_orphan_workers(data_dir: Path) -> None:
+    database_url = f"sqlite:///{data_dir / 'pixelrun.db'}"
+    store = Store(database_url)
+
+    def worker_pids() -> list[int]:
+        return [worker.info["pid"] for worker in store.ready_workers()]
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        server = Server(data_dir, database_url, workers=1).start()
+        try:
+            server.wait_ready()
+            (pid,) = worker_pids()
+            server.stop(sig)
+            wait_for(lambda pid=pid: not Path(f"/proc/{pid}").exists(), timeout=30)
+        finally:
+            server.stop()
+    store.close()

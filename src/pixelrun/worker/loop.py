@@ -113,8 +113,20 @@ class Worker:
         for run_id in self.store.reap_expired():
             log.warning("run %s: lease expired, returned to the queue (or failed after max attempts)", run_id)
 
+    def _parent_gone(self) -> bool:
+        parent = self.settings.parent_pid
+        return parent is not None and os.getppid() != parent
+
     def _heartbeat_loop(self) -> None:
         while not self.stopping.wait(self.settings.heartbeat_seconds):
+            if self._parent_gone():
+                # `pixelrun serve` died without stopping us (SIGKILL, OOM killer): stop like
+                # on SIGTERM, so no orphan keeps a model in memory and runs claimed.
+                log.warning(
+                    "worker %s: parent process %s is gone; stopping", self.worker_id, self.settings.parent_pid
+                )
+                self.stopping.set()
+                return
             try:
                 self.store.worker_heartbeat(self.worker_id, self._status)  # type: ignore[arg-type]
             except Exception:
