@@ -110,10 +110,16 @@ def edit(
     settings.load_safety_checker = safety_checker
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from pixelrun.engines.qwen_image_edit.engine import UnsupportedImage
     from pixelrun.worker.engine_factory import load_engine
 
     with err.status(f"loading {settings.weights} weights…"):
         engine = load_engine(settings)
+    try:
+        engine.check_images(pictures)
+    except UnsupportedImage as error:
+        err.print(f"[red]error:[/] --image #{error.index + 1}: {error.reason}")
+        raise typer.Exit(2) from None
     with Progress(
         TextColumn("denoising"),
         BarColumn(),

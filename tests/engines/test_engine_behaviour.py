@@ -130,3 +130,16 @@ def test_safety_checker_blacks_out_flagged_images(
     )
     assert unchecked.nsfw_flags is None
     assert all(pixels(image).max() > 0 for image in unchecked.images)
+
+
+def test_extreme_aspect_ratios_are_refused_before_the_pipeline(engine: QwenImageEditEngine) -> None:
+    from pixelrun.engines.qwen_image_edit.engine import UnsupportedImage
+
+    limit = engine.max_aspect_ratio
+    assert limit == 16  # tiny condition area 64² / 16²; real weights: 199 (the processor's limit)
+    engine.check_images([noise_image(16 * 20, 20, 1)])  # exactly at the limit: fine
+    with pytest.raises(UnsupportedImage) as raised:
+        engine.edit(
+            EditParameters(prompt="a", **SMALL), [noise_image(40, 40, 1), noise_image(17 * 20, 20, 2)]
+        )
+    assert raised.value.index == 1 and "17:1" in raised.value.reason and "at most 16:1" in raised.value.reason

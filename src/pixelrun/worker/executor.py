@@ -17,7 +17,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from pixelrun.engines.qwen_image_edit import EditInput
-from pixelrun.engines.qwen_image_edit.engine import EditCanceled, EditResult, QwenImageEditEngine
+from pixelrun.engines.qwen_image_edit.engine import (
+    EditCanceled,
+    EditResult,
+    QwenImageEditEngine,
+    UnsupportedImage,
+)
 from pixelrun.net import OutboundClient
 from pixelrun.runs import FailureStage, RunStatus, price_outputs, utc_now
 from pixelrun.storage import FileStorage, StorageError
@@ -129,7 +134,8 @@ class RunExecutor:
         fetch_started = time.monotonic()
         try:
             images = load_input_images(request.image_urls, self.client, self.config.limits)
-        except InputImageError as error:
+            self.engine.check_images(images)
+        except (InputImageError, UnsupportedImage) as error:
             raise RunFailed(FailureStage.INPUT_FETCH, "input_fetch_failed", str(error)) from error
         fetch_ms = (time.monotonic() - fetch_started) * 1000
         sizes = ", ".join(f"{image.width}x{image.height}" for image in images)

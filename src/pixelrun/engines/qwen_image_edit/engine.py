@@ -37,6 +37,19 @@ class EditCanceled(Exception):
         self.steps = steps
 
 
+class UnsupportedImage(ValueError):
+    """A reference image the pipeline cannot take (the message says why and what is allowed)."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(f"image_urls[{index}]: {reason}")
+        self.index = index
+        self.reason = reason
+
+
+#: The Qwen2-VL image processor refuses aspect ratios from 200:1 on.
+PROCESSOR_MAX_ASPECT_RATIO = 200.0
+
+
 class SafetyChecker(Protocol):
     def check(self, images: list[Image.Image]) -> list[bool]: ...
 
@@ -139,6 +152,24 @@ class QwenImageEditEngine:
     def device(self) -> torch.device:
         return self.pipeline._execution_device
 
+    @property
+    def max_aspect_ratio(self) -> float:
+        # The pipeline resizes each reference to a fixed area with sides rounded to 32 px;
+        # beyond area / 16² the short side rounds to 0 and the call crashes.
+        return min(min(self.reference_areas) / 16**2, PROCESSOR_MAX_ASPECT_RATIO - 1)
+
+    def check_images(self, images: list[Image.Image]) -> None:
+        """Raise `UnsupportedImage` for an image this pipeline cannot take."""
+        limit = self.max_aspect_ratio
+        for index, image in enumerate(images):
+            ratio = max(image.width / image.height, image.height / image.width)
+            if ratio > limit:
+                raise UnsupportedImage(
+                    index,
+                    f"{image.width}x{image.height} has an aspect ratio of {ratio:.0f}:1; "
+                    f"at most {limit:.0f}:1 is supported",
+                )
+
     def edit(
         self,
         request: EditParameters,
@@ -149,6 +180,7 @@ class QwenImageEditEngine:
         """Run one edit. Raises `EditCanceled` when `on_step` returns False."""
         if not images:
             raise ValueError("at least one reference image is needed")
+        self.check_images(images)
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
         arguments = pipeline_arguments(request, [image.convert("RGB") for image in images], seed)
         steps = request.num_inference_steps
