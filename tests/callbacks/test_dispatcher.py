@@ -138,9 +138,10 @@ def test_a_refused_url_fails_at_once_with_the_reason(
 def test_timeouts_are_retried_up_to_three_attempts(
     store: Store, finish_run: FinishRun, make_dispatcher: MakeDispatcher, receivers: StartReceiver
 ) -> None:
-    receiver = receivers(delay=1.0)
+    # A 1 s timeout leaves the receiver time to read each request even on a loaded machine.
+    receiver = receivers(delay=2.5)
     run = finish_run(receiver.url())
-    dispatcher = make_dispatcher(timeout=0.3, claim_seconds=2.0, retry_waits=(0.1, 0.1))
+    dispatcher = make_dispatcher(timeout=1.0, claim_seconds=3.0, retry_waits=(0.1, 0.1))
     asyncio.run(drive([dispatcher], _done(store, run.id)))
     delivery = _delivery(store, run.id)
     assert (delivery.status, delivery.attempt_count) == ("failed", 3)

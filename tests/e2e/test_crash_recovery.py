@@ -47,24 +47,36 @@ def running(server: Server, run_id: str) -> bool:
     return run["status_code"] == "running" and (run["progress"] or {}).get("step", 0) >= 1
 
 
+def start_two_workers(data_dir: Path, database_url: str, store: Store) -> dict[str, Worker]:
+    """Two workers loading side by side (one start-up wait instead of two), by pid."""
+    workers = [Worker(data_dir, database_url, name).start() for name in ("w1", "w2")]
+    wait_for(lambda: len(store.ready_workers()) == 2, timeout=180, interval=0.3)
+    return {str(worker.pid): worker for worker in workers}
+
+
+def holder(store: Store, run_id: str, workers: dict[str, Worker]) -> Worker:
+    """The worker process that holds a run."""
+    record = store.get_worker(store.get_run(run_id).worker_id)
+    return workers[str(record.info["pid"])]
+
+
 def test_worker_killed_mid_run_is_requeued_and_finishes_once(database_url: str, data_dir: Path) -> None:
     server = api_only(data_dir, database_url)
-    first = Worker(data_dir, database_url, "w1").start()
-    second = None
+    store = Store(database_url)
+    workers: dict[str, Worker] = {}
     try:
-        server.wait_ready()
+        workers = start_two_workers(data_dir, database_url, store)
         run_id = long_run(server)
         wait_for(lambda: running(server, run_id))
-        first.kill()
-        second = Worker(data_dir, database_url, "w2").start()
+        victim = holder(store, run_id, workers)
+        victim.kill()
         run = server.wait_run(run_id, timeout=180)
         assert run["status_code"] == "succeeded", run
-        store = Store(database_url)
         statuses = [event.to_status for event in store.list_events(run_id)]
-        store.close()
         assert statuses.count("succeeded") == 1
         assert statuses[:3] == ["queued", "dispatching", "running"]
         assert "queued" in statuses[3:]  # returned to the queue once the killed worker's lease expired
+        assert holder(store, run_id, workers) is not victim
         logs = requests.get(
             f"{server.base_url}/v1/runs/{run_id}/logs", headers=server.headers(), timeout=10
         ).json()
@@ -73,30 +85,31 @@ def test_worker_killed_mid_run_is_requeued_and_finishes_once(database_url: str, 
         files = list((data_dir / "files" / "runs" / run_id).iterdir())
         assert [path.name for path in files] == ["0.png"]
     finally:
-        for process in (first, second, server):
-            if process is not None:
-                process.stop()
+        store.close()
+        for process in (*workers.values(), server):
+            process.stop()
 
 
 def test_sigterm_returns_the_current_run_to_the_queue(data_dir: Path) -> None:
     # The signal path is the same on both back ends (requeue is covered on both in tests/store).
     database_url = f"sqlite:///{data_dir / 'pixelrun.db'}"
     server = api_only(data_dir, database_url)
-    first = Worker(data_dir, database_url, "w1").start()
-    second = None
+    store = Store(database_url)
+    workers: dict[str, Worker] = {}
     try:
-        server.wait_ready()
+        workers = start_two_workers(data_dir, database_url, store)
         run_id = long_run(server)
         wait_for(lambda: running(server, run_id))
+        first = holder(store, run_id, workers)
         assert first.stop(signal.SIGTERM, timeout=30) == 0
-        run = server.get_run(run_id)
-        assert run["status_code"] == "queued", run
-        second = Worker(data_dir, database_url, "w2").start()
+        requeued = [event.to_status for event in store.list_events(run_id)]
+        assert requeued[:4] == ["queued", "dispatching", "running", "queued"], requeued
         assert server.wait_run(run_id, timeout=180)["status_code"] == "succeeded"
+        assert holder(store, run_id, workers) is not first
     finally:
-        for process in (first, second, server):
-            if process is not None:
-                process.stop()
+        store.close()
+        for process in (*workers.values(), server):
+            process.stop()
 
 
 def test_api_killed_under_load_loses_no_accepted_run(database_url: str, data_dir: Path) -> None:
