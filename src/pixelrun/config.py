@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     device: str = Field(default="auto", description="auto | cpu | cuda | cuda:N")
     dtype: Literal["auto", "bfloat16", "float32", "float16"] = "auto"
     cpu_offload: bool = False
+    attention_backend: str | None = Field(
+        default=None, description="diffusers attention backend of the transformer; default PyTorch SDPA"
+    )
     safety_weights: str | None = Field(
         default=None,
         description="NSFW classifier: HF id or directory; default: the tiny one with tiny weights, "

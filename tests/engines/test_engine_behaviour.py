@@ -143,3 +143,18 @@ def test_extreme_aspect_ratios_are_refused_before_the_pipeline(engine: QwenImage
             EditParameters(prompt="a", **SMALL), [noise_image(40, 40, 1), noise_image(17 * 20, 20, 2)]
         )
     assert raised.value.index == 1 and "17:1" in raised.value.reason and "at most 16:1" in raised.value.reason
+
+
+def test_attention_backend_is_applied_and_keeps_the_result(
+    tiny_dir: Path, engine: QwenImageEditEngine
+) -> None:
+    from diffusers.models.attention_dispatch import AttentionBackendName
+
+    math = QwenImageEditEngine.load(tiny_dir, device="cpu", attention_backend="_native_math")
+    processor = math.pipeline.transformer.transformer_blocks[0].attn.processor
+    assert processor._attention_backend == AttentionBackendName._NATIVE_MATH
+    params = EditParameters(prompt="a", seed=2, acceleration="none", **SMALL)
+    images = [noise_image(64, 64, 4)]
+    got = pixels(math.edit(params, images).images[0]).astype(int)
+    want = pixels(engine.edit(params, images).images[0]).astype(int)
+    assert np.abs(got - want).max() <= 1  # same math, another kernel: equal up to rounding

@@ -37,7 +37,11 @@ def load_engine(settings: Settings) -> QwenImageEditEngine:
     weights = resolve_weights(settings)
     checker = None
     engine = QwenImageEditEngine.load(
-        weights, device=settings.device, dtype=settings.dtype, cpu_offload=settings.cpu_offload
+        weights,
+        device=settings.device,
+        dtype=settings.dtype,
+        cpu_offload=settings.cpu_offload,
+        attention_backend=settings.attention_backend,
     )
     if settings.load_safety_checker:
         checker = NsfwClassifier.load(resolve_safety_weights(settings), device=engine.device)

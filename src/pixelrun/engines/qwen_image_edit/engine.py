@@ -142,9 +142,14 @@ class QwenImageEditEngine:
         cpu_offload: bool = False,
         reference_areas: tuple[int, int] | None = None,
         safety_checker: SafetyChecker | None = None,
+        attention_backend: str | None = None,
     ) -> QwenImageEditEngine:
+        """`attention_backend`: a diffusers attention backend for the transformer (e.g.
+        `_native_cudnn`, `flash`); None keeps diffusers' default (PyTorch SDPA)."""
         placement: Placement = choose_placement(device, dtype, cpu_offload)
         pipeline = load_pipeline(weights, placement)
+        if attention_backend:
+            pipeline.transformer.set_attention_backend(attention_backend)
         areas = reference_areas or reference_areas_for(weights)
         return cls(pipeline, reference_areas=areas, safety_checker=safety_checker)
 
