@@ -50,7 +50,21 @@ def running(server: Server, run_id: str) -> bool:
 def start_two_workers(data_dir: Path, database_url: str, store: Store) -> dict[str, Worker]:
     """Two workers loading side by side (one start-up wait instead of two), by pid."""
     workers = [Worker(data_dir, database_url, name).start() for name in ("w1", "w2")]
-    wait_for(lambda: len(store.ready_workers()) == 2, timeout=180, interval=0.3)
+
+    def ready() -> bool:
+        for worker in workers:
+            if worker.process is not None and worker.process.poll() is not None:
+                raise RuntimeError(
+                    f"worker exited with {worker.process.returncode}:\n{worker.log_text()[-3000:]}"
+                )
+        return len(store.ready_workers()) == 2
+
+    try:
+        wait_for(ready, timeout=180, interval=0.3)
+    except BaseException:
+        for worker in workers:
+            worker.stop()
+        raise
     return {str(worker.pid): worker for worker in workers}
 
 
