@@ -12,26 +12,22 @@ import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import make_url
 
 from pixelrun.api import create_app
 from pixelrun.config import Settings
 from pixelrun.store import Store
 from pixelrun.store.tables import metadata
 
-ADMIN_URL = os.environ.get("PIXELRUN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SKIP_POSTGRES = os.environ.get("PIXELRUN_TEST_SKIP_POSTGRES") == "1"
 
 MODEL = "alibaba/qwen-image-edit-2511"
@@ -57,46 +53,12 @@ def assert_envelope(response: httpx.Response, status: int, code: str) -> dict[st
     return body
 
 
-class PostgresServer:
-    """Creates uniquely named databases on the test server and drops them at the end."""
-
-    def __init__(self, admin_url: str) -> None:
-        self.admin_url = make_url(admin_url).set(drivername="postgresql")
-        self.created: list[str] = []
-
-    def _admin(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(self.admin_url.render_as_string(hide_password=False), autocommit=True)
-
-    def create_database(self) -> str:
-        name = f"pixelrun_apitest_{uuid.uuid4().hex[:16]}"
-        try:
-            with self._admin() as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-        except psycopg.OperationalError as exc:
-            pytest.fail(
-                f"PostgreSQL is not reachable at {self.admin_url!r}: {exc}; start it, point "
-                "PIXELRUN_TEST_POSTGRES_URL at a server, or set PIXELRUN_TEST_SKIP_POSTGRES=1.",
-                pytrace=False,
-            )
-        self.created.append(name)
-        return self.admin_url.set(database=name).render_as_string(hide_password=False)
-
-    def drop_all(self) -> None:
-        with self._admin() as conn:
-            for name in self.created:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="session")
-def postgres_store() -> Iterator[Store]:
-    if SKIP_POSTGRES:
-        pytest.skip("PIXELRUN_TEST_SKIP_POSTGRES=1")
-    server = PostgresServer(ADMIN_URL)
-    store = Store(server.create_database())
+def postgres_store(postgres_databases: Any) -> Iterator[Store]:
+    store = Store(postgres_databases.create())
     store.migrate()
     yield store
     store.close()
-    server.drop_all()
 
 
 @dataclass

@@ -9,75 +9,26 @@ PIXELRUN_TEST_SKIP_POSTGRES=1 to skip the PostgreSQL half instead of failing.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from pixelrun.store import Owner, RunRecord, Store
 from pixelrun.store.tables import metadata
 
-ADMIN_URL = os.environ.get("PIXELRUN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SKIP_POSTGRES = os.environ.get("PIXELRUN_TEST_SKIP_POSTGRES") == "1"
 MODEL = "alibaba/qwen-image-edit-2511"
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-class PostgresServer:
-    """Creates uniquely named databases on the test server and drops them at the end."""
-
-    def __init__(self, admin_url: str) -> None:
-        self.admin_url = make_url(admin_url).set(drivername="postgresql")
-        self.created: list[str] = []
-
-    def _admin(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(self.admin_url.render_as_string(hide_password=False), autocommit=True)
-
-    def check(self) -> None:
-        try:
-            with self._admin() as conn:
-                conn.execute("SELECT 1")
-        except psycopg.OperationalError as exc:
-            pytest.fail(
-                f"PostgreSQL is not reachable at {self.admin_url!r}: {exc}\n"
-                "Start it (pg_ctlcluster --skip-systemctl-redirect <version> main start), point "
-                "PIXELRUN_TEST_POSTGRES_URL at a server, or set PIXELRUN_TEST_SKIP_POSTGRES=1.",
-                pytrace=False,
-            )
-
-    def create_database(self) -> str:
-        name = f"pixelrun_test_{uuid.uuid4().hex[:16]}"
-        with self._admin() as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        self.created.append(name)
-        return self.admin_url.set(database=name).render_as_string(hide_password=False)
-
-    def drop_all(self) -> None:
-        with self._admin() as conn:
-            for name in self.created:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    if SKIP_POSTGRES:
-        pytest.skip("PIXELRUN_TEST_SKIP_POSTGRES=1")
-    server = PostgresServer(ADMIN_URL)
-    server.check()
-    yield server
-    server.drop_all()
-
-
-@pytest.fixture(scope="session")
-def postgres_store(postgres_server: PostgresServer) -> Iterator[Store]:
+def postgres_store(postgres_databases: Any) -> Iterator[Store]:
     """One migrated database for the session; tests start from empty tables."""
-    store = Store(postgres_server.create_database())
+    store = Store(postgres_databases.create())
     store.migrate()
     yield store
     store.close()
@@ -124,8 +75,7 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
 def fresh_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The URL of an empty, unmigrated database."""
     if backend == "postgres":
-        server: PostgresServer = request.getfixturevalue("postgres_server")
-        return server.create_database()
+        return request.getfixturevalue("postgres_databases").create()
     return f"sqlite:///{tmp_path / 'fresh.db'}"
 
 
