@@ -23,7 +23,9 @@ from pixelrun.engines.qwen_image_edit.tiny_weights import save_tiny_checkpoint
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=28)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
@@ -56,7 +58,9 @@ def main() -> None:
         rows.append((level, passes, statistics.median(times), np.abs(pixels - baseline).mean()))
 
     none_passes, none_time = rows[0][1], rows[0][2]
-    print(f"{'level':<8} {'passes':>6} {'ratio':>6} {'median s':>9} {'speed-up':>8} {'mean |Δpixel| vs none':>22}")
+    print(
+        f"{'level':<8} {'passes':>6} {'ratio':>6} {'median s':>9} {'speed-up':>8} {'mean |Δpixel| vs none':>22}"
+    )
     for level, passes, seconds, delta in rows:
         print(
             f"{level:<8} {passes:>6} {passes / none_passes:>6.2f} {seconds:>9.3f} "

@@ -50,10 +50,14 @@ def test_receiver_accepts_signed_callbacks_once_and_refuses_tampered_ones(
     url, secret, process = receiver
     body = json.dumps({"event": "run.completed", "run_id": "r1", "status": "succeeded"}).encode()
     assert requests.post(url, data=body, headers=signed(body, secret), timeout=5).status_code == 204
-    assert requests.post(url, data=body, headers=signed(body, secret), timeout=5).status_code == 204  # a retry
+    assert (
+        requests.post(url, data=body, headers=signed(body, secret), timeout=5).status_code == 204
+    )  # a retry
     tampered = body.replace(b"succeeded", b"failed!!!")
     assert requests.post(url, data=tampered, headers=signed(body, secret), timeout=5).status_code == 401
-    assert requests.post(url, data=body, headers=signed(body, generate_secret()), timeout=5).status_code == 401
+    assert (
+        requests.post(url, data=body, headers=signed(body, generate_secret()), timeout=5).status_code == 401
+    )
     process.kill()
     output, _ = process.communicate()
     assert output.splitlines() == ["run.completed r1 succeeded"]
