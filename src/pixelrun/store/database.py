@@ -9,6 +9,9 @@ off (`isolation_level = None`) and SQLAlchemy's `begin` event emits the BEGIN.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -74,10 +77,31 @@ def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
+_writer_locks: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_writer_locks_guard = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> threading.RLock | contextlib.nullcontext[None]:
+    """On SQLite, threads of one process take turns at the single write lock in order.
+
+    Without this, concurrent writers of one process (API request threads) wait in
+    SQLite's busy handler, which sleeps with a growing back-off and gave p99 latencies
+    above a second under load; a mutex hands the lock over at once. Writers of other
+    processes (workers) still meet at SQLite's lock with the busy timeout.
+    """
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    with _writer_locks_guard:
+        lock = _writer_locks.get(engine)
+        if lock is None:
+            lock = _writer_locks[engine] = threading.RLock()
+    return lock
+
+
 @contextmanager
 def write_tx(engine: Engine) -> Iterator[Connection]:
     """A write transaction: committed on success, rolled back on error."""
-    with engine.begin() as conn:
+    with _writer_lock(engine), engine.begin() as conn:
         yield conn
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 from pixelrun.config import Settings
@@ -15,10 +18,28 @@ log = logging.getLogger(__name__)
 TINY = "tiny"
 
 
+@contextlib.contextmanager
+def generation_lock(settings: Settings) -> Iterator[None]:
+    """One process at a time generates tiny weights in a data dir.
+
+    Workers started together (`serve --workers N`) would otherwise both generate, and one
+    would replace the directory while the other is loading from it.
+    """
+    directory = settings.data_dir / "weights"
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / ".generate.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def resolve_weights(settings: Settings) -> str | Path:
     """`tiny` → the generated checkpoint in the data dir (made on first use); else as given."""
     if settings.weights == TINY:
-        return ensure_tiny_checkpoint(settings.tiny_weights_dir)
+        with generation_lock(settings):
+            return ensure_tiny_checkpoint(settings.tiny_weights_dir)
     return settings.weights
 
 
@@ -27,8 +48,9 @@ def resolve_safety_weights(settings: Settings) -> str | Path:
         return settings.safety_weights
     if settings.weights == TINY:
         directory = settings.data_dir / "weights" / "tiny-safety"
-        if not (directory / "config.json").is_file():
-            save_tiny_classifier(directory)
+        with generation_lock(settings):
+            if not (directory / "preprocessor_config.json").is_file():
+                save_tiny_classifier(directory)
         return directory
     return DEFAULT_SAFETY_WEIGHTS
 
