@@ -12,7 +12,7 @@ PYTEST_ARGS ?= -n 2 -q
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[server,dev]"
 	touch $@
 
 install: $(VENV)/.installed
