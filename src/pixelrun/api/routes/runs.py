@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
-from pydantic import ValidationError
 
 from pixelrun.api.deps import CurrentAuth, SettingsDep, StorageDep, StoreDep
-from pixelrun.api.errors import ApiError, field_errors, validation_error
+from pixelrun.api.errors import ApiError, validation_error
 from pixelrun.api.models_catalog import CatalogModel, get_catalog_model
+from pixelrun.api.run_service import present_run, submit_run
 from pixelrun.api.wire import (
     ErrorOut,
     LogOut,
@@ -18,12 +18,9 @@ from pixelrun.api.wire import (
     RunList,
     RunOut,
     StatusOut,
-    unstorable_values,
 )
-from pixelrun.config import Settings
 from pixelrun.runs import STATUS_DESCRIPTIONS, RunStatus
-from pixelrun.storage import FileStorage
-from pixelrun.store import InsufficientCredit, InvalidCursor, RunNotFound, RunRecord, Store
+from pixelrun.store import InvalidCursor, RunNotFound
 
 MAX_LIST_LIMIT = 500
 
@@ -39,17 +36,6 @@ RunId = Annotated[str, Path(description="The run's id (UUIDv7).")]
 
 def run_not_found(run_id: str) -> ApiError:
     return ApiError(404, "RUN_NOT_FOUND", f"Run {run_id} not found.")
-
-
-def present_run(run: RunRecord, store: Store, settings: Settings, storage: FileStorage) -> RunOut:
-    """The wire form of a run: signed file URLs, links, and the queue position when queued."""
-    ttl = settings.file_url_ttl_seconds
-    return RunOut.from_record(
-        run,
-        base_url=settings.public_base_url,
-        url_for=lambda key: storage.url_for(key, ttl),
-        queue_position=store.queue_position(run) if run.status is RunStatus.QUEUED else None,
-    )
 
 
 def catalog_model(
@@ -83,34 +69,16 @@ def create_run(
     settings: SettingsDep,
     storage: StorageDep,
 ) -> RunOut:
-    try:
-        validated = model.input_model.model_validate(body.input)
-    except ValidationError as exc:
-        raise validation_error(field_errors(exc.errors(), ("body", "input"))) from None
-    stored_input = validated.model_dump(mode="json")
-    problems = unstorable_values(stored_input, ("body", "input"))
-    problems += unstorable_values(body.metadata, ("body", "metadata"))
-    problems += unstorable_values([body.callback_url, body.client_ref], ("body",))
-    if problems:
-        raise validation_error(problems)
-    try:
-        run = store.create_run(
-            auth.owner_id,
-            model.id,
-            stored_input,
-            metadata=body.metadata,
-            callback_url=body.callback_url,
-            client_ref=body.client_ref,
-            max_attempts=settings.max_attempts,
-            estimated_cents=model.estimate_cents(validated),
-        )
-    except InsufficientCredit as exc:
-        raise ApiError(
-            402,
-            "INSUFFICIENT_CREDIT",
-            f"Insufficient credit: the run may cost up to {exc.required_cents} cents and "
-            f"{max(exc.available_cents, 0)} cents are left.",
-        ) from None
+    run = submit_run(
+        store=store,
+        settings=settings,
+        auth=auth,
+        model=model,
+        raw_input=body.input,
+        metadata=body.metadata,
+        callback_url=body.callback_url,
+        client_ref=body.client_ref,
+    )
     return present_run(run, store, settings, storage)
 
 
