@@ -12,7 +12,8 @@ import pixelrun
 from pixelrun.api.background import background_tasks
 from pixelrun.api.errors import install_error_handlers
 from pixelrun.api.middleware import RequestContextMiddleware
-from pixelrun.api.routes import account, callbacks, files, health, models, runs
+from pixelrun.api.routes import account, callbacks, files, health, models, runs, stream
+from pixelrun.api.streaming import StreamEvents, StreamHub
 from pixelrun.config import Settings
 from pixelrun.storage import FileStorage, storage_from_settings
 from pixelrun.store import Store
@@ -36,9 +37,17 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
         try:
             app.state.store = app_store
             app.state.storage = storage if storage is not None else storage_from_settings(settings)
-            async with background_tasks(settings, app_store, app.state.storage) as dispatcher:
-                app.state.callback_dispatcher = dispatcher
-                yield
+            hub = StreamHub(
+                StreamEvents(app_store, settings, app.state.storage), settings.stream_poll_seconds
+            )
+            await hub.start()
+            app.state.stream_hub = hub
+            try:
+                async with background_tasks(settings, app_store, app.state.storage) as dispatcher:
+                    app.state.callback_dispatcher = dispatcher
+                    yield
+            finally:
+                await hub.stop()
         finally:
             if owned_store:
                 app_store.close()
@@ -52,6 +61,6 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
-    for module in (runs, models, files, account, health, callbacks):
+    for module in (runs, stream, models, files, account, health, callbacks):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

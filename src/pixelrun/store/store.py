@@ -29,6 +29,7 @@ from pixelrun.store.records import (
     RunRecord,
     WorkerRecord,
 )
+from pixelrun.store.stream import StreamRepo
 
 
 class Store:
@@ -38,6 +39,7 @@ class Store:
                 raise ValueError("Store needs a database URL or an engine")
             engine = create_engine_for(url)
         self.engine = engine
+        self.stream = StreamRepo(engine)
 
     @property
     def backend(self) -> str:

@@ -30,6 +30,7 @@ from pixelrun.store import RunRecord, Store
 from pixelrun.worker.inputs import InputImageError, InputLimits, load_input_images
 from pixelrun.worker.lease import LeaseKeeper
 from pixelrun.worker.outputs import save_outputs
+from pixelrun.worker.progress import ProgressRecorder
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +148,11 @@ class RunExecutor:
 
         deadline = started + self.config.run_timeout_seconds
 
+        recorder = ProgressRecorder(self.store, run.id)
+
         def on_step(step: int, steps: int) -> bool:
             lease.progress(step, steps)
+            recorder.step(step, steps)
             if self.stopping.is_set():
                 raise _Stopped
             if time.monotonic() > deadline:
@@ -156,7 +160,8 @@ class RunExecutor:
             return not lease.lost.is_set()
 
         try:
-            result = self.engine.edit(request, images, on_step=on_step)
+            with recorder:
+                result = self.engine.edit(request, images, on_step=on_step)
         except (EditCanceled, _Stopped):
             raise
         except _TimedOut as error:

@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 
 from pixelrun.api.deps import CurrentAuth, SettingsDep, StorageDep, StoreDep
 from pixelrun.api.errors import ApiError, validation_error
 from pixelrun.api.models_catalog import CatalogModel, get_catalog_model
+from pixelrun.api.prefer import parse_prefer_wait
 from pixelrun.api.run_service import present_run, submit_run
+from pixelrun.api.run_waiter import wait_for_terminal
 from pixelrun.api.wire import (
     ErrorOut,
     LogOut,
@@ -60,26 +63,38 @@ def catalog_model(
         422: {"model": ErrorOut, "description": "VALIDATION_ERROR; errors[] says where"},
     },
 )
-def create_run(
+async def create_run(
     # Declaration order is check order: key, then model, then the body.
     auth: CurrentAuth,
     model: Annotated[CatalogModel, Depends(catalog_model)],
     body: RunCreate,
+    response: Response,
     store: StoreDep,
     settings: SettingsDep,
     storage: StorageDep,
+    prefer: Annotated[
+        str | None,
+        Header(description="`wait` or `wait=N` (1..60 s): answer when the run is terminal or after N s."),
+    ] = None,
 ) -> RunOut:
-    run = submit_run(
-        store=store,
-        settings=settings,
-        auth=auth,
-        model=model,
-        raw_input=body.input,
-        metadata=body.metadata,
-        callback_url=body.callback_url,
-        client_ref=body.client_ref,
+    run = await anyio.to_thread.run_sync(
+        lambda: submit_run(
+            store=store,
+            settings=settings,
+            auth=auth,
+            model=model,
+            raw_input=body.input,
+            metadata=body.metadata,
+            callback_url=body.callback_url,
+            client_ref=body.client_ref,
+        )
     )
-    return present_run(run, store, settings, storage)
+    wait = parse_prefer_wait(prefer)
+    if wait is not None:
+        # The run is committed: a client that hangs up here does not cancel it.
+        run = await wait_for_terminal(store, run, wait)
+        response.headers["Preference-Applied"] = f"wait={wait}"
+    return await anyio.to_thread.run_sync(present_run, run, store, settings, storage)
 
 
 @router.get("/runs", response_model=RunList, summary="List runs, newest first")
