@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from e2e.server import Server
 from PIL import Image
 
+from e2e.server import Server
 from pixelrun.store import Store
 
 MODEL = "alibaba/qwen-image-edit-2511"

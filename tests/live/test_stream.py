@@ -51,7 +51,9 @@ def test_resume_with_last_event_id_replays_only_later_events(live: Live) -> None
     assert names[-1] == "done" and names.count("progress") == 4 and names.count("done") == 1
     middle = history[len(history) // 2]
     resumed = all_events(live, run["id"], last_event_id=middle.id)
-    assert [(e.id, e.event) for e in resumed] == [(e.id, e.event) for e in history if int(e.id) > int(middle.id)]
+    assert [(e.id, e.event) for e in resumed] == [
+        (e.id, e.event) for e in history if int(e.id) > int(middle.id)
+    ]
     # Resuming after `done` answers `done` again and closes.
     again = all_events(live, run["id"], last_event_id=history[-1].id)
     assert [event.event for event in again] == ["done"]
