@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     fetch_connect_timeout_seconds: float = 5.0
     fetch_total_timeout_seconds: float = 30.0
     file_url_ttl_seconds: int = 7 * 24 * 3600
+    upload_url_ttl_seconds: int = Field(
+        default=3600,
+        ge=60,
+        le=7 * 24 * 3600,
+        description="How long an asset upload URL stays valid (SPEC §8)",
+    )
+    max_upload_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1, description="Largest asset a client may upload (SPEC §8: 50 MiB)"
+    )
     run_timeout_seconds: float = 1800.0
 
     # Outbound network rules (input images and callbacks).

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from pixelrun.api.asset_service import asset_reference_errors
 from pixelrun.api.errors import ApiError, field_errors, validation_error
 from pixelrun.api.models_catalog import CatalogModel
 from pixelrun.api.wire import RunOut, unstorable_values
@@ -56,6 +57,10 @@ def submit_run(
     problems = unstorable_values(stored_input, input_loc)
     problems += unstorable_values(metadata, (input_loc[0], "metadata"))
     problems += unstorable_values([callback_url, client_ref], (input_loc[0],))
+    if problems:
+        raise validation_error(problems)
+    # Uploaded assets are owner-scoped: another owner's (or a deleted) asset is refused here.
+    problems = asset_reference_errors(store, auth.owner_id, stored_input, input_loc)
     if problems:
         raise validation_error(problems)
     try:

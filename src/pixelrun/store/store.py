@@ -14,6 +14,7 @@ from sqlalchemy.engine import URL
 
 from pixelrun.runs import FailureStage, RunStatus
 from pixelrun.store import callbacks_repo, events, keys, logs, notify, queue, runs_repo, workers
+from pixelrun.store.assets_repo import AssetsRepo
 from pixelrun.store.database import create_engine_for, is_postgres
 from pixelrun.store.migrate import migrate
 from pixelrun.store.notify import DEFAULT_POLL_INTERVAL_SECONDS, QueueWaiter
@@ -29,6 +30,7 @@ from pixelrun.store.records import (
     RunRecord,
     WorkerRecord,
 )
+from pixelrun.store.shared_settings import SharedSettingsRepo
 
 
 class Store:
@@ -38,6 +40,8 @@ class Store:
                 raise ValueError("Store needs a database URL or an engine")
             engine = create_engine_for(url)
         self.engine = engine
+        self.assets = AssetsRepo(engine)
+        self.shared_settings = SharedSettingsRepo(engine)
 
     @property
     def backend(self) -> str:
