@@ -53,6 +53,18 @@ class Settings(BaseSettings):
     fetch_total_timeout_seconds: float = 30.0
     file_url_ttl_seconds: int = 7 * 24 * 3600
     run_timeout_seconds: float = 1800.0
+    rate_limit_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        description="Creates allowed per API key and minute, counted in the store across every "
+        "API replica; beyond it 429 RATE_LIMITED with Retry-After. Unset: no limit",
+    )
+    auth_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="How long an API process reuses a key lookup; a revoked key stops working "
+        "within this time. 0 looks every key up on every request",
+    )
 
     # Outbound network rules (input images and callbacks).
     allow_private_urls: bool = False
