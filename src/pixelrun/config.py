@@ -59,6 +59,12 @@ class Settings(BaseSettings):
         description="Creates allowed per API key and minute, counted in the store across every "
         "API replica; beyond it 429 RATE_LIMITED with Retry-After. Unset: no limit",
     )
+    rate_limit_window_seconds: int = Field(
+        default=60,
+        ge=1,
+        description="Length of the rate limit's counting window: RATE_LIMIT_PER_MINUTE creates are "
+        "allowed per window. Keep 60 (tests shorten it)",
+    )
     auth_cache_seconds: float = Field(
         default=2.0,
         ge=0,

@@ -242,12 +242,12 @@ def _check_rate_limit(store: Store, settings: Settings, auth: AuthContext) -> No
     limit = settings.rate_limit_per_minute
     if limit is None:
         return
-    decision = store.rate_limits.hit(auth.key_id, limit)
+    decision = store.rate_limits.hit(auth.key_id, limit, window_seconds=settings.rate_limit_window_seconds)
     if not decision.allowed:
         raise ApiError(
             429,
             "RATE_LIMITED",
-            f"Rate limit of {limit} creates per minute for this API key reached; "
+            f"Rate limit of {limit} creates per {settings.rate_limit_window_seconds} s for this API key reached; "
             f"retry in {decision.retry_after_seconds} s.",
             headers={"Retry-After": str(decision.retry_after_seconds)},
         )

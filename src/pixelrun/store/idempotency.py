@@ -108,4 +108,5 @@ def _claim_key(
         },
         where=idempotency_keys.c.created_at < now - KEY_LIFETIME,
     )
-    return conn.execute(statement).rowcount == 1
+    # RETURNING rather than rowcount: a row comes back only when this statement wrote it.
+    return conn.execute(statement.returning(idempotency_keys.c.run_id)).first() is not None

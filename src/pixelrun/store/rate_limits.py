@@ -35,12 +35,14 @@ class RateLimits:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def hit(self, key_id: str, limit: int, now: float | None = None) -> RateDecision:
+    def hit(
+        self, key_id: str, limit: int, now: float | None = None, window_seconds: int = WINDOW_SECONDS
+    ) -> RateDecision:
         """Count one create of `key_id` in the current window and say whether it is allowed."""
-        if limit < 1:
-            raise ValueError("a rate limit must be at least 1 per window")
+        if limit < 1 or window_seconds < 1:
+            raise ValueError("a rate limit needs at least 1 create per window of at least 1 s")
         now = time.time() if now is None else now
-        window = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
+        window = int(now // window_seconds) * window_seconds
         dialect_insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         statement = dialect_insert(rate_limit_windows).values(key_id=key_id, window_start=window, count=1)
         statement = statement.on_conflict_do_update(
@@ -55,5 +57,5 @@ class RateLimits:
                         rate_limit_windows.c.key_id == key_id, rate_limit_windows.c.window_start < window
                     )
                 )
-        retry_after = max(1, math.ceil(window + WINDOW_SECONDS - now))
+        retry_after = max(1, math.ceil(window + window_seconds - now))
         return RateDecision(allowed=count <= limit, count=count, limit=limit, retry_after_seconds=retry_after)
