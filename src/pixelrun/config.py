@@ -62,6 +62,24 @@ class Settings(BaseSettings):
         default=50 * 1024 * 1024, ge=1, description="Largest asset a client may upload (SPEC §8: 50 MiB)"
     )
     run_timeout_seconds: float = 1800.0
+    rate_limit_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        description="Creates allowed per API key and minute, counted in the store across every "
+        "API replica; beyond it 429 RATE_LIMITED with Retry-After. Unset: no limit",
+    )
+    rate_limit_window_seconds: int = Field(
+        default=60,
+        ge=1,
+        description="Length of the rate limit's counting window: RATE_LIMIT_PER_MINUTE creates are "
+        "allowed per window. Keep 60 (tests shorten it)",
+    )
+    auth_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="How long an API process reuses a key lookup; a revoked key stops working "
+        "within this time. 0 looks every key up on every request",
+    )
 
     # Outbound network rules (input images and callbacks).
     allow_private_urls: bool = False
