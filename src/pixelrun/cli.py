@@ -42,6 +42,13 @@ def _setup_logging(verbose: bool) -> None:
     )
 
 
+def _weights_error(error: Exception, verbose: bool) -> None:
+    """One plain line (no wrapping, no traceback); the cause's traceback with --verbose."""
+    if verbose and error.__cause__ is not None:
+        logging.getLogger("pixelrun").error("cause", exc_info=error.__cause__)
+    typer.echo(f"error: {error}", err=True)
+
+
 @app.command()
 def edit(
     image: Annotated[list[Path], typer.Option("--image", "-i", help="Reference image; repeat for up to 4.")],
@@ -110,11 +117,19 @@ def edit(
     settings.load_safety_checker = safety_checker
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from pixelrun.engines.qwen_image_edit.engine import UnsupportedImage
-    from pixelrun.worker.engine_factory import load_engine
+    from pixelrun.engines.weights_source import check_weights
+    from pixelrun.engines.weights_unavailable import WeightsUnavailable
 
-    with err.status(f"loading {settings.weights} weights…"):
-        engine = load_engine(settings)
+    try:
+        check_weights(settings.weights)  # before torch is imported: a wrong path fails at once
+        from pixelrun.engines.qwen_image_edit.engine import UnsupportedImage
+        from pixelrun.worker.engine_factory import load_engine
+
+        with err.status(f"loading {settings.weights} weights…"):
+            engine = load_engine(settings)
+    except WeightsUnavailable as error:
+        _weights_error(error, verbose)
+        raise typer.Exit(1) from None
     try:
         engine.check_images(pictures)
     except UnsupportedImage as error:
@@ -212,9 +227,16 @@ def worker(
         cpu_offload=cpu_offload or None,
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    from pixelrun.engines.weights_unavailable import WeightsUnavailable
+    from pixelrun.worker.loop import EXIT_WEIGHTS_UNAVAILABLE
+
     process = Worker(settings, name=name)
     process.install_signal_handlers()
-    process.run()
+    try:
+        process.run()
+    except WeightsUnavailable as error:
+        _weights_error(error, False)
+        raise typer.Exit(EXIT_WEIGHTS_UNAVAILABLE) from None
 
 
 @app.command()
