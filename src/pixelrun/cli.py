@@ -227,8 +227,7 @@ def worker(
         cpu_offload=cpu_offload or None,
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    from pixelrun.engines.weights_unavailable import WeightsUnavailable
-    from pixelrun.worker.loop import EXIT_WEIGHTS_UNAVAILABLE
+    from pixelrun.engines.weights_unavailable import EXIT_WEIGHTS_UNAVAILABLE, WeightsUnavailable
 
     process = Worker(settings, name=name)
     process.install_signal_handlers()

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pixelrun.api.errors import ApiError, field_errors, validation_error
+from pixelrun.api.model_gate import model_gate
 from pixelrun.api.models_catalog import CatalogModel
 from pixelrun.api.wire import RunOut, unstorable_values
 from pixelrun.config import Settings
@@ -45,8 +46,9 @@ def submit_run(
 ) -> RunRecord:
     """Validate `raw_input` against the model's schema and queue the run.
 
-    Raises `ApiError` (422 with field errors under `input_loc`, 402) for the caller's
-    error handler to render in whichever wire shape its route speaks.
+    Raises `ApiError` (422 with field errors under `input_loc`, 402, 503 when no worker
+    can serve the model) for the caller's error handler to render in whichever wire
+    shape its route speaks.
     """
     try:
         validated = model.input_model.model_validate(raw_input)
@@ -58,6 +60,7 @@ def submit_run(
     problems += unstorable_values([callback_url, client_ref], (input_loc[0],))
     if problems:
         raise validation_error(problems)
+    model_gate(store, settings).check(model.id)
     try:
         return store.create_run(
             auth.owner_id,

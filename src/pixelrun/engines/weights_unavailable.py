@@ -18,7 +18,12 @@ Reason = Literal[
     "gpu_memory",  # the model does not fit on the GPU
     "wrong_device",  # the device asked for does not exist here
     "load_error",  # anything else the loader refused (corrupt file, wrong architecture)
+    "crashed",  # the worker process died while loading (recorded by `pixelrun serve`)
 ]
+
+#: Exit status of a process stopped by `WeightsUnavailable` (`pixelrun worker` marks itself
+#: failed in the store first; `pixelrun serve` counts these towards its restart limit).
+EXIT_WEIGHTS_UNAVAILABLE = 3
 
 REASONS: frozenset[str] = frozenset(Reason.__args__)  # type: ignore[attr-defined]
 

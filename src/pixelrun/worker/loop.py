@@ -28,9 +28,6 @@ log = logging.getLogger(__name__)
 
 #: How often an idle worker reaps expired leases and says it is alive.
 HOUSEKEEPING_SECONDS = 2.0
-#: Exit status of a worker whose model cannot be loaded (it marked itself failed in the
-#: store); `pixelrun serve` counts these towards its restart limit.
-EXIT_WEIGHTS_UNAVAILABLE = 3
 
 
 class Worker:
