@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from pixelrun.config import Settings
+from pixelrun.weights_cli import weights_app
 
 app = typer.Typer(
     help="Pixelrun: a self-hosted run API for Qwen-Image-Edit-2511.",
@@ -170,6 +171,7 @@ def edit(
 
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(weights_app, name="weights")
 
 
 @keys_app.command("create")

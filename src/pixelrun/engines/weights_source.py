@@ -14,14 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pixelrun.engines.checkpoint_check import checkpoint_problems, describe_problems
+from pixelrun.engines.weights_bundle import BASE, is_bundle
 from pixelrun.engines.weights_unavailable import WeightsUnavailable
 
 #: How long the Hub may take to answer one metadata request before we call it unreachable.
 HUB_CHECK_TIMEOUT_SECONDS = 3.0
 #: `org/name`, as Hugging Face spells repository ids.
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-#: Inside a `pixelrun weights download` folder, the base checkpoint's subfolder.
-BUNDLE_BASE_FOLDER = "Qwen-Image-Edit-2511"
 TINY = "tiny"
 TRUE_VALUES = {"1", "on", "yes", "true"}
 
@@ -80,9 +79,8 @@ def local_weights(path: Path, problems: Problems = checkpoint_problems, what: st
         raise WeightsUnavailable(
             "not_a_directory", f"{what} {path}: is a file, not a checkpoint directory (docs/weights.md)"
         )
-    bundled = path / BUNDLE_BASE_FOLDER
-    if problems is checkpoint_problems and not (path / "model_index.json").exists() and bundled.is_dir():
-        path = bundled  # the folder `pixelrun weights download` writes
+    if problems is checkpoint_problems and is_bundle(path):
+        path = path / BASE.folder  # the folder `pixelrun weights download` writes
     found = problems(path)
     if found:
         raise WeightsUnavailable(
@@ -107,15 +105,30 @@ def _hub_weights(repo_id: str, problems: Problems, what: str, timeout: float) ->
     cached = _cached_snapshot(repo_id, problems)
     if cached is not None:
         return cached
+    from huggingface_hub import constants
+
+    where = f"not a local directory nor complete in the Hugging Face cache ({constants.HF_HUB_CACHE}); "
+    require_hub(repo_id, what, timeout, where=where)
+    return repo_id
+
+
+def require_hub(
+    repo_id: str,
+    what: str = "weights",
+    timeout: float = HUB_CHECK_TIMEOUT_SECONDS,
+    *,
+    where: str = "",
+    advice: str = ADVICE,
+) -> None:
+    """Raise `WeightsUnavailable` unless the Hub answers, quickly, that it has `repo_id`.
+
+    `where` opens the message (what was tried locally); `advice` ends it.
+    """
     from huggingface_hub import HfApi, constants
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
     if hub_offline():
-        raise WeightsUnavailable(
-            "no_hub_access",
-            f"{what} {repo_id}: not a local directory and not (completely) in the Hugging Face "
-            f"cache ({constants.HF_HUB_CACHE}), and HF_HUB_OFFLINE is set; {ADVICE}",
-        )
+        raise WeightsUnavailable("no_hub_access", f"{what} {repo_id}: {where}HF_HUB_OFFLINE is set; {advice}")
     try:
         HfApi().model_info(repo_id, timeout=timeout)
     except RepositoryNotFoundError:
@@ -128,12 +141,11 @@ def _hub_weights(repo_id: str, problems: Problems, what: str, timeout: float) ->
         status = error.response.status_code if error.response is not None else "no answer"
         raise WeightsUnavailable(
             "no_hub_access",
-            f"{what} {repo_id}: the Hugging Face Hub answered HTTP {status}; retry later, or {ADVICE}",
+            f"{what} {repo_id}: {where}the Hugging Face Hub answered HTTP {status}; retry later, or {advice}",
         ) from None
     except Exception as error:  # DNS, refused, timeout, proxy: the Hub is not reachable
         raise WeightsUnavailable(
             "no_hub_access",
-            f"{what} {repo_id}: not cached here and the Hugging Face Hub ({constants.ENDPOINT}) "
-            f"cannot be reached within {timeout:g} s ({type(error).__name__}: {error}); {ADVICE}",
+            f"{what} {repo_id}: {where}the Hugging Face Hub ({constants.ENDPOINT}) "
+            f"cannot be reached within {timeout:g} s ({type(error).__name__}: {error}); {advice}",
         ) from None
-    return repo_id

@@ -12,7 +12,8 @@ from pixelrun.config import Settings
 from pixelrun.engines.checkpoint_check import model_folder_problems
 from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
 from pixelrun.engines.qwen_image_edit.tiny_weights import ensure_tiny_checkpoint
-from pixelrun.engines.weights_source import BUNDLE_BASE_FOLDER, locate_weights
+from pixelrun.engines.weights_bundle import SAFETY, is_bundle
+from pixelrun.engines.weights_source import locate_weights
 from pixelrun.engines.weights_unavailable import WeightsUnavailable
 from pixelrun.safety import DEFAULT_SAFETY_WEIGHTS, NsfwClassifier, save_tiny_classifier
 
@@ -38,10 +39,6 @@ def generation_lock(settings: Settings) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-#: Inside a `pixelrun weights download` folder, the safety classifier's subfolder.
-BUNDLE_SAFETY_FOLDER = "nsfw_image_detection"
-
-
 def resolve_weights(settings: Settings) -> str | Path:
     """`tiny` → the generated checkpoint in the data dir (made on first use); else the
     checked directory or Hub id (`WeightsUnavailable` when it cannot be loaded)."""
@@ -60,10 +57,10 @@ def resolve_safety_weights(settings: Settings) -> str | Path:
             if not (directory / "preprocessor_config.json").is_file():
                 save_tiny_classifier(directory)
         return directory
-    bundled = Path(settings.weights).expanduser() / BUNDLE_SAFETY_FOLDER
-    if Path(settings.weights, BUNDLE_BASE_FOLDER).is_dir() and bundled.is_dir():
+    root = Path(settings.weights).expanduser()
+    if is_bundle(root):
         # `--weights` names a `pixelrun weights download` folder: its classifier is used.
-        return locate_weights(bundled, problems=model_folder_problems, what="safety weights")
+        return locate_weights(root / SAFETY.folder, problems=model_folder_problems, what="safety weights")
     return locate_weights(DEFAULT_SAFETY_WEIGHTS, problems=model_folder_problems, what="safety weights")
 
 
