@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from pixelrun.api.asset_service import asset_reference_errors
 from pixelrun.api.errors import ApiError, field_errors, validation_error
+from pixelrun.api.model_gate import model_gate
 from pixelrun.api.models_catalog import CatalogModel
 from pixelrun.api.wire import RunOut, unstorable_values
 from pixelrun.config import Settings
@@ -165,7 +166,8 @@ def submit(
     `options` carries `Idempotency-Key` and `Cancel-After` (`CreateOptions.from_request`);
     `status_code` is what the route answers for a new run, remembered for replays.
     Raises `ApiError` (429, 422 with field errors under `input_loc`, 409, 402) for the
-    caller's error handler to render in whichever wire shape its route speaks.
+    caller's error handler to render in whichever wire shape its route speaks; 503
+    `MODEL_UNAVAILABLE` when no live worker can serve the model after the grace period.
     """
     options = options or CreateOptions()
     _check_rate_limit(store, settings, auth)
@@ -194,6 +196,7 @@ def submit(
         deadline_at=utc_now() + options.cancel_after if options.cancel_after is not None else None,
     )
     estimated_cents = model.estimate_cents(validated)
+    model_gate(store, settings).check(model.id)
     try:
         if options.idempotency_key is None:
             run = store.create_run(

@@ -15,6 +15,7 @@ from sqlalchemy.engine import URL
 from pixelrun.runs import FailureStage, RunStatus
 from pixelrun.store import callbacks_repo, events, keys, logs, notify, queue, runs_repo, workers
 from pixelrun.store.assets_repo import AssetsRepo
+from pixelrun.store.availability import AvailabilityRepo
 from pixelrun.store.database import create_engine_for, is_postgres
 from pixelrun.store.deadlines import Deadlines
 from pixelrun.store.idempotency import IdempotentCreates
@@ -48,6 +49,7 @@ class Store:
         self.idempotent = IdempotentCreates(engine)
         self.rate_limits = RateLimits(engine)
         self.deadlines = Deadlines(engine)
+        self.availability = AvailabilityRepo(engine)
 
     @property
     def backend(self) -> str:

@@ -128,6 +128,10 @@ workers = Table(
     Column("info", json_type(), nullable=True),
     Column("started_at", UTCDateTime(), nullable=False),
     Column("heartbeat_at", UTCDateTime(), nullable=False),
+    # Set with status "failed": why the model could not be loaded (a `Reason` of
+    # pixelrun.engines.weights_unavailable) and the one line shown to people.
+    Column("failure_reason", String(40), nullable=True),
+    Column("failure_message", Text, nullable=True),
 )
 
 # Callback signing secrets. Unlike API keys they are stored in plain text (`whsec_...`):
