@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from pixelrun.api.deps import CurrentAuth, SettingsDep, StorageDep, StoreDep
 from pixelrun.api.errors import ApiError, validation_error
 from pixelrun.api.models_catalog import CatalogModel, get_catalog_model
 from pixelrun.api.prefer import parse_prefer_wait
-from pixelrun.api.run_service import present_run, submit_run
+from pixelrun.api.run_service import CreateOptions, present_run, submit
 from pixelrun.api.run_waiter import wait_for_terminal
 from pixelrun.api.wire import (
     ErrorOut,
@@ -59,15 +59,21 @@ def catalog_model(
         400: {"model": ErrorOut, "description": "Body is not JSON"},
         402: {"model": ErrorOut, "description": "INSUFFICIENT_CREDIT"},
         404: {"model": ErrorOut, "description": "MODEL_NOT_FOUND"},
+        409: {"model": ErrorOut, "description": "CONFLICT: Idempotency-Key reused with another body"},
         413: {"model": ErrorOut, "description": "PAYLOAD_TOO_LARGE"},
         422: {"model": ErrorOut, "description": "VALIDATION_ERROR; errors[] says where"},
+        429: {"model": ErrorOut, "description": "RATE_LIMITED; Retry-After says when to retry"},
     },
+    description="Optional headers: `Idempotency-Key` (a retry with the same key and body returns the "
+    "first run, with `Idempotent-Replayed: true`), `Cancel-After` (`90s`, `5m`, `1h`: canceled with "
+    "failure_code `deadline_exceeded` when not finished by then).",
 )
 async def create_run(
     # Declaration order is check order: key, then model, then the body.
     auth: CurrentAuth,
     model: Annotated[CatalogModel, Depends(catalog_model)],
     body: RunCreate,
+    request: Request,
     response: Response,
     store: StoreDep,
     settings: SettingsDep,
@@ -77,8 +83,9 @@ async def create_run(
         Header(description="`wait` or `wait=N` (1..60 s): answer when the run is terminal or after N s."),
     ] = None,
 ) -> RunOut:
-    run = await anyio.to_thread.run_sync(
-        lambda: submit_run(
+    options = CreateOptions.from_request(request)
+    submission = await anyio.to_thread.run_sync(
+        lambda: submit(
             store=store,
             settings=settings,
             auth=auth,
@@ -87,8 +94,12 @@ async def create_run(
             metadata=body.metadata,
             callback_url=body.callback_url,
             client_ref=body.client_ref,
+            options=options,
         )
     )
+    response.status_code = submission.status_code
+    response.headers.update(submission.headers())
+    run = submission.run
     wait = parse_prefer_wait(prefer)
     if wait is not None:
         # The run is committed: a client that hangs up here does not cancel it.
