@@ -193,7 +193,7 @@ class AsyncRuns:
 
     async def wait(self, run_id: str, timeout: float | None = None) -> Run:
         """The terminal run; `WaitTimeoutError` when it is not terminal after `timeout` s."""
-        return self._follow(run_id, timeout, None)
+        return await self._follow(run_id, timeout, None)
 
     async def stream(self, run_id: str, last_event_id: str | None = None) -> AsyncIterator[StreamEvent]:
         """The run's events (`.event`, `.data`) until `done`; reconnects after network
