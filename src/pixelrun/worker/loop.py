@@ -18,8 +18,6 @@ from pixelrun.engines.weights_unavailable import WeightsUnavailable
 from pixelrun.net import NetworkPolicy, OutboundClient
 from pixelrun.storage import storage_from_settings
 from pixelrun.store import Store
-from pixelrun.worker.executor import ExecutorConfig, RunExecutor
-from pixelrun.worker.inputs import InputLimits
 
 if TYPE_CHECKING:
     from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
@@ -74,6 +72,11 @@ class Worker:
             self.worker_id, self.name, [MODEL_ID], device, {**info, "device": device}, "ready"
         )
         self._status = "ready"
+        # Imported here, not at the top: they pull in torch, and a worker whose weights
+        # are missing should say so before spending seconds importing it.
+        from pixelrun.worker.executor import ExecutorConfig, RunExecutor
+        from pixelrun.worker.inputs import InputLimits
+
         executor = RunExecutor(
             self.store,
             engine,
