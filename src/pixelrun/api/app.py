@@ -13,7 +13,7 @@ from pixelrun.api.background import background_tasks
 from pixelrun.api.errors import install_error_handlers
 from pixelrun.api.middleware import RequestContextMiddleware
 from pixelrun.api.model_gate import open_model_gate
-from pixelrun.api.routes import account, callbacks, files, health, models, runs
+from pixelrun.api.routes import account, assets, callbacks, files, health, models, runs
 from pixelrun.config import Settings
 from pixelrun.storage import FileStorage, storage_from_settings
 from pixelrun.store import Store
@@ -54,7 +54,12 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
-    for module in (runs, models, files, account, health, callbacks):
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        # Local-storage uploads (SPEC §8) may be larger than a JSON body; the route checks them.
+        body_limits={f"{API_PREFIX}/uploads/": settings.max_upload_bytes},
+    )
+    for module in (runs, models, files, assets, account, health, callbacks):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

@@ -134,6 +134,8 @@ class Worker:
         self._last_housekeeping = now
         for run_id in self.store.reap_expired():
             log.warning("run %s: lease expired, returned to the queue (or failed after max attempts)", run_id)
+        for run_id in self.store.deadlines.expire():
+            log.info("run %s: canceled, its Cancel-After deadline passed", run_id)
 
     def _parent_gone(self) -> bool:
         parent = self.settings.parent_pid
