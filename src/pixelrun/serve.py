@@ -50,6 +50,11 @@ def worker_environment(settings: Settings, worker_id: str) -> dict[str, str]:
     return env
 
 
+def restart_delay(load_failures: int, base: float, cap: float) -> float:
+    """Seconds before the next start: `base` after an ordinary exit, doubling per load failure in a row."""
+    return min(base * 2 ** max(load_failures - 1, 0), cap)
+
+
 @dataclass
 class WorkerSlot:
     """One worker process the supervisor keeps running, and its restart state."""
@@ -138,8 +143,9 @@ class WorkerSupervisor:
                 failure,
             )
             return
-        delay = min(
-            settings.worker_restart_backoff_seconds * 2 ** (slot.load_failures - 1),
+        delay = restart_delay(
+            slot.load_failures,
+            settings.worker_restart_backoff_seconds,
             settings.worker_restart_backoff_max_seconds,
         )
         log.error(
