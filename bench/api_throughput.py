@@ -244,6 +244,9 @@ def pixelrun_env(data_dir: Path, database_url: str) -> dict[str, str]:
             "TRANSFORMERS_OFFLINE": "1",
             "HF_HUB_DISABLE_PROGRESS_BARS": "1",
             "TOKENIZERS_PARALLELISM": "false",
+            # The load runs with no worker up: queue every create instead of answering
+            # 503 MODEL_UNAVAILABLE once the start-up grace period is over.
+            "PIXELRUN_MODEL_GRACE_SECONDS": "-1",
         }
     )
     return env
