@@ -202,6 +202,7 @@ def worker(
 ) -> None:
     """Run one worker (one per GPU): load the model once, then claim and run jobs from the store."""
     _setup_logging(verbose)
+    from pixelrun.storage import StorageError
     from pixelrun.worker.loop import Worker
 
     settings = _settings(
@@ -214,7 +215,11 @@ def worker(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     process = Worker(settings, name=name)
     process.install_signal_handlers()
-    process.run()
+    try:
+        process.run()
+    except StorageError as exc:
+        typer.echo(f"pixelrun worker: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
