@@ -12,6 +12,7 @@ import pixelrun
 from pixelrun.api.background import background_tasks
 from pixelrun.api.errors import install_error_handlers
 from pixelrun.api.middleware import RequestContextMiddleware
+from pixelrun.api.model_gate import open_model_gate
 from pixelrun.api.routes import account, assets, callbacks, files, health, models, runs
 from pixelrun.config import Settings
 from pixelrun.storage import FileStorage, storage_from_settings
@@ -35,6 +36,8 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
             app_store = store
         try:
             app.state.store = app_store
+            # The grace period for creates without a live worker starts now.
+            app.state.model_gate = open_model_gate(app_store, settings)
             if storage is not None:
                 app.state.storage = storage
             else:

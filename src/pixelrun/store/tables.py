@@ -86,8 +86,11 @@ runs = Table(
     Column("cancel_requested", Boolean, nullable=False, server_default=false(), default=False),
     # Set by the retention janitor when the run's files were deleted (the record stays).
     Column("files_expired_at", UTCDateTime(), nullable=True),
+    # `Cancel-After`: not terminal by then means canceled with failure_code deadline_exceeded.
+    Column("deadline_at", UTCDateTime(), nullable=True),
     Index("ix_runs_status_model_created", "status", "model_id", "created_at"),
     Index("ix_runs_files_expired_completed", "files_expired_at", "completed_at"),
+    Index("ix_runs_deadline_at", "deadline_at"),
     Index("ix_runs_owner_created", "owner_id", "created_at"),
 )
 
@@ -125,6 +128,10 @@ workers = Table(
     Column("info", json_type(), nullable=True),
     Column("started_at", UTCDateTime(), nullable=False),
     Column("heartbeat_at", UTCDateTime(), nullable=False),
+    # Set with status "failed": why the model could not be loaded (a `Reason` of
+    # pixelrun.engines.weights_unavailable) and the one line shown to people.
+    Column("failure_reason", String(40), nullable=True),
+    Column("failure_message", Text, nullable=True),
 )
 
 # Callback signing secrets. Unlike API keys they are stored in plain text (`whsec_...`):
@@ -222,4 +229,31 @@ maintenance_leases = Table(
     Column("name", String(100), primary_key=True),
     Column("holder", String(64), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+# `Idempotency-Key` of a create: one row per (owner, key), kept 24 h. The primary key is
+# what makes concurrent creates with one key produce one run: the create inserts this row
+# first (insert-or-fetch) in the transaction that inserts the run. No foreign key to runs:
+# the row is written before the run of the same transaction.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("owner_id", String(64), ForeignKey("owners.id"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    # SHA-256 of the normalised request: a replay must carry the same body.
+    Column("request_hash", String(64), nullable=False),
+    Column("run_id", String(36), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False, index=True),
+)
+
+# Per-key create counters for PIXELRUN_RATE_LIMIT_PER_MINUTE: one row per key and fixed
+# one-minute window, bumped by an atomic upsert, so every API replica counts together.
+rate_limit_windows = Table(
+    "rate_limit_windows",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    # Unix time of the window's start, in whole minutes.
+    Column("window_start", Integer, primary_key=True),
+    Column("count", Integer, nullable=False),
 )
