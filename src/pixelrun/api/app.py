@@ -38,7 +38,15 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
             app.state.store = app_store
             # The grace period for creates without a live worker starts now.
             app.state.model_gate = open_model_gate(app_store, settings)
-            app.state.storage = storage if storage is not None else storage_from_settings(settings)
+            if storage is not None:
+                app.state.storage = storage
+            else:
+                app.state.storage = await anyio.to_thread.run_sync(
+                    storage_from_settings,
+                    settings,
+                    app_store.shared_settings,
+                    app_store.shared_settings.deployment_has_runs,
+                )
             async with background_tasks(settings, app_store, app.state.storage) as dispatcher:
                 app.state.callback_dispatcher = dispatcher
                 yield

@@ -34,6 +34,7 @@ from pixelrun.store.records import (
     RunRecord,
     WorkerRecord,
 )
+from pixelrun.store.retention_repo import RetentionRepo
 from pixelrun.store.shared_settings import SharedSettingsRepo
 
 
@@ -46,6 +47,7 @@ class Store:
         self.engine = engine
         self.assets = AssetsRepo(engine)
         self.shared_settings = SharedSettingsRepo(engine)
+        self.retention = RetentionRepo(engine)
         self.idempotent = IdempotentCreates(engine)
         self.rate_limits = RateLimits(engine)
         self.deadlines = Deadlines(engine)

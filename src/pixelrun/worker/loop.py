@@ -50,6 +50,11 @@ class Worker:
         """Serve until stopped. Raises `WeightsUnavailable` (after marking this worker
         failed in the store) when the model cannot be loaded."""
         self.store.migrate()
+        # Before the (slow) model load, so a storage or signing-secret misconfiguration
+        # stops the worker at once, with its message.
+        storage = storage_from_settings(
+            self.settings, self.store.shared_settings, self.store.shared_settings.deployment_has_runs
+        )
         info = {"weights": self.settings.weights, "pid": os.getpid()}
         self.store.register_worker(
             self.worker_id, self.name, [MODEL_ID], self.settings.device, info, "loading"
@@ -80,7 +85,7 @@ class Worker:
         executor = RunExecutor(
             self.store,
             engine,
-            storage_from_settings(self.settings),
+            storage,
             OutboundClient(
                 NetworkPolicy.from_settings(self.settings.allow_private_urls, self.settings.allowed_networks),
                 self.settings.fetch_connect_timeout_seconds,
