@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Engine, insert, select
 from pixelrun.runs import RunStatus
 from pixelrun.store.database import read_tx
 from pixelrun.store.records import EventRecord
+from pixelrun.store.stream import append_status_in_tx
 from pixelrun.store.tables import run_events
 
 
@@ -33,6 +34,7 @@ def record_event(
             detail=detail,
         )
     )
+    append_status_in_tx(conn, run_id, to_status, at)
 
 
 def list_events(engine: Engine, run_id: str) -> list[EventRecord]:

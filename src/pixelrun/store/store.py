@@ -36,6 +36,7 @@ from pixelrun.store.records import (
 )
 from pixelrun.store.retention_repo import RetentionRepo
 from pixelrun.store.shared_settings import SharedSettingsRepo
+from pixelrun.store.stream import StreamRepo
 
 
 class Store:
@@ -45,6 +46,7 @@ class Store:
                 raise ValueError("Store needs a database URL or an engine")
             engine = create_engine_for(url)
         self.engine = engine
+        self.stream = StreamRepo(engine)
         self.assets = AssetsRepo(engine)
         self.shared_settings = SharedSettingsRepo(engine)
         self.retention = RetentionRepo(engine)

@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from pixelrun.api.deps import CurrentAuth, SettingsDep, StorageDep, StoreDep
 from pixelrun.api.errors import ApiError, validation_error
 from pixelrun.api.models_catalog import CatalogModel, get_catalog_model
+from pixelrun.api.prefer import parse_prefer_wait
 from pixelrun.api.run_service import CreateOptions, present_run, submit
+from pixelrun.api.run_waiter import wait_for_terminal
 from pixelrun.api.wire import (
     ErrorOut,
     LogOut,
@@ -65,7 +68,7 @@ def catalog_model(
     "first run, with `Idempotent-Replayed: true`), `Cancel-After` (`90s`, `5m`, `1h`: canceled with "
     "failure_code `deadline_exceeded` when not finished by then).",
 )
-def create_run(
+async def create_run(
     # Declaration order is check order: key, then model, then the body.
     auth: CurrentAuth,
     model: Annotated[CatalogModel, Depends(catalog_model)],
@@ -75,21 +78,34 @@ def create_run(
     store: StoreDep,
     settings: SettingsDep,
     storage: StorageDep,
+    prefer: Annotated[
+        str | None,
+        Header(description="`wait` or `wait=N` (1..60 s): answer when the run is terminal or after N s."),
+    ] = None,
 ) -> RunOut:
-    submission = submit(
-        store=store,
-        settings=settings,
-        auth=auth,
-        model=model,
-        raw_input=body.input,
-        metadata=body.metadata,
-        callback_url=body.callback_url,
-        client_ref=body.client_ref,
-        options=CreateOptions.from_request(request),
+    options = CreateOptions.from_request(request)
+    submission = await anyio.to_thread.run_sync(
+        lambda: submit(
+            store=store,
+            settings=settings,
+            auth=auth,
+            model=model,
+            raw_input=body.input,
+            metadata=body.metadata,
+            callback_url=body.callback_url,
+            client_ref=body.client_ref,
+            options=options,
+        )
     )
     response.status_code = submission.status_code
     response.headers.update(submission.headers())
-    return present_run(submission.run, store, settings, storage)
+    run = submission.run
+    wait = parse_prefer_wait(prefer)
+    if wait is not None:
+        # The run is committed: a client that hangs up here does not cancel it.
+        run = await wait_for_terminal(store, run, wait)
+        response.headers["Preference-Applied"] = f"wait={wait}"
+    return await anyio.to_thread.run_sync(present_run, run, store, settings, storage)
 
 
 @router.get("/runs", response_model=RunList, summary="List runs, newest first")
