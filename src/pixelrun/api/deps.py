@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from pixelrun.api.auth_cache import AuthCache
 from pixelrun.api.errors import ApiError
 from pixelrun.config import Settings
 from pixelrun.storage import FileStorage
@@ -38,13 +39,22 @@ def unauthorized(message: str) -> ApiError:
     return ApiError(401, "UNAUTHORIZED", message, headers={"WWW-Authenticate": "Bearer"})
 
 
+def get_auth_cache(request: Request) -> AuthCache:
+    state = request.app.state
+    cache: AuthCache | None = getattr(state, "auth_cache", None)
+    if cache is None:
+        cache = state.auth_cache = AuthCache(state.settings.auth_cache_seconds)
+    return cache
+
+
 def require_auth(
     store: StoreDep,
+    cache: Annotated[AuthCache, Depends(get_auth_cache)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> AuthContext:
     if credentials is None or not credentials.credentials:
         raise unauthorized("Missing API key: send `Authorization: Bearer <key>`.")
-    auth = store.authenticate(credentials.credentials)
+    auth = cache.get(credentials.credentials, store.authenticate)
     if auth is None:
         raise unauthorized("Invalid or revoked API key.")
     return auth
