@@ -25,6 +25,13 @@ class AuthCache:
         self._entries: dict[str, tuple[float, AuthContext]] = {}
         self._lock = threading.Lock()
 
+    def cached(self, plain_key: str) -> AuthContext | None:
+        """The cached lookup if it is still fresh; None means "look it up" (not "unknown")."""
+        entry = self._entries.get(plain_key)
+        if entry is not None and entry[0] > self._clock():
+            return entry[1]
+        return None
+
     def get(self, plain_key: str, lookup: Callable[[str], AuthContext | None]) -> AuthContext | None:
         if self.ttl_seconds <= 0:
             return lookup(plain_key)

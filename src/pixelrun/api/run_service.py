@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
 from pydantic import ValidationError
 
 from pixelrun.api.errors import ApiError, field_errors, validation_error
@@ -104,14 +104,42 @@ class Submission:
         return {REPLAYED_HEADER: "true"} if self.replayed else {}
 
 
-def present_run(run: RunRecord, store: Store, settings: Settings, storage: FileStorage) -> RunOut:
-    """The wire form of a run: signed file URLs, links, and the queue position when queued."""
+# `present_run(..., queue_position=UNKNOWN)`: not read yet, so present_run reads it.
+UNKNOWN: Any = object()
+
+
+def present_run(
+    run: RunRecord,
+    store: Store,
+    settings: Settings,
+    storage: FileStorage,
+    *,
+    queue_position: int | None = UNKNOWN,
+) -> RunOut:
+    """The wire form of a run: signed file URLs, links, and the queue position when queued.
+
+    Pass `queue_position` when it was read with the run (`store.run_reads`) to save a query.
+    """
     ttl = settings.file_url_ttl_seconds
+    if run.status is not RunStatus.QUEUED:
+        queue_position = None
+    elif queue_position is UNKNOWN:
+        queue_position = store.queue_position(run)
     return RunOut.from_record(
         run,
         base_url=settings.public_base_url,
         url_for=lambda key: storage.url_for(key, ttl),
-        queue_position=store.queue_position(run) if run.status is RunStatus.QUEUED else None,
+        queue_position=queue_position,
+    )
+
+
+def json_response(body: RunOut, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """`body` serialised once by pydantic. Returning the model instead makes FastAPI dump it,
+    validate it again against the response model and serialise it: three passes per request.
+    The bytes are the same (`RunOut` holds only JSON types; timestamps are strings already).
+    """
+    return Response(
+        body.model_dump_json(), status_code=status_code, headers=headers, media_type="application/json"
     )
 
 

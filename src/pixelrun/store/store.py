@@ -32,6 +32,7 @@ from pixelrun.store.records import (
     RunRecord,
     WorkerRecord,
 )
+from pixelrun.store.run_reads import RunReads
 
 
 class Store:
@@ -44,6 +45,7 @@ class Store:
         self.idempotent = IdempotentCreates(engine)
         self.rate_limits = RateLimits(engine)
         self.deadlines = Deadlines(engine)
+        self.run_reads = RunReads(engine)
 
     @property
     def backend(self) -> str:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pixelrun.api.deps import CurrentAuth, SettingsDep, StorageDep, StoreDep
 from pixelrun.api.errors import ApiError, validation_error
 from pixelrun.api.models_catalog import CatalogModel, get_catalog_model
-from pixelrun.api.run_service import CreateOptions, present_run, submit
+from pixelrun.api.run_service import CreateOptions, json_response, present_run, submit
 from pixelrun.api.wire import (
     ErrorOut,
     LogOut,
@@ -38,7 +38,7 @@ def run_not_found(run_id: str) -> ApiError:
     return ApiError(404, "RUN_NOT_FOUND", f"Run {run_id} not found.")
 
 
-def catalog_model(
+async def catalog_model(
     model_id: Annotated[str, Path(description="e.g. alibaba/qwen-image-edit-2511")],
 ) -> CatalogModel:
     model = get_catalog_model(model_id)
@@ -71,11 +71,10 @@ def create_run(
     model: Annotated[CatalogModel, Depends(catalog_model)],
     body: RunCreate,
     request: Request,
-    response: Response,
     store: StoreDep,
     settings: SettingsDep,
     storage: StorageDep,
-) -> RunOut:
+) -> Response:
     submission = submit(
         store=store,
         settings=settings,
@@ -87,9 +86,9 @@ def create_run(
         client_ref=body.client_ref,
         options=CreateOptions.from_request(request),
     )
-    response.status_code = submission.status_code
-    response.headers.update(submission.headers())
-    return present_run(submission.run, store, settings, storage)
+    return json_response(
+        present_run(submission.run, store, settings, storage), submission.status_code, submission.headers()
+    )
 
 
 @router.get("/runs", response_model=RunList, summary="List runs, newest first")
@@ -147,11 +146,12 @@ def list_statuses(auth: CurrentAuth) -> list[StatusOut]:
 @router.get("/runs/{run_id}", response_model=RunOut, summary="Get a run", responses=_RUN_NOT_FOUND)
 def get_run(
     run_id: RunId, auth: CurrentAuth, store: StoreDep, settings: SettingsDep, storage: StorageDep
-) -> RunOut:
-    run = store.get_run(run_id, auth.owner_id)
-    if run is None:
+) -> Response:
+    found = store.run_reads.get_with_position(run_id, auth.owner_id)
+    if found is None:
         raise run_not_found(run_id)
-    return present_run(run, store, settings, storage)
+    run, position = found
+    return json_response(present_run(run, store, settings, storage, queue_position=position))
 
 
 @router.post(
