@@ -7,7 +7,7 @@ count (evaluated only while the run is queued) does both.
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, and_, case, func, or_, select
+from sqlalchemy import Engine, and_, bindparam, case, func, or_, select
 
 from pixelrun.runs import RunStatus
 from pixelrun.store.database import read_tx
@@ -38,17 +38,21 @@ class RunReads:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         position = case((runs.c.status == _QUEUED, _position_of_outer_run()), else_=None)
-        self._query = select(runs, position.label("queue_position"))
+        # Built once, with bound parameters (building per call cost more than running it).
+        by_id = select(runs, position.label("queue_position")).where(runs.c.id == bindparam("run_id"))
+        self._by_id = by_id
+        self._by_id_and_owner = by_id.where(runs.c.owner_id == bindparam("owner_id"))
 
     def get_with_position(
         self, run_id: str, owner_id: str | None = None
     ) -> tuple[RunRecord, int | None] | None:
         """(the run, its 1-based place among its model's queued runs or None), or None when unknown."""
-        query = self._query.where(runs.c.id == run_id)
-        if owner_id is not None:
-            query = query.where(runs.c.owner_id == owner_id)
+        if owner_id is None:
+            query, params = self._by_id, {"run_id": run_id}
+        else:
+            query, params = self._by_id_and_owner, {"run_id": run_id, "owner_id": owner_id}
         with read_tx(self.engine) as conn:
-            row = conn.execute(query).mappings().first()
+            row = conn.execute(query, params).mappings().first()
         if row is None:
             return None
         position = row["queue_position"]
