@@ -43,7 +43,7 @@ def unauthorized(message: str) -> ApiError:
     return ApiError(401, "UNAUTHORIZED", message, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def get_auth_cache(request: Request) -> AuthCache:
+def auth_cache(request: Request) -> AuthCache:
     state = request.app.state
     cache: AuthCache | None = getattr(state, "auth_cache", None)
     if cache is None:
@@ -51,16 +51,27 @@ async def get_auth_cache(request: Request) -> AuthCache:
     return cache
 
 
+def services(request: Request) -> tuple[Store, Settings, FileStorage]:
+    """The store, settings and storage, for the hot routes (runs: create and get).
+
+    Each `Depends` costs FastAPI work on every request; these two routes read the app's
+    state directly instead of through three more dependencies.
+    """
+    state = request.app.state
+    return state.store, state.settings, state.storage
+
+
 async def require_auth(
-    store: StoreDep,
-    cache: Annotated[AuthCache, Depends(get_auth_cache)],
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> AuthContext:
     if credentials is None or not credentials.credentials:
         raise unauthorized("Missing API key: send `Authorization: Bearer <key>`.")
+    cache = auth_cache(request)
     # A cached key answers on the event loop; only a lookup in the store goes to a thread.
     auth = cache.cached(credentials.credentials)
     if auth is None:
+        store: Store = request.app.state.store
         auth = await run_in_threadpool(cache.get, credentials.credentials, store.authenticate)
     if auth is None:
         raise unauthorized("Invalid or revoked API key.")

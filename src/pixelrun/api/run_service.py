@@ -88,6 +88,10 @@ def parse_duration(text: str) -> timedelta | None:
     return duration
 
 
+# `present_run(..., queue_position=UNKNOWN)`: not read yet, so present_run reads it.
+UNKNOWN: Any = object()
+
+
 @dataclass(frozen=True)
 class Submission:
     """A create's outcome: the run and the status code to answer with.
@@ -99,13 +103,11 @@ class Submission:
     run: RunRecord
     status_code: int = 201
     replayed: bool = False
+    # Read with the create; pass it on to `present_run(..., queue_position=...)`.
+    queue_position: int | None = UNKNOWN
 
     def headers(self) -> dict[str, str]:
         return {REPLAYED_HEADER: "true"} if self.replayed else {}
-
-
-# `present_run(..., queue_position=UNKNOWN)`: not read yet, so present_run reads it.
-UNKNOWN: Any = object()
 
 
 def present_run(
@@ -218,30 +220,19 @@ def submit(
     )
     estimated_cents = model.estimate_cents(validated)
     try:
-        if options.idempotency_key is None:
-            run = store.create_run(
-                new_run.owner_id,
-                new_run.model_id,
-                new_run.input,
-                metadata=metadata,
-                callback_url=callback_url,
-                client_ref=client_ref,
-                max_attempts=new_run.max_attempts,
-                estimated_cents=estimated_cents,
-                deadline_at=new_run.deadline_at,
+        digest = ""
+        if options.idempotency_key is not None:
+            # The request as stored, plus the deadline asked for: a replay must repeat both.
+            digest = request_hash(
+                {
+                    "model": model.id,
+                    "input": stored_input,
+                    "metadata": metadata,
+                    "callback_url": callback_url,
+                    "client_ref": client_ref,
+                    "cancel_after": options.cancel_after.total_seconds() if options.cancel_after else None,
+                }
             )
-            return Submission(run, status_code)
-        # The request as stored, plus the deadline asked for: a replay must repeat both.
-        digest = request_hash(
-            {
-                "model": model.id,
-                "input": stored_input,
-                "metadata": metadata,
-                "callback_url": callback_url,
-                "client_ref": client_ref,
-                "cancel_after": options.cancel_after.total_seconds() if options.cancel_after else None,
-            }
-        )
         created = store.idempotent.create_run(
             new_run,
             key=options.idempotency_key,
@@ -249,7 +240,7 @@ def submit(
             status_code=status_code,
             estimated_cents=estimated_cents,
         )
-        return Submission(created.run, created.status_code, created.replayed)
+        return Submission(created.run, created.status_code, created.replayed, created.queue_position)
     except IdempotencyConflict as exc:
         raise ApiError(
             409,

@@ -193,8 +193,15 @@ def queue_position(engine: Engine, run: RunRecord) -> int | None:
     if run.status is not RunStatus.QUEUED:
         return None
     with read_tx(engine) as conn:
-        params = {"model_id": run.model_id, "created_at": run.created_at, "run_id": run.id}
-        position = int(conn.execute(_QUEUE_POSITION, params).scalar_one())
+        return queue_position_in_tx(conn, run)
+
+
+def queue_position_in_tx(conn: Connection, run: RunRecord) -> int | None:
+    """`queue_position` inside an open transaction."""
+    if run.status is not RunStatus.QUEUED:
+        return None
+    params = {"model_id": run.model_id, "created_at": run.created_at, "run_id": run.id}
+    position = int(conn.execute(_QUEUE_POSITION, params).scalar_one())
     # Zero means it left the queue since `run` was read.
     return position or None
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from pixelrun.api.deps import CurrentAuth, SettingsDep, StorageDep, StoreDep
+from pixelrun.api.deps import CurrentAuth, SettingsDep, StorageDep, StoreDep, services
 from pixelrun.api.errors import ApiError, validation_error
 from pixelrun.api.models_catalog import CatalogModel, get_catalog_model
 from pixelrun.api.run_service import CreateOptions, json_response, present_run, submit
@@ -71,10 +71,8 @@ def create_run(
     model: Annotated[CatalogModel, Depends(catalog_model)],
     body: RunCreate,
     request: Request,
-    store: StoreDep,
-    settings: SettingsDep,
-    storage: StorageDep,
 ) -> Response:
+    store, settings, storage = services(request)
     submission = submit(
         store=store,
         settings=settings,
@@ -86,9 +84,8 @@ def create_run(
         client_ref=body.client_ref,
         options=CreateOptions.from_request(request),
     )
-    return json_response(
-        present_run(submission.run, store, settings, storage), submission.status_code, submission.headers()
-    )
+    body = present_run(submission.run, store, settings, storage, queue_position=submission.queue_position)
+    return json_response(body, submission.status_code, submission.headers())
 
 
 @router.get("/runs", response_model=RunList, summary="List runs, newest first")
@@ -144,9 +141,8 @@ def list_statuses(auth: CurrentAuth) -> list[StatusOut]:
 
 
 @router.get("/runs/{run_id}", response_model=RunOut, summary="Get a run", responses=_RUN_NOT_FOUND)
-def get_run(
-    run_id: RunId, auth: CurrentAuth, store: StoreDep, settings: SettingsDep, storage: StorageDep
-) -> Response:
+def get_run(run_id: RunId, auth: CurrentAuth, request: Request) -> Response:
+    store, settings, storage = services(request)
     found = store.run_reads.get_with_position(run_id, auth.owner_id)
     if found is None:
         raise run_not_found(run_id)
