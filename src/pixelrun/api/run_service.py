@@ -15,7 +15,9 @@ from typing import Any
 from fastapi import Request, Response
 from pydantic import ValidationError
 
+from pixelrun.api.asset_service import asset_reference_errors
 from pixelrun.api.errors import ApiError, field_errors, validation_error
+from pixelrun.api.model_gate import model_gate
 from pixelrun.api.models_catalog import CatalogModel
 from pixelrun.api.wire import RunOut, unstorable_values
 from pixelrun.config import Settings
@@ -194,7 +196,8 @@ def submit(
     `options` carries `Idempotency-Key` and `Cancel-After` (`CreateOptions.from_request`);
     `status_code` is what the route answers for a new run, remembered for replays.
     Raises `ApiError` (429, 422 with field errors under `input_loc`, 409, 402) for the
-    caller's error handler to render in whichever wire shape its route speaks.
+    caller's error handler to render in whichever wire shape its route speaks; 503
+    `MODEL_UNAVAILABLE` when no live worker can serve the model after the grace period.
     """
     options = options or CreateOptions()
     _check_rate_limit(store, settings, auth)
@@ -208,6 +211,10 @@ def submit(
     problems += unstorable_values([callback_url, client_ref], (input_loc[0],))
     if problems:
         raise validation_error(problems)
+    # Uploaded assets are owner-scoped: another owner's (or a deleted) asset is refused here.
+    problems = asset_reference_errors(store, auth.owner_id, stored_input, input_loc)
+    if problems:
+        raise validation_error(problems)
     new_run = NewRun(
         owner_id=auth.owner_id,
         model_id=model.id,
@@ -219,6 +226,7 @@ def submit(
         deadline_at=utc_now() + options.cancel_after if options.cancel_after is not None else None,
     )
     estimated_cents = model.estimate_cents(validated)
+    model_gate(store, settings).check(model.id)
     try:
         digest = ""
         if options.idempotency_key is not None:

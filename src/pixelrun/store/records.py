@@ -211,6 +211,8 @@ class WorkerRecord:
     info: dict[str, Any] | None
     started_at: datetime
     heartbeat_at: datetime
+    failure_reason: str | None = None
+    failure_message: str | None = None
 
     @classmethod
     def from_row(cls, row: RowMapping) -> WorkerRecord:
@@ -223,6 +225,8 @@ class WorkerRecord:
             info=row["info"],
             started_at=row["started_at"],
             heartbeat_at=row["heartbeat_at"],
+            failure_reason=row.get("failure_reason"),
+            failure_message=row.get("failure_message"),
         )
 
 

@@ -14,6 +14,8 @@ from sqlalchemy.engine import URL
 
 from pixelrun.runs import FailureStage, RunStatus
 from pixelrun.store import callbacks_repo, events, keys, logs, notify, queue, runs_repo, workers
+from pixelrun.store.assets_repo import AssetsRepo
+from pixelrun.store.availability import AvailabilityRepo
 from pixelrun.store.database import create_engine_for, is_postgres
 from pixelrun.store.deadlines import Deadlines
 from pixelrun.store.idempotency import IdempotentCreates
@@ -33,6 +35,7 @@ from pixelrun.store.records import (
     WorkerRecord,
 )
 from pixelrun.store.run_reads import RunReads
+from pixelrun.store.shared_settings import SharedSettingsRepo
 
 
 class Store:
@@ -42,10 +45,13 @@ class Store:
                 raise ValueError("Store needs a database URL or an engine")
             engine = create_engine_for(url)
         self.engine = engine
+        self.assets = AssetsRepo(engine)
+        self.shared_settings = SharedSettingsRepo(engine)
         self.idempotent = IdempotentCreates(engine)
         self.rate_limits = RateLimits(engine)
         self.deadlines = Deadlines(engine)
         self.run_reads = RunReads(engine)
+        self.availability = AvailabilityRepo(engine)
 
     @property
     def backend(self) -> str:

@@ -27,6 +27,7 @@ from pixelrun.net import OutboundClient
 from pixelrun.runs import FailureStage, RunStatus, price_outputs, utc_now
 from pixelrun.storage import FileStorage, StorageError
 from pixelrun.store import DEADLINE_EXCEEDED, RunRecord, Store
+from pixelrun.worker.assets import StoredAssets
 from pixelrun.worker.inputs import InputImageError, InputLimits, load_input_images
 from pixelrun.worker.lease import LeaseKeeper
 from pixelrun.worker.outputs import save_outputs
@@ -140,7 +141,8 @@ class RunExecutor:
 
         fetch_started = time.monotonic()
         try:
-            images = load_input_images(request.image_urls, self.client, self.config.limits)
+            assets = StoredAssets(self.store, self.storage, run.owner_id)
+            images = load_input_images(request.image_urls, self.client, self.config.limits, assets)
             self.engine.check_images(images)
         except (InputImageError, UnsupportedImage) as error:
             raise RunFailed(FailureStage.INPUT_FETCH, "input_fetch_failed", str(error)) from error
