@@ -35,6 +35,7 @@ from pixelrun.store.records import (
     WorkerRecord,
 )
 from pixelrun.store.retention_repo import RetentionRepo
+from pixelrun.store.run_reads import RunReads
 from pixelrun.store.shared_settings import SharedSettingsRepo
 from pixelrun.store.stream import StreamRepo
 
@@ -53,6 +54,7 @@ class Store:
         self.idempotent = IdempotentCreates(engine)
         self.rate_limits = RateLimits(engine)
         self.deadlines = Deadlines(engine)
+        self.run_reads = RunReads(engine)
         self.availability = AvailabilityRepo(engine)
 
     @property
