@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     # that drive them by hand.
     background_tasks: bool = True
 
+    # Operations.
+    metrics_token: str | None = Field(
+        default=None, description="Bearer token that GET /metrics requires; unset: /metrics is open"
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Process log lines: text, or JSON lines (one object per line)"
+    )
+
     # Secret used to sign file URLs; generated into the data dir when not set.
     signing_secret: str | None = None
 

@@ -12,7 +12,7 @@ import pixelrun
 from pixelrun.api.background import background_tasks
 from pixelrun.api.errors import install_error_handlers
 from pixelrun.api.middleware import RequestContextMiddleware
-from pixelrun.api.routes import account, callbacks, files, health, models, runs
+from pixelrun.api.routes import account, callbacks, files, health, metrics, models, runs
 from pixelrun.config import Settings
 from pixelrun.storage import FileStorage, storage_from_settings
 from pixelrun.store import Store
@@ -54,4 +54,6 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     for module in (runs, models, files, account, health, callbacks):
         app.include_router(module.router, prefix=API_PREFIX)
+    # Prometheus expects /metrics at the root, outside the versioned API.
+    app.include_router(metrics.router)
     return app

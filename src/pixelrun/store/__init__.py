@@ -10,6 +10,7 @@ from pixelrun.store.errors import (
     RedeliveryNotAllowed,
     RunNotFound,
     StoreError,
+    is_unavailable,
 )
 from pixelrun.store.migrate import current_revision, head_revision, migrate
 from pixelrun.store.notify import CHANNEL, QueueWaiter
@@ -59,6 +60,7 @@ __all__ = [
     "create_engine_for",
     "current_revision",
     "head_revision",
+    "is_unavailable",
     "metadata",
     "migrate",
     "normalize_url",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -98,11 +98,33 @@ def _writer_lock(engine: Engine) -> threading.RLock | contextlib.nullcontext[Non
     return lock
 
 
+_AFTER_COMMIT = "pixelrun_after_commit"
+
+
 @contextmanager
 def write_tx(engine: Engine) -> Iterator[Connection]:
-    """A write transaction: committed on success, rolled back on error."""
+    """A write transaction: committed on success, rolled back on error.
+
+    Callbacks registered with `after_commit` run once it committed (never on rollback).
+    """
+    pending: list[Callable[[], None]] = []
     with _writer_lock(engine), engine.begin() as conn:
-        yield conn
+        conn.info[_AFTER_COMMIT] = pending
+        try:
+            yield conn
+        finally:
+            conn.info.pop(_AFTER_COMMIT, None)
+    for callback in pending:
+        callback()
+
+
+def after_commit(conn: Connection, callback: Callable[[], None]) -> None:
+    """Run `callback` when the `write_tx` of `conn` has committed (at once outside one)."""
+    pending = conn.info.get(_AFTER_COMMIT)
+    if pending is None:
+        callback()
+    else:
+        pending.append(callback)
 
 
 @contextmanager

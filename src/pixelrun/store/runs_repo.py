@@ -72,9 +72,10 @@ def create_run(
                 cancel_requested=False,
             )
         )
-        record_event(conn, run_id, None, RunStatus.QUEUED, 0, now)
+        created = fetch_run(conn, run_id)
+        record_event(conn, run_id, None, RunStatus.QUEUED, 0, now, run=created)
         notify_in_tx(conn, model_id)
-        return fetch_run(conn, run_id)
+        return created
 
 
 def fetch_run(conn: Connection, run_id: str, owner_id: str | None = None, lock: bool = False) -> RunRecord:
@@ -187,7 +188,14 @@ def cancel_run(engine: Engine, run_id: str, owner_id: str) -> tuple[RunRecord, b
             )
         )
         record_event(
-            conn, run_id, run.status, RunStatus.CANCELED, run.attempt, now, {"reason": "user_request"}
+            conn,
+            run_id,
+            run.status,
+            RunStatus.CANCELED,
+            run.attempt,
+            now,
+            {"reason": "user_request"},
+            run=run,
         )
         enqueue_if_callback(conn, run_id, run.owner_id, run.callback_url, now)
         return fetch_run(conn, run_id), True

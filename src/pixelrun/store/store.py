@@ -15,6 +15,7 @@ from sqlalchemy.engine import URL
 from pixelrun.runs import FailureStage, RunStatus
 from pixelrun.store import callbacks_repo, events, keys, logs, notify, queue, runs_repo, workers
 from pixelrun.store.database import create_engine_for, is_postgres
+from pixelrun.store.metrics_repo import MetricsRepo
 from pixelrun.store.migrate import migrate
 from pixelrun.store.notify import DEFAULT_POLL_INTERVAL_SECONDS, QueueWaiter
 from pixelrun.store.records import (
@@ -38,6 +39,7 @@ class Store:
                 raise ValueError("Store needs a database URL or an engine")
             engine = create_engine_for(url)
         self.engine = engine
+        self.metrics = MetricsRepo(engine)
 
     @property
     def backend(self) -> str:

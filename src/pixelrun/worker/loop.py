@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -15,12 +16,16 @@ from pixelrun.config import Settings
 from pixelrun.engines.qwen_image_edit import MODEL_ID
 from pixelrun.net import NetworkPolicy, OutboundClient
 from pixelrun.storage import storage_from_settings
-from pixelrun.store import Store
+from pixelrun.store import Store, is_unavailable
+from pixelrun.store.workers import WorkerStatus
 from pixelrun.worker.executor import ExecutorConfig, RunExecutor
 from pixelrun.worker.inputs import InputLimits
+from pixelrun.worker.vitals import engine_figures, gpu_memory
 
 log = logging.getLogger(__name__)
 
+#: How long a worker waits before trying a store that could not be reached again.
+STORE_RETRY_SECONDS = 1.0
 #: How often an idle worker reaps expired leases and says it is alive.
 HOUSEKEEPING_SECONDS = 2.0
 
@@ -58,9 +63,11 @@ class Worker:
         started = time.monotonic()
         engine = load_engine(self.settings)
         device = str(engine.device)
-        log.info("worker %s: model ready on %s in %.1f s", self.worker_id, device, time.monotonic() - started)
+        load_seconds = time.monotonic() - started
+        log.info("worker %s: model ready on %s in %.1f s", self.worker_id, device, load_seconds)
+        info = {**info, "device": device, **engine_figures(engine, load_seconds)}
         self.store.register_worker(
-            self.worker_id, self.name, [MODEL_ID], device, {**info, "device": device}, "ready"
+            self.worker_id, self.name, [MODEL_ID], device, {**info, **gpu_memory(device)}, "ready"
         )
         self._status = "ready"
         executor = RunExecutor(
@@ -84,13 +91,23 @@ class Worker:
         waiter = self.store.queue_waiter([MODEL_ID], self.settings.poll_interval_seconds)
         try:
             while not self.stopping.is_set():
-                self._housekeeping()
-                run = self.store.claim_next(self.worker_id, [MODEL_ID], self.settings.lease_seconds)
+                try:
+                    self._housekeeping()
+                    run = self.store.claim_next(self.worker_id, [MODEL_ID], self.settings.lease_seconds)
+                except Exception as exc:
+                    if not is_unavailable(exc):
+                        raise
+                    # The store is down: wait for it rather than exit (the runs are safe there).
+                    log.warning(
+                        "worker %s: store unavailable, retrying: %s", self.worker_id, _first_line(exc)
+                    )
+                    self.stopping.wait(STORE_RETRY_SECONDS)
+                    continue
                 if run is None:
                     waiter.wait(HOUSEKEEPING_SECONDS)
                     continue
                 self._status = "busy"
-                self.store.worker_heartbeat(self.worker_id, "busy")
+                self._report("busy")
                 try:
                     executor.execute(run)
                 except Exception:
@@ -99,11 +116,20 @@ class Worker:
                     log.exception("worker %s: run %s crashed the executor", self.worker_id, run.id)
                 finally:
                     self._status = "ready"
-                    self.store.worker_heartbeat(self.worker_id, "ready")
+                    # GPU memory after the run reaches /metrics through the store.
+                    self._report("ready", {**info, **gpu_memory(device)})
         finally:
             waiter.close()
-            self.store.mark_worker_stopped(self.worker_id)
+            with contextlib.suppress(Exception):
+                self.store.mark_worker_stopped(self.worker_id)
             log.info("worker %s: stopped", self.worker_id)
+
+    def _report(self, status: WorkerStatus, info: dict[str, Any] | None = None) -> None:
+        """Heartbeat with a new status; a store outage only delays it to the next heartbeat."""
+        try:
+            self.store.worker_heartbeat(self.worker_id, status, info)
+        except Exception as exc:
+            log.warning("worker %s: could not report %s: %s", self.worker_id, status, _first_line(exc))
 
     def _housekeeping(self) -> None:
         now = time.monotonic()
@@ -131,3 +157,8 @@ class Worker:
                 self.store.worker_heartbeat(self.worker_id, self._status)  # type: ignore[arg-type]
             except Exception:
                 log.exception("worker heartbeat failed")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
