@@ -109,11 +109,13 @@ def write_tx(engine: Engine) -> Iterator[Connection]:
     """
     pending: list[Callable[[], None]] = []
     with _writer_lock(engine), engine.begin() as conn:
-        conn.info[_AFTER_COMMIT] = pending
+        # Held directly: `conn.info` cannot be read any more once the connection broke.
+        info = conn.info
+        info[_AFTER_COMMIT] = pending
         try:
             yield conn
         finally:
-            conn.info.pop(_AFTER_COMMIT, None)
+            info.pop(_AFTER_COMMIT, None)
     for callback in pending:
         callback()
 

@@ -155,8 +155,11 @@ class Worker:
                 return
             try:
                 self.store.worker_heartbeat(self.worker_id, self._status)  # type: ignore[arg-type]
-            except Exception:
-                log.exception("worker heartbeat failed")
+            except Exception as exc:
+                if is_unavailable(exc):
+                    log.warning("worker %s: heartbeat failed, the store is unavailable", self.worker_id)
+                else:
+                    log.exception("worker heartbeat failed")
 
 
 def _first_line(exc: BaseException) -> str:
