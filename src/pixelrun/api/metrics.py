@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector
 from pixelrun.runs import RunStatus, utc_now
 from pixelrun.store import Store
 from pixelrun.store.metrics_repo import PAGE_SIZE, CallbackAttempt, CreatedRun, FinishedRun
-from pixelrun.store.workers import DEFAULT_FRESH_WITHIN_SECONDS
+from pixelrun.store.workers import DEFAULT_FRESH_WITHIN_SECONDS, WORKER_STATUSES
 
 #: Rows this much older than the newest one seen are read again (and skipped by id).
 OVERLAP = timedelta(minutes=5)
@@ -206,7 +206,7 @@ class StoreCollector(Collector):
             created.add_metric([model], count)
         finished = CounterMetricFamily(
             "pixelrun_runs_finished",
-            "Runs that reached a terminal status; failure_code is empty unless failed.",
+            "Runs that reached a terminal status; failure_code is empty when the run has none.",
             labels=["model", "status", "failure_code"],
         )
         for (model, status, code), count in sorted(self._finished.items()):
@@ -262,10 +262,10 @@ class StoreCollector(Collector):
         for worker in self.store.metrics.recent_workers(WORKER_WINDOW_SECONDS):
             seconds = max((now - worker.heartbeat_at).total_seconds(), 0.0)
             state = worker.status
-            if state != "stopped" and seconds > DEFAULT_FRESH_WITHIN_SECONDS:
+            if state not in ("stopped", "failed") and seconds > DEFAULT_FRESH_WITHIN_SECONDS:
                 state = "unresponsive"
             counts[state] += 1
-            if worker.status == "stopped":
+            if worker.status in ("stopped", "failed"):
                 continue
             age.add_metric([worker.id, worker.name], seconds)
             info = worker.info or {}
@@ -273,6 +273,6 @@ class StoreCollector(Collector):
                 value = info.get(key)
                 if isinstance(value, int | float):
                     family.add_metric([worker.id, worker.name, worker.device], float(value))
-        for state in ("starting", "loading", "ready", "busy", "stopping", "unresponsive", "stopped"):
+        for state in sorted(WORKER_STATUSES | {"unresponsive"}):
             states.add_metric([state], counts.get(state, 0))
         yield from (states, age, *figures.values())

@@ -59,6 +59,15 @@ class RedeliveryNotAllowed(StoreError):
         self.reason = reason
 
 
+class IdempotencyConflict(StoreError):
+    """An `Idempotency-Key` of this owner was used within its lifetime for another request."""
+
+    def __init__(self, key: str, run_id: str) -> None:
+        super().__init__(f"idempotency key {key!r} was used for another request (run {run_id})")
+        self.key = key
+        self.run_id = run_id
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """Whether `exc` means the database cannot be reached now (worth retrying later).
 

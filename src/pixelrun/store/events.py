@@ -43,7 +43,8 @@ def record_event(
         )
     )
     fields = _log_fields(run_id, from_status, to_status, attempt, at, detail, run)
-    after_commit(conn, lambda: _log_transition(fields))
+    if not after_commit(conn, lambda: _log_transition(fields)):
+        _log_transition(fields)  # not inside write_tx: no commit to wait for
 
 
 def _log_fields(
