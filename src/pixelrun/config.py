@@ -164,6 +164,14 @@ class Settings(BaseSettings):
         default=300.0, gt=0, description="How often an API process runs the retention janitor"
     )
 
+    # Operations.
+    metrics_token: str | None = Field(
+        default=None, description="Bearer token that GET /metrics requires; unset: /metrics is open"
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Process log lines: text, or JSON lines (one object per line)"
+    )
+
     @cached_property
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -256,7 +256,10 @@ def serve(settings: Settings, workers: int) -> None:
     app = create_app(settings, store, storage)
     stop_workers_on_shutdown(app, supervisor)
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+        log.info("serving on http://%s:%d (%d worker process(es))", settings.host, settings.port, workers)
+        # log_config=None: uvicorn's loggers go through our handlers (text or JSON), its
+        # INFO banner and access lines stay below our WARNING threshold for libraries.
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
     finally:
         supervisor.stop()
         store.close()

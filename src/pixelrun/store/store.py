@@ -19,6 +19,7 @@ from pixelrun.store.availability import AvailabilityRepo
 from pixelrun.store.database import create_engine_for, is_postgres
 from pixelrun.store.deadlines import Deadlines
 from pixelrun.store.idempotency import IdempotentCreates
+from pixelrun.store.metrics_repo import MetricsRepo
 from pixelrun.store.migrate import migrate
 from pixelrun.store.notify import DEFAULT_POLL_INTERVAL_SECONDS, QueueWaiter
 from pixelrun.store.rate_limits import RateLimits
@@ -56,6 +57,7 @@ class Store:
         self.deadlines = Deadlines(engine)
         self.run_reads = RunReads(engine)
         self.availability = AvailabilityRepo(engine)
+        self.metrics = MetricsRepo(engine)
 
     @property
     def backend(self) -> str:
