@@ -13,7 +13,7 @@ from pixelrun.api.background import background_tasks
 from pixelrun.api.errors import install_error_handlers
 from pixelrun.api.middleware import RequestContextMiddleware
 from pixelrun.api.model_gate import open_model_gate
-from pixelrun.api.routes import account, assets, callbacks, files, health, models, runs, stream
+from pixelrun.api.routes import account, assets, callbacks, files, health, metrics, models, runs, stream
 from pixelrun.api.streaming import StreamEvents, StreamHub
 from pixelrun.config import Settings
 from pixelrun.storage import FileStorage, storage_from_settings
@@ -39,7 +39,15 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
             app.state.store = app_store
             # The grace period for creates without a live worker starts now.
             app.state.model_gate = open_model_gate(app_store, settings)
-            app.state.storage = storage if storage is not None else storage_from_settings(settings)
+            if storage is not None:
+                app.state.storage = storage
+            else:
+                app.state.storage = await anyio.to_thread.run_sync(
+                    storage_from_settings,
+                    settings,
+                    app_store.shared_settings,
+                    app_store.shared_settings.deployment_has_runs,
+                )
             hub = StreamHub(
                 StreamEvents(app_store, settings, app.state.storage), settings.stream_poll_seconds
             )
@@ -71,4 +79,6 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
     )
     for module in (runs, stream, models, files, assets, account, health, callbacks):
         app.include_router(module.router, prefix=API_PREFIX)
+    # Prometheus expects /metrics at the root, outside the versioned API.
+    app.include_router(metrics.router)
     return app

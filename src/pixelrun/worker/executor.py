@@ -189,6 +189,7 @@ class RunExecutor:
             f"({result.transformer_forwards} transformer passes, seed {result.seed})"
         )
 
+        store_started = time.monotonic()
         try:
             items = save_outputs(
                 run.id,
@@ -202,8 +203,9 @@ class RunExecutor:
                 FailureStage.STORAGE, "storage_failed", f"could not store outputs: {error}"
             ) from error
 
+        store_ms = (time.monotonic() - store_started) * 1000
         pricing = price_outputs([(image.width, image.height) for image in result.images])
-        output = _output_object(request, result, items, run, fetch_ms, started)
+        output = _output_object(request, result, items, run, fetch_ms, store_ms, started)
         return output, pricing
 
     def _finish_deadline(self, run: RunRecord) -> RunStatus | None:
@@ -241,7 +243,13 @@ def _engine_failure(error: Exception) -> RunFailed:
 
 
 def _output_object(
-    request: EditInput, result: EditResult, items: list[dict], run: RunRecord, fetch_ms: float, started: float
+    request: EditInput,
+    result: EditResult,
+    items: list[dict],
+    run: RunRecord,
+    fetch_ms: float,
+    store_ms: float,
+    started: float,
 ) -> dict[str, Any]:
     flags = result.nsfw_flags
     queue_ms = (run.dispatched_at - run.created_at).total_seconds() * 1000 if run.dispatched_at else None
@@ -263,6 +271,8 @@ def _output_object(
             "inference_ms": round(result.timings_ms["inference_ms"]),
             "safety_ms": round(result.timings_ms["safety_ms"]),
             "fetch_ms": round(fetch_ms),
+            # Encoding the outputs and writing them to storage.
+            "store_ms": round(store_ms),
             "queue_ms": round(queue_ms) if queue_ms is not None else None,
             "total_ms": round((utc_now() - run.created_at).total_seconds() * 1000),
             "worker_ms": round((time.monotonic() - started) * 1000),
