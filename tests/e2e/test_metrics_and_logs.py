@@ -59,10 +59,18 @@ class Hook:
 
 
 @pytest.fixture(scope="module")
-def ops_server(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def ops_server(
+    module_database_url: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    # A database of its own on the package's back end: the package's shared `server` must
+    # find an empty store (it prints the first key), and the counters here start at zero.
+    if module_database_url.startswith("sqlite"):
+        database_url = f"sqlite:///{tmp_path_factory.mktemp('ops-db') / 'pixelrun.db'}"
+    else:
+        database_url = request.getfixturevalue("postgres_databases").create()
     server = Server(
         tmp_path_factory.mktemp("ops"),
-        module_database_url,
+        database_url,
         PIXELRUN_METRICS_TOKEN=TOKEN,
         PIXELRUN_LOG_FORMAT="json",
     ).start()
