@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -36,11 +35,9 @@ def _settings(**overrides: object) -> Settings:
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from pixelrun.log_setup import setup_logging
+
+    setup_logging(verbose, Settings().log_format)
 
 
 def _weights_error(error: Exception, verbose: bool) -> None:

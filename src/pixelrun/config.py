@@ -45,6 +45,19 @@ class Settings(BaseSettings):
     max_attempts: int = 3
     poll_interval_seconds: float = 0.2
 
+    # Run event streams (SPEC §7).
+    stream_keepalive_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=15.0,
+        description="Quiet seconds before a stream sends a `: keep-alive` comment",
+    )
+    stream_poll_seconds: float = Field(
+        default=0.1,
+        gt=0,
+        description="How often an API process reads new stream events on SQLite (PostgreSQL is notified)",
+    )
+
     # Limits.
     max_body_bytes: int = 40 * 1024 * 1024
     max_image_bytes: int = 25 * 1024 * 1024
@@ -149,6 +162,14 @@ class Settings(BaseSettings):
     )
     janitor_interval_seconds: float = Field(
         default=300.0, gt=0, description="How often an API process runs the retention janitor"
+    )
+
+    # Operations.
+    metrics_token: str | None = Field(
+        default=None, description="Bearer token that GET /metrics requires; unset: /metrics is open"
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Process log lines: text, or JSON lines (one object per line)"
     )
 
     @cached_property

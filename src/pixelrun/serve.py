@@ -51,6 +51,11 @@ def worker_environment(settings: Settings, worker_id: str) -> dict[str, str]:
     return env
 
 
+def restart_delay(load_failures: int, base: float, cap: float) -> float:
+    """Seconds before the next start: `base` after an ordinary exit, doubling per load failure in a row."""
+    return min(base * 2 ** max(load_failures - 1, 0), cap)
+
+
 @dataclass
 class WorkerSlot:
     """One worker process the supervisor keeps running, and its restart state."""
@@ -139,8 +144,9 @@ class WorkerSupervisor:
                 failure,
             )
             return
-        delay = min(
-            settings.worker_restart_backoff_seconds * 2 ** (slot.load_failures - 1),
+        delay = restart_delay(
+            slot.load_failures,
+            settings.worker_restart_backoff_seconds,
             settings.worker_restart_backoff_max_seconds,
         )
         log.error(
@@ -250,7 +256,10 @@ def serve(settings: Settings, workers: int) -> None:
     app = create_app(settings, store, storage)
     stop_workers_on_shutdown(app, supervisor)
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+        log.info("serving on http://%s:%d (%d worker process(es))", settings.host, settings.port, workers)
+        # log_config=None: uvicorn's loggers go through our handlers (text or JSON), its
+        # INFO banner and access lines stay below our WARNING threshold for libraries.
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
     finally:
         supervisor.stop()
         store.close()

@@ -28,7 +28,9 @@ def gated(store: Store, tmp_path: Path, backend: Backend) -> Iterator[TestClient
         model_grace_seconds=GRACE_SECONDS,
         background_tasks=False,
     )
-    with TestClient(create_app(settings, store), base_url=BASE_URL) as client:
+    # A Store object of its own (same database): gates are per Store object, and the
+    # session-wide app of the other API tests must keep its own.
+    with TestClient(create_app(settings, Store(engine=store.engine)), base_url=BASE_URL) as client:
         yield client
     # The gate is registered per store, and the store is shared by the session's app:
     # give that app its own (never-refusing) gate back.

@@ -18,7 +18,7 @@ from pixelrun.callbacks.dispatcher import CallbackDispatcher
 from pixelrun.config import Settings
 from pixelrun.net import NetworkPolicy, OutboundClient
 from pixelrun.storage import FileStorage
-from pixelrun.store import Store
+from pixelrun.store import Store, is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,11 @@ async def reap_forever(store: Store, interval: float = REAP_INTERVAL_SECONDS) ->
             for run_id in await asyncio.to_thread(store.deadlines.expire):
                 log.info("run %s: canceled, its Cancel-After deadline passed", run_id)
             await asyncio.to_thread(store.idempotent.purge_expired)
-        except Exception:
-            log.exception("reaper pass failed")
+        except Exception as exc:
+            if is_unavailable(exc):
+                log.warning("reaper pass skipped: the store is unavailable")
+            else:
+                log.exception("reaper pass failed")
         await asyncio.sleep(interval)
 
 

@@ -64,7 +64,9 @@ class ModelGate:
         )
 
 
-_gates: weakref.WeakKeyDictionary[Store, ModelGate] = weakref.WeakKeyDictionary()
+# One gate per API app: apps are told apart by their store and their settings object
+# (tests run several apps with different settings on one store).
+_gates: weakref.WeakKeyDictionary[Store, dict[int, ModelGate]] = weakref.WeakKeyDictionary()
 _gates_lock = threading.Lock()
 
 
@@ -72,12 +74,12 @@ def open_model_gate(store: Store, settings: Settings) -> ModelGate:
     """A new gate for an API starting on `store`: its grace period starts now."""
     gate = ModelGate(store, settings.model_grace_seconds)
     with _gates_lock:
-        _gates[store] = gate
+        _gates.setdefault(store, {})[id(settings)] = gate
     return gate
 
 
 def model_gate(store: Store, settings: Settings) -> ModelGate:
     """The gate of the API running on `store` (opened now when the API did not open one)."""
     with _gates_lock:
-        gate = _gates.get(store)
+        gate = _gates.get(store, {}).get(id(settings))
     return gate if gate is not None else open_model_gate(store, settings)
