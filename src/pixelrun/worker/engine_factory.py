@@ -9,7 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pixelrun.config import Settings
+from pixelrun.engines.qwen_image_edit import INPUT_MODELS, LIGHTNING_MODEL_ID
 from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
+from pixelrun.engines.qwen_image_edit.lightning import (
+    TINY_LIGHTNING_FILE,
+    resolve_lightning_lora,
+    save_tiny_lightning_lora,
+)
 from pixelrun.engines.qwen_image_edit.tiny_weights import ensure_tiny_checkpoint
 from pixelrun.safety import DEFAULT_SAFETY_WEIGHTS, NsfwClassifier, save_tiny_classifier
 
@@ -43,6 +49,31 @@ def resolve_weights(settings: Settings) -> str | Path:
     return settings.weights
 
 
+def served_models(settings: Settings) -> list[str]:
+    """The model ids of `settings.models`, checked against what this engine can serve."""
+    unknown = [model for model in settings.models if model not in INPUT_MODELS]
+    if unknown or not settings.models:
+        raise ValueError(
+            f"PIXELRUN_MODELS / --models: {', '.join(unknown) or '(empty)'} not served by this engine; "
+            f"choose from {', '.join(INPUT_MODELS)}"
+        )
+    return list(dict.fromkeys(settings.models))
+
+
+def lightning_lora_for(settings: Settings) -> Path | None:
+    """The Lightning LoRA file when the Lightning model is served; tiny weights get a tiny one."""
+    if LIGHTNING_MODEL_ID not in served_models(settings):
+        return None
+    if settings.weights == TINY:
+        directory = resolve_weights(settings)
+        target = Path(directory) / TINY_LIGHTNING_FILE
+        with generation_lock(settings):
+            if not target.is_file():
+                save_tiny_lightning_lora(Path(directory))
+        return target
+    return resolve_lightning_lora(settings.lightning_lora)
+
+
 def resolve_safety_weights(settings: Settings) -> str | Path:
     if settings.safety_weights:
         return settings.safety_weights
@@ -64,6 +95,8 @@ def load_engine(settings: Settings) -> QwenImageEditEngine:
         dtype=settings.dtype,
         cpu_offload=settings.cpu_offload,
         attention_backend=settings.attention_backend,
+        lightning_lora=lightning_lora_for(settings),
+        lora_cache=settings.lora_cache,
     )
     if settings.load_safety_checker:
         checker = NsfwClassifier.load(resolve_safety_weights(settings), device=engine.device)

@@ -12,12 +12,12 @@ import uuid
 from typing import Any
 
 from pixelrun.config import Settings
-from pixelrun.engines.qwen_image_edit import MODEL_ID
 from pixelrun.net import NetworkPolicy, OutboundClient
 from pixelrun.storage import storage_from_settings
 from pixelrun.store import Store
 from pixelrun.worker.executor import ExecutorConfig, RunExecutor
 from pixelrun.worker.inputs import InputLimits
+from pixelrun.worker.lora_files import LoraFiles
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +44,12 @@ class Worker:
         signal.signal(signal.SIGINT, handle)
 
     def run(self) -> None:
-        from pixelrun.worker.engine_factory import load_engine
+        from pixelrun.worker.engine_factory import load_engine, served_models
 
+        models = served_models(self.settings)
         self.store.migrate()
         info = {"weights": self.settings.weights, "pid": os.getpid()}
-        self.store.register_worker(
-            self.worker_id, self.name, [MODEL_ID], self.settings.device, info, "loading"
-        )
+        self.store.register_worker(self.worker_id, self.name, models, self.settings.device, info, "loading")
         heartbeat = threading.Thread(target=self._heartbeat_loop, name="worker-heartbeat", daemon=True)
         heartbeat.start()
         self._status = "loading"
@@ -60,18 +59,19 @@ class Worker:
         device = str(engine.device)
         log.info("worker %s: model ready on %s in %.1f s", self.worker_id, device, time.monotonic() - started)
         self.store.register_worker(
-            self.worker_id, self.name, [MODEL_ID], device, {**info, "device": device}, "ready"
+            self.worker_id, self.name, models, device, {**info, "device": device}, "ready"
         )
         self._status = "ready"
+        client = OutboundClient(
+            NetworkPolicy.from_settings(self.settings.allow_private_urls, self.settings.allowed_networks),
+            self.settings.fetch_connect_timeout_seconds,
+            self.settings.fetch_total_timeout_seconds,
+        )
         executor = RunExecutor(
             self.store,
             engine,
             storage_from_settings(self.settings),
-            OutboundClient(
-                NetworkPolicy.from_settings(self.settings.allow_private_urls, self.settings.allowed_networks),
-                self.settings.fetch_connect_timeout_seconds,
-                self.settings.fetch_total_timeout_seconds,
-            ),
+            client,
             ExecutorConfig(
                 worker_id=self.worker_id,
                 lease_seconds=self.settings.lease_seconds,
@@ -80,12 +80,13 @@ class Worker:
                 limits=InputLimits(self.settings.max_image_bytes, self.settings.max_image_pixels),
             ),
             self.stopping,
+            LoraFiles(self.settings.lora_dir, client, self.settings.max_lora_bytes),
         )
-        waiter = self.store.queue_waiter([MODEL_ID], self.settings.poll_interval_seconds)
+        waiter = self.store.queue_waiter(models, self.settings.poll_interval_seconds)
         try:
             while not self.stopping.is_set():
                 self._housekeeping()
-                run = self.store.claim_next(self.worker_id, [MODEL_ID], self.settings.lease_seconds)
+                run = self.store.claim_next(self.worker_id, models, self.settings.lease_seconds)
                 if run is None:
                     waiter.wait(HOUSEKEEPING_SECONDS)
                     continue
