@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pixelrun.config import Settings
 from pixelrun.engines.qwen_image_edit import INPUT_MODELS, LIGHTNING_MODEL_ID
+from pixelrun.engines.qwen_image_edit.compilation import TINY_WARMUP_SIZES, WARMUP_SIZES
 from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
 from pixelrun.engines.qwen_image_edit.lightning import (
     TINY_LIGHTNING_FILE,
@@ -86,7 +87,13 @@ def resolve_safety_weights(settings: Settings) -> str | Path:
     return DEFAULT_SAFETY_WEIGHTS
 
 
+def warmup_sizes(settings: Settings) -> tuple[tuple[int, int], ...]:
+    """Output sizes a compiled engine warms up at start (small ones for the tiny weights)."""
+    return TINY_WARMUP_SIZES if settings.weights == TINY else WARMUP_SIZES
+
+
 def load_engine(settings: Settings) -> QwenImageEditEngine:
+    """The engine `settings` ask for; compiled (not yet warmed up) under `settings.compile`."""
     weights = resolve_weights(settings)
     checker = None
     engine = QwenImageEditEngine.load(
@@ -97,7 +104,11 @@ def load_engine(settings: Settings) -> QwenImageEditEngine:
         attention_backend=settings.attention_backend,
         lightning_lora=lightning_lora_for(settings),
         lora_cache=settings.lora_cache,
+        group_offload=settings.group_offload,
+        quantize=settings.quantize,
     )
+    if settings.compile:
+        engine.compile()
     if settings.load_safety_checker:
         checker = NsfwClassifier.load(resolve_safety_weights(settings), device=engine.device)
         engine.safety_checker = checker

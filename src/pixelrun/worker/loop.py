@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pixelrun.config import Settings
 from pixelrun.net import NetworkPolicy, OutboundClient
@@ -18,6 +18,9 @@ from pixelrun.store import Store
 from pixelrun.worker.executor import ExecutorConfig, RunExecutor
 from pixelrun.worker.inputs import InputLimits
 from pixelrun.worker.lora_files import LoraFiles
+
+if TYPE_CHECKING:
+    from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,8 @@ class Worker:
         started = time.monotonic()
         engine = load_engine(self.settings)
         device = str(engine.device)
+        if engine.compiled:
+            self._warm_up(engine, models, device, info)
         log.info("worker %s: model ready on %s in %.1f s", self.worker_id, device, time.monotonic() - started)
         self.store.register_worker(
             self.worker_id, self.name, models, device, {**info, "device": device}, "ready"
@@ -105,6 +110,26 @@ class Worker:
             waiter.close()
             self.store.mark_worker_stopped(self.worker_id)
             log.info("worker %s: stopped", self.worker_id)
+
+    def _warm_up(self, engine: QwenImageEditEngine, models: list[str], device: str, info: dict) -> None:
+        """Compile the common shapes before saying ready; the registered info says so meanwhile."""
+        from pixelrun.worker.engine_factory import warmup_sizes
+
+        sizes = warmup_sizes(self.settings)
+        log.info("worker %s: warming up the compiled transformer (%d sizes)", self.worker_id, len(sizes))
+        started = time.monotonic()
+        self.store.register_worker(
+            self.worker_id,
+            self.name,
+            models,
+            device,
+            {**info, "device": device, "phase": "warming up"},
+            "loading",
+        )
+        engine.warm_up(
+            sizes, on_done=lambda label: log.info("worker %s: warmed up %s", self.worker_id, label)
+        )
+        log.info("worker %s: warm-up done in %.1f s", self.worker_id, time.monotonic() - started)
 
     def _housekeeping(self) -> None:
         now = time.monotonic()

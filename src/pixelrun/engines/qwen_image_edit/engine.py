@@ -19,6 +19,7 @@ from PIL import Image
 from . import MODEL_ID
 from .acceleration import AccelerationSwitch
 from .adapters import AdapterSet, LoraFile
+from .compilation import compile_transformer, eager_if
 from .lightning import LIGHTNING_ADAPTER, lightning_scheduler
 from .loading import Placement, choose_placement, load_pipeline, reference_areas_for
 from .schema import MAX_SEED, Acceleration, EditParameters
@@ -129,6 +130,9 @@ class ForwardCounter:
         last_block = pipeline.transformer.transformer_blocks[-1]
         last_block.img_mlp.register_forward_pre_hook(self._tick)
 
+    # Outside any compiled graph: under `torch.compile` a traced counter would be a guard that
+    # fails on every call (one recompilation per pass).
+    @torch.compiler.disable
     def _tick(self, *_: Any) -> None:
         self.count += 1
 
@@ -153,6 +157,7 @@ class QwenImageEditEngine:
         self._acceleration = AccelerationSwitch(pipeline.transformer)
         self._forwards = ForwardCounter(pipeline)
         self.adapters = AdapterSet(pipeline, lora_cache)
+        self.compiled = False
         self._lightning_scheduler = None
         if lightning_lora is not None:
             lora = LoraFile(Path(lightning_lora), LIGHTNING_ADAPTER, Path(lightning_lora).name)
@@ -162,6 +167,34 @@ class QwenImageEditEngine:
     @property
     def serves_lightning(self) -> bool:
         return self._lightning_scheduler is not None
+
+    def compile(self) -> None:
+        """Regional torch.compile of the transformer blocks (see `compilation`); call `warm_up` next."""
+        compile_transformer(self.pipeline.transformer)
+        self.compiled = True
+
+    def warm_up(self, sizes: Sequence[tuple[int, int]], on_done: Callable[[str], None] | None = None) -> None:
+        """One short call per size, then each cache level's skipped pass and the Lightning
+        variant once: what a compiled engine would otherwise compile during requests."""
+        image = Image.new("RGB", (512, 384), (128, 96, 64))
+        base = {"prompt": "warm up", "seed": 0, "enable_safety_checker": False, "guidance_scale": 1.0}
+        calls: list[tuple[str, dict[str, Any], bool]] = [
+            (f"{w}x{h}", {"image_size": {"width": w, "height": h}, "num_inference_steps": 2}, False)
+            for w, h in sizes
+        ]
+        first = {"width": sizes[0][0], "height": sizes[0][1]} if sizes else None
+        # Step 5 of `regular` is the first skipped pass (3 full warm-up steps, then every 2nd).
+        calls.append(
+            ("cache", {"image_size": first, "num_inference_steps": 6, "acceleration": "regular"}, False)
+        )
+        calls.append(("cfg", {"image_size": first, "num_inference_steps": 1, "guidance_scale": 4.0}, False))
+        if self.serves_lightning:
+            calls.append(("lightning", {"image_size": first, "num_inference_steps": 2}, True))
+        for label, overrides, lightning in calls:
+            params = {"acceleration": "none", **base, **overrides}
+            self.edit(EditParameters.model_validate(params), [image], lightning=lightning)
+            if on_done is not None:
+                on_done(label)
 
     def load_loras(self, loras: Sequence[LoraFile]) -> list[str]:
         """Load (or find in memory) each LoRA; raises `LoraError` naming the first that does not fit."""
@@ -182,10 +215,15 @@ class QwenImageEditEngine:
         attention_backend: str | None = None,
         lightning_lora: Path | None = None,
         lora_cache: int = 4,
+        group_offload: bool = False,
+        quantize: str = "none",
     ) -> QwenImageEditEngine:
         """`attention_backend`: a diffusers attention backend for the transformer (e.g.
-        `_native_cudnn`, `flash`); None keeps diffusers' default (PyTorch SDPA)."""
-        placement: Placement = choose_placement(device, dtype, cpu_offload)
+        `_native_cudnn`, `flash`); None keeps diffusers' default (PyTorch SDPA).
+        `group_offload`, `quantize`: the memory modes (see `loading.choose_placement`)."""
+        placement: Placement = choose_placement(
+            device, dtype, cpu_offload, group_offload=group_offload, quantize=quantize
+        )
         pipeline = load_pipeline(weights, placement)
         if attention_backend:
             pipeline.transformer.set_attention_backend(attention_backend)
@@ -245,6 +283,7 @@ class QwenImageEditEngine:
             name = self.adapters.load(lora)
             # The same file twice adds up, as two identical adapters would.
             adapters[name] = adapters.get(name, 0.0) + scale
+        user_adapters = any(scale != 0 for scale in adapters.values())
         if lightning:
             adapters[LIGHTNING_ADAPTER] = 1.0
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
@@ -263,6 +302,7 @@ class QwenImageEditEngine:
             with (
                 reference_areas(*self.reference_areas),
                 self.adapters.active(list(adapters.items())),
+                eager_if(self.compiled and user_adapters),
                 swapped_scheduler(self.pipeline, self._lightning_scheduler if lightning else None),
             ):
                 output = self.pipeline(
