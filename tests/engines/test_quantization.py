@@ -11,6 +11,7 @@ import torch
 from pixelrun.engines.qwen_image_edit import EditParameters
 from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
 from pixelrun.engines.qwen_image_edit.loading import choose_placement, load_pipeline, module_bytes
+from pixelrun.engines.weights_unavailable import WeightsUnavailable
 
 from .conftest import noise_image, pixels
 
@@ -55,5 +56,5 @@ def test_modes_that_cannot_work_here_are_refused_before_loading() -> None:
     with pytest.raises(ValueError, match="none, int8wo or fp8"):
         choose_placement("cpu", quantize="int4")
     if not torch.cuda.is_available():
-        with pytest.raises(RuntimeError, match="no CUDA device"):
+        with pytest.raises(WeightsUnavailable, match="no CUDA device"):
             choose_placement("cuda", group_offload=True)

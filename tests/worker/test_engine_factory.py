@@ -51,7 +51,8 @@ def test_tiny_weights_come_with_a_tiny_lightning_lora_when_the_lightning_model_i
     import pytest
 
     from pixelrun.engines.qwen_image_edit import LIGHTNING_MODEL_ID, MODEL_ID
-    from pixelrun.worker.engine_factory import lightning_lora_for, served_models
+    from pixelrun.worker.engine_factory import lightning_lora_for
+    from pixelrun.worker.served_models import served_models
 
     both = Settings(data_dir=tmp_path, weights="tiny")
     assert served_models(both) == [MODEL_ID, LIGHTNING_MODEL_ID]

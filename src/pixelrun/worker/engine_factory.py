@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pixelrun.config import Settings
-from pixelrun.engines.qwen_image_edit import INPUT_MODELS, LIGHTNING_MODEL_ID
+from pixelrun.engines.checkpoint_check import model_folder_problems
+from pixelrun.engines.qwen_image_edit import LIGHTNING_MODEL_ID
+from pixelrun.engines.qwen_image_edit.adapters import LoraError
 from pixelrun.engines.qwen_image_edit.compilation import TINY_WARMUP_SIZES, WARMUP_SIZES
 from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
 from pixelrun.engines.qwen_image_edit.lightning import (
@@ -18,7 +20,11 @@ from pixelrun.engines.qwen_image_edit.lightning import (
     save_tiny_lightning_lora,
 )
 from pixelrun.engines.qwen_image_edit.tiny_weights import ensure_tiny_checkpoint
+from pixelrun.engines.weights_bundle import LIGHTNING, SAFETY, is_bundle
+from pixelrun.engines.weights_source import locate_weights
+from pixelrun.engines.weights_unavailable import WeightsUnavailable
 from pixelrun.safety import DEFAULT_SAFETY_WEIGHTS, NsfwClassifier, save_tiny_classifier
+from pixelrun.worker.served_models import served_models
 
 log = logging.getLogger(__name__)
 
@@ -43,22 +49,12 @@ def generation_lock(settings: Settings) -> Iterator[None]:
 
 
 def resolve_weights(settings: Settings) -> str | Path:
-    """`tiny` → the generated checkpoint in the data dir (made on first use); else as given."""
+    """`tiny` → the generated checkpoint in the data dir (made on first use); else the
+    checked directory or Hub id (`WeightsUnavailable` when it cannot be loaded)."""
     if settings.weights == TINY:
         with generation_lock(settings):
             return ensure_tiny_checkpoint(settings.tiny_weights_dir)
-    return settings.weights
-
-
-def served_models(settings: Settings) -> list[str]:
-    """The model ids of `settings.models`, checked against what this engine can serve."""
-    unknown = [model for model in settings.models if model not in INPUT_MODELS]
-    if unknown or not settings.models:
-        raise ValueError(
-            f"PIXELRUN_MODELS / --models: {', '.join(unknown) or '(empty)'} not served by this engine; "
-            f"choose from {', '.join(INPUT_MODELS)}"
-        )
-    return list(dict.fromkeys(settings.models))
+    return locate_weights(settings.weights)
 
 
 def lightning_lora_for(settings: Settings) -> Path | None:
@@ -72,19 +68,28 @@ def lightning_lora_for(settings: Settings) -> Path | None:
             if not target.is_file():
                 save_tiny_lightning_lora(Path(directory))
         return target
+    root = Path(settings.weights).expanduser()
+    if "lightning_lora" not in settings.model_fields_set and is_bundle(root):
+        # `--weights` names a `pixelrun weights download` folder: its Lightning LoRA is used.
+        assert LIGHTNING.filename is not None
+        return resolve_lightning_lora(root / LIGHTNING.folder / LIGHTNING.filename)
     return resolve_lightning_lora(settings.lightning_lora)
 
 
 def resolve_safety_weights(settings: Settings) -> str | Path:
     if settings.safety_weights:
-        return settings.safety_weights
+        return locate_weights(settings.safety_weights, problems=model_folder_problems, what="safety weights")
     if settings.weights == TINY:
         directory = settings.data_dir / "weights" / "tiny-safety"
         with generation_lock(settings):
             if not (directory / "preprocessor_config.json").is_file():
                 save_tiny_classifier(directory)
         return directory
-    return DEFAULT_SAFETY_WEIGHTS
+    root = Path(settings.weights).expanduser()
+    if is_bundle(root):
+        # `--weights` names a `pixelrun weights download` folder: its classifier is used.
+        return locate_weights(root / SAFETY.folder, problems=model_folder_problems, what="safety weights")
+    return locate_weights(DEFAULT_SAFETY_WEIGHTS, problems=model_folder_problems, what="safety weights")
 
 
 def warmup_sizes(settings: Settings) -> tuple[tuple[int, int], ...]:
@@ -93,23 +98,36 @@ def warmup_sizes(settings: Settings) -> tuple[tuple[int, int], ...]:
 
 
 def load_engine(settings: Settings) -> QwenImageEditEngine:
-    """The engine `settings` ask for; compiled (not yet warmed up) under `settings.compile`."""
+    """The engine `settings` ask for; compiled (not yet warmed up) under `settings.compile`.
+
+    Raises `WeightsUnavailable` (one line that says why and what to do) when it cannot."""
     weights = resolve_weights(settings)
+    safety_weights = resolve_safety_weights(settings) if settings.load_safety_checker else None
+    lightning_lora = lightning_lora_for(settings)
     checker = None
-    engine = QwenImageEditEngine.load(
-        weights,
-        device=settings.device,
-        dtype=settings.dtype,
-        cpu_offload=settings.cpu_offload,
-        attention_backend=settings.attention_backend,
-        lightning_lora=lightning_lora_for(settings),
-        lora_cache=settings.lora_cache,
-        group_offload=settings.group_offload,
-        quantize=settings.quantize,
-    )
+    try:
+        engine = QwenImageEditEngine.load(
+            weights,
+            device=settings.device,
+            dtype=settings.dtype,
+            cpu_offload=settings.cpu_offload,
+            attention_backend=settings.attention_backend,
+            lightning_lora=lightning_lora,
+            lora_cache=settings.lora_cache,
+            group_offload=settings.group_offload,
+            quantize=settings.quantize,
+        )
+    except LoraError as error:
+        raise WeightsUnavailable("load_error", f"Lightning {error}; check PIXELRUN_LIGHTNING_LORA") from error
     if settings.compile:
         engine.compile()
-    if settings.load_safety_checker:
-        checker = NsfwClassifier.load(resolve_safety_weights(settings), device=engine.device)
+    if safety_weights is not None:
+        try:
+            checker = NsfwClassifier.load(safety_weights, device=engine.device)
+        except Exception as error:
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise WeightsUnavailable(
+                "load_error", f"safety weights {safety_weights}: could not be loaded ({first_line[:300]})"
+            ) from error
         engine.safety_checker = checker
     return engine

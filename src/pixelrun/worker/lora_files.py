@@ -7,8 +7,9 @@ atomic rename, so workers never see half a file):
     urls/<sha256 of the URL>  the hash of the bytes that URL gave
 
 A URL seen before is not fetched again: LoRA URLs are expected to be immutable (a Hub
-`resolve/<commit>` URL, an asset URL). Two URLs with the same bytes share one file and one
-adapter in memory.
+`resolve/<commit>` URL; an asset never changes). Two URLs with the same bytes share one
+file and one adapter in memory. An `asset://` URL is read from file storage, never over
+the network, and its owner is checked on every use, cached or not.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pathlib import Path
 
 from pixelrun.engines.qwen_image_edit.adapters import LoraFile
 from pixelrun.net import OutboundClient, OutboundError
+from pixelrun.runs import is_asset_url
+from pixelrun.worker.assets import AssetUnavailable, StoredAssets
 
 #: Any content type: servers label .safetensors files inconsistently; the bytes are checked on load.
 ANY_CONTENT_TYPE = ""
@@ -68,17 +71,27 @@ class LoraFiles:
         path = self._file(digest)
         return LoraFile(path, digest, url) if path.is_file() else None
 
-    def get(self, index: int, url: str) -> LoraFile:
-        """The local file for `url`: from the cache, else fetched. Raises `LoraFetchError`."""
-        found = self.cached(url)
-        if found is not None:
-            return found
+    def get(self, index: int, url: str, assets: StoredAssets | None = None) -> LoraFile:
+        """The local file for `url`: from the cache, else fetched (or read from storage for an
+        asset of `assets`' owner). Raises `LoraFetchError`."""
         try:
-            data = self.client.fetch(
-                url, max_bytes=self.max_bytes, allowed_content_types=ANY_CONTENT_TYPE
-            ).content
-        except OutboundError as error:
+            if is_asset_url(url):
+                if assets is None:
+                    raise AssetUnavailable("asset URLs are not available here")
+                assets.lookup(url)  # the owner check, on a cache hit too
+            found = self.cached(url)
+            if found is not None:
+                return found
+            if is_asset_url(url):
+                data = assets.read(url)  # type: ignore[union-attr]
+            else:
+                data = self.client.fetch(
+                    url, max_bytes=self.max_bytes, allowed_content_types=ANY_CONTENT_TYPE
+                ).content
+        except (OutboundError, AssetUnavailable) as error:
             raise LoraFetchError(index, url, str(error)) from error
+        if len(data) > self.max_bytes:
+            raise LoraFetchError(index, url, f"{len(data)} bytes, over the {self.max_bytes}-byte LoRA limit")
         self.downloads += 1
         if not data:
             raise LoraFetchError(index, url, "the file is empty")
@@ -89,5 +102,5 @@ class LoraFiles:
         _atomic_write(self._url_entry(url), digest.encode())
         return LoraFile(path, digest, url)
 
-    def get_all(self, urls: list[str]) -> list[LoraFile]:
-        return [self.get(index, url) for index, url in enumerate(urls)]
+    def get_all(self, urls: list[str], assets: StoredAssets | None = None) -> list[LoraFile]:
+        return [self.get(index, url, assets) for index, url in enumerate(urls)]

@@ -55,18 +55,38 @@ def split_hub_file(reference: str) -> tuple[str, str] | None:
 
 
 def resolve_lightning_lora(reference: str | Path) -> Path:
-    """A local file as is; `OWNER/REPO/FILE` through huggingface_hub (its cache, or a download)."""
-    path = Path(reference)
+    """A local file as is; `OWNER/REPO/FILE` from the Hugging Face cache, else downloaded.
+
+    Raises `WeightsUnavailable` with one line that says what was tried.
+    """
+    from pixelrun.engines.weights_source import require_hub
+    from pixelrun.engines.weights_unavailable import WeightsUnavailable
+
+    path = Path(reference).expanduser()
     if path.is_file():
         return path
     hub = split_hub_file(str(reference))
     if hub is None:
-        raise FileNotFoundError(
-            f"Lightning LoRA {reference!r}: not a file, and not OWNER/REPO/FILE.safetensors on the Hub"
+        raise WeightsUnavailable(
+            "not_found",
+            f"Lightning LoRA {reference}: no such file, and not OWNER/REPO/FILE.safetensors on the Hub "
+            "(PIXELRUN_LIGHTNING_LORA)",
         )
     from huggingface_hub import hf_hub_download
 
-    return Path(hf_hub_download(repo_id=hub[0], filename=hub[1]))
+    repo_id, filename = hub
+    try:
+        return Path(hf_hub_download(repo_id=repo_id, filename=filename, local_files_only=True))
+    except Exception:  # not in the cache: ask the Hub, then download
+        pass
+    require_hub(repo_id, "Lightning LoRA", where=f"{filename} is not in the Hugging Face cache; ")
+    try:
+        return Path(hf_hub_download(repo_id=repo_id, filename=filename))
+    except Exception as error:
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise WeightsUnavailable(
+            "load_error", f"Lightning LoRA {reference}: download failed ({first_line[:300]})"
+        ) from error
 
 
 def random_lora_state_dict(

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from pixelrun.runs.assets import resolve_asset_url
+
 MAX_PROMPT_CHARS = 2000
 MAX_IMAGES = 4
 MIN_SIDE = 256
@@ -93,7 +95,7 @@ class LoraWeights(BaseModel):
         Field(
             min_length=1,
             max_length=4096,
-            description="http(s) URL or asset URL of a .safetensors LoRA for this transformer "
+            description="http(s) URL or asset URL (asset://<id>) of a .safetensors LoRA for this transformer "
             "(diffusers/PEFT or common community key formats).",
         ),
     ]
@@ -104,9 +106,9 @@ class LoraWeights(BaseModel):
     @field_validator("path")
     @classmethod
     def _http_url(cls, path: str) -> str:
-        if not path[:16].lower().startswith(("http://", "https://")):
-            raise ValueError("path must be an http:// or https:// URL (or an asset URL)")
-        return path
+        if path[:16].lower().startswith(("http://", "https://")) or resolve_asset_url(path) is not None:
+            return path
+        raise ValueError("path must be an http:// or https:// URL, or an asset URL (asset://<asset id>)")
 
     @field_validator("scale", mode="before")
     @classmethod
@@ -204,8 +206,8 @@ class EditInput(EditParameters):
         Field(
             min_length=1,
             max_length=MAX_IMAGES,
-            description="Reference images in order (Picture 1, Picture 2, ...): http(s) URLs "
-            "or data:image/...;base64, URIs.",
+            description="Reference images in order (Picture 1, Picture 2, ...): http(s) URLs, "
+            "data:image/...;base64, URIs, or asset://<id> URLs of the caller's uploaded assets.",
         ),
     ]
 
@@ -218,8 +220,11 @@ class EditInput(EditParameters):
                 continue
             if _DATA_URI.match(url):
                 continue
+            if resolve_asset_url(url) is not None:
+                continue
             raise ValueError(
-                f"image_urls[{index}] must start with http://, https:// or data:image/<type>;base64,"
+                f"image_urls[{index}] must start with http://, https://, data:image/<type>;base64, "
+                "or be an asset URL (asset://<asset id>)"
             )
         return urls
 
