@@ -174,3 +174,41 @@ def test_the_lightning_model_runs_with_its_defaults(
     data = store.get_run(run_id).output["model_data"]
     # 8 steps without CFG: one transformer pass per step.
     assert (data["num_inference_steps"], data["guidance_scale"], data["transformer_forwards"]) == (8, 1.0, 8)
+
+
+def test_a_lora_asset_is_read_from_storage_and_another_owners_is_refused(
+    store: Store,
+    owner: Owner,
+    lora_executor: RunExecutor,
+    storage: LocalFileStorage,
+    lora_bytes: dict[str, bytes],
+) -> None:
+    from datetime import timedelta
+
+    from pixelrun.runs import asset_url, utc_now
+
+    def lora_asset(who: Owner) -> str:
+        asset_id = store.assets.new_id()
+        key = f"assets/{asset_id}/asset.safetensors"
+        data = lora_bytes["style.safetensors"]
+        storage.put(key, data, "application/octet-stream")
+        store.assets.create(
+            asset_id,
+            who.id,
+            "style.safetensors",
+            "application/octet-stream",
+            len(data),
+            key,
+            utc_now() + timedelta(hours=1),
+        )
+        assert store.assets.confirm(asset_id, who.id, None, None) is not None
+        return asset_url(asset_id)
+
+    mine = lora_asset(owner)
+    for _ in range(2):  # the second run finds the file in the cache, and checks the owner again
+        assert execute(store, owner, lora_executor, loras=[{"path": mine}]).status is RunStatus.SUCCEEDED
+    assert lora_executor.lora_files.downloads == 1
+    theirs = lora_asset(store.ensure_owner("globex"))
+    failed = execute(store, owner, lora_executor, loras=[{"path": theirs}])
+    assert failed.status is RunStatus.FAILED and failed.failure_stage == "input_fetch"
+    assert "loras[0]" in failed.failure_message and theirs.removeprefix("asset://") in failed.failure_message
