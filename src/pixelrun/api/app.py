@@ -13,6 +13,7 @@ from pixelrun.api.background import background_tasks
 from pixelrun.api.errors import install_error_handlers
 from pixelrun.api.middleware import RequestContextMiddleware
 from pixelrun.api.routes import account, callbacks, files, health, models, runs
+from pixelrun.api.routes.playground import install_playground
 from pixelrun.config import Settings
 from pixelrun.storage import FileStorage, storage_from_settings
 from pixelrun.store import Store
@@ -54,4 +55,5 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     for module in (runs, models, files, account, health, callbacks):
         app.include_router(module.router, prefix=API_PREFIX)
+    install_playground(app)
     return app

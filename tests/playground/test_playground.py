@@ -1,0 +1,240 @@
+"""The playground page (SPEC §13) in a real Chromium against a real `pixelrun serve`."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from PIL import Image
+
+from e2e.server import Server
+
+from .conftest import MODEL, Playground, new_playground
+
+SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / ".pixelrun" / "screenshots"
+
+
+def expect(locator: object) -> object:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
+def created_runs(playground: Playground) -> list[dict]:
+    """Runs the page created (their request bodies), recorded from the network."""
+    bodies: list[dict] = []
+
+    def record(request: object) -> None:
+        if request.method == "POST" and request.url.endswith(f"/v1/models/{MODEL}/runs"):
+            bodies.append(request.post_data_json)
+
+    playground.page.on("request", record)
+    return bodies
+
+
+def result_image_loaded(playground: Playground, name: str = "Result 1") -> None:
+    image = playground.page.get_by_alt_text(name, exact=True)
+    expect(image).to_be_visible(timeout=120_000)
+    playground.page.wait_for_function(
+        'name => { const i = document.querySelector(`img[alt="${name}"]`); return i && i.complete && i.naturalWidth > 0; }',
+        arg=name,
+    )
+
+
+def test_edit_with_two_images(playground: Playground, missing_routes: set[str]) -> None:
+    page = playground.page
+    bodies = created_runs(playground)
+    playground.open()
+    playground.add_pictures((40, 120, 200), (230, 160, 40))
+    expect(page.get_by_text("Picture 1", exact=True)).to_be_visible()
+    expect(page.get_by_text("Picture 2", exact=True)).to_be_visible()  # both uploaded (no "uploading…")
+
+    # Reorder with the keyboard: Picture 2 moves up, then back down.
+    page.get_by_role("button", name="Move Picture 2 up").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Move Picture 1 down")).to_be_focused()
+    page.keyboard.press("Enter")
+
+    page.get_by_role("textbox", name="Prompt", exact=True).fill(
+        "Put the blue of Picture 1 on the yellow of Picture 2"
+    )
+    playground.set_field("num_inference_steps", "2")
+    playground.set_field("image_size", "256x256")
+    playground.set_field("seed", "1234")
+    page.get_by_role("button", name="Run", exact=True).click()
+
+    result_image_loaded(playground)
+    expect(page.locator("#run-status")).to_contain_text("Succeeded")
+    expect(page.locator('[data-fact="seed"]')).to_have_text("1234")
+    expect(page.locator('[data-fact="cost"]')).to_contain_text("$0.0020")  # 0.03 × 0.065536 MP
+    expect(page.locator("#compare")).to_be_visible()
+    expect(page.get_by_role("progressbar")).to_be_hidden()
+
+    # The body the page sent: both pictures in order, the schema fields typed as numbers.
+    assert len(bodies) == 1
+    sent = bodies[0]["input"]
+    assert sent["num_inference_steps"] == 2 and sent["seed"] == 1234 and len(sent["image_urls"]) == 2
+    if "/v1/asset-uploads" not in missing_routes:
+        assert not any(url.startswith("data:") for url in sent["image_urls"]), "pictures not sent as assets"
+
+    # The download link serves the image the page shows.
+    link = page.get_by_role("link", name="Download Result 1")
+    response = page.request.get(link.get_attribute("href"))
+    assert response.status == 200 and response.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(response.body())).size == (256, 256)
+
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT_DIR / "playground-desktop.png"), full_page=True)
+
+
+def test_cancel_during_a_long_run(playground: Playground) -> None:
+    page = playground.page
+    playground.open()
+    playground.add_pictures((90, 160, 90))
+    page.get_by_role("textbox", name="Prompt", exact=True).fill("a long edit to cancel")
+    playground.set_field("num_inference_steps", "50")
+    playground.set_field("image_size", "512x512")
+    page.locator("#field-acceleration").select_option("none")
+    page.get_by_role("button", name="Run", exact=True).click()
+
+    progress = page.get_by_role("progressbar")
+    expect(progress).to_be_visible(timeout=120_000)
+    expect(progress).to_have_attribute("aria-valuemax", "50")
+    expect(page.locator("#progress-text")).to_contain_text("/50")
+    page.get_by_role("button", name="Cancel", exact=True).click()
+
+    expect(page.locator("#run-status")).to_have_text("Canceled.", timeout=30_000)
+    expect(progress).to_be_hidden()
+    expect(page.get_by_role("button", name="Run", exact=True)).to_be_enabled()
+    expect(page.get_by_alt_text("Result 1", exact=True)).to_have_count(0)
+    run_id = page.locator("#history .history-item").first.get_attribute("data-run-id")
+    assert playground.server.get_run(run_id)["status_code"] == "canceled"
+
+
+def test_a_422_is_shown_at_its_field(playground: Playground) -> None:
+    page = playground.page
+    bodies = created_runs(playground)
+    playground.open()
+    playground.add_pictures((10, 10, 10))
+    page.get_by_role("textbox", name="Prompt", exact=True).fill("too many steps")
+    playground.set_field("num_inference_steps", "99")
+    page.get_by_role("button", name="Run", exact=True).click()
+
+    message = page.locator("#err-num_inference_steps")
+    expect(message).to_be_visible()
+    expect(message).to_contain_text("less than or equal to 50")
+    expect(page.locator("#field-num_inference_steps")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#field-num_inference_steps")).to_be_focused()
+    expect(page.get_by_role("alert")).to_be_visible()
+    assert len(bodies) == 1  # the server refused it, not the page
+    playground.console.expect("status of 422")
+
+    # Fixing the field clears the message on the next run.
+    playground.set_field("num_inference_steps", "1")
+    playground.set_field("image_size", "256x256")
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(message).to_be_hidden()
+    result_image_loaded(playground)
+
+
+def test_an_empty_prompt_is_refused_with_a_visible_message(playground: Playground) -> None:
+    page = playground.page
+    bodies = created_runs(playground)
+    playground.open()
+    page.get_by_role("button", name="Run", exact=True).click()
+
+    expect(page.locator("#err-prompt")).to_be_visible()
+    expect(page.locator("#err-prompt")).to_contain_text("Enter a prompt")
+    expect(page.locator("#err-image_urls")).to_contain_text("Add at least one picture")
+    expect(page.get_by_role("textbox", name="Prompt", exact=True)).to_be_focused()
+    expect(page.get_by_role("alert")).to_be_visible()
+    assert bodies == []
+
+
+def test_history_reload_shows_runs_and_loads_settings(playground: Playground, images: str) -> None:
+    page = playground.page
+    server = playground.server
+    ok = create_run(
+        server, prompt="history: make it teal", image_urls=[images], num_inference_steps=3, seed=77
+    )
+    failed = create_run(
+        server, prompt="history: a run that fails", image_urls=["http://127.0.0.1:9/missing.png"]
+    )
+    assert server.wait_run(ok)["status_code"] == "succeeded"
+    assert server.wait_run(failed)["status_code"] == "failed"
+
+    playground.open()
+    page.reload()  # the key survives a reload (localStorage) and the history comes back
+    expect(page.get_by_role("textbox", name="API key")).to_have_value(server.key)
+    item = page.locator(f'#history [data-run-id="{ok}"]')
+    expect(item).to_be_visible()
+    expect(item.locator("img.thumb")).to_be_visible()
+    expect(item).to_contain_text("succeeded")
+
+    page.locator(f'#history [data-run-id="{failed}"]').click()
+    expect(page.locator("#history-detail .failure")).to_be_visible()
+    expect(page.locator("#history-detail .failure")).not_to_be_empty()
+
+    item.click()
+    expect(page.locator("#history-detail")).to_contain_text("history: make it teal")
+    expect(page.get_by_alt_text("Output 1 of the selected run")).to_be_visible()
+    page.get_by_role("button", name="Load settings").click()
+    expect(page.get_by_role("textbox", name="Prompt", exact=True)).to_have_value("history: make it teal")
+    expect(page.locator("#field-num_inference_steps")).to_have_value("3")
+    expect(page.locator("#field-seed")).to_have_value("77")
+    expect(page.locator("#picture-list").get_by_text("Picture 1", exact=True)).to_be_visible()
+
+
+@pytest.fixture
+def phone(browser: object, server: Server, missing_routes: set[str], tmp_path: Path) -> Iterator[Playground]:
+    yield from new_playground(
+        browser,
+        server,
+        missing_routes,
+        tmp_path,
+        viewport={"width": 390, "height": 844},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+    )
+
+
+def test_a_run_on_a_phone_viewport(phone: Playground) -> None:
+    page = phone.page
+    phone.open()
+    phone.add_pictures((200, 60, 120))
+    page.get_by_role("textbox", name="Prompt", exact=True).fill("make it purple")
+    expect(page.locator("#field-num_inference_steps")).to_be_hidden()  # settings start folded on a phone
+    page.get_by_text("Settings", exact=True).tap()
+    phone.set_field("num_inference_steps", "2")
+    phone.set_field("image_size", "256x256")
+    page.get_by_role("button", name="Run", exact=True).tap()
+    result_image_loaded(phone)
+    # Nothing wider than the screen: no sideways scrolling.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT_DIR / "playground-phone.png"), full_page=True)
+
+
+def create_run(server: Server, **input_fields: object) -> str:
+    body = {"input": {"image_size": "256x256", "num_inference_steps": 2, **input_fields}}
+    response = requests.post(
+        f"{server.base_url}/v1/models/{MODEL}/runs", json=body, headers=server.headers(), timeout=10
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from e2e.server import StaticFiles
+
+    from .conftest import png_file
+
+    path = png_file(tmp_path_factory.mktemp("img") / "teal.png", (20, 150, 150))
+    files = StaticFiles({"/teal.png": path.read_bytes()})
+    yield files.url + "/teal.png"
+    files.close()
