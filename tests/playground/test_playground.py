@@ -238,3 +238,27 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     files = StaticFiles({"/teal.png": path.read_bytes()})
     yield files.url + "/teal.png"
     files.close()
+
+
+def test_fields_come_from_the_model_schema_with_defaults_and_limits(playground: Playground) -> None:
+    page = playground.page
+
+    # A field the catalog gains later appears without a change to the page.
+    def add_field(route: object) -> None:
+        model = route.fetch().json()
+        model["input_schema"]["properties"]["strength"] = {
+            "type": "number", "minimum": 0, "maximum": 1, "default": 0.8,
+            "title": "Strength", "description": "How far from the pictures to go.",
+        }  # fmt: skip
+        route.fulfill(json=model)
+
+    page.route(f"**/v1/models/{MODEL}", add_field)
+    playground.open()
+    expect(page.get_by_label("Strength")).to_have_value("0.8")
+    expect(page.locator("#hint-strength")).to_have_text("How far from the pictures to go. · default: 0.8 · 0–1")
+    expect(page.get_by_label("Num Inference Steps")).to_have_value("28")
+    expect(page.locator("#hint-num_inference_steps")).to_contain_text("default: 28 · 1–50")
+    expect(page.get_by_label("Acceleration")).to_have_value("regular")
+    expect(page.get_by_label("Enable Safety Checker")).to_be_checked()
+    for name in ("prompt", "negative_prompt", "image_urls"):  # these have their own controls
+        expect(page.locator(f"#field-{name}")).to_have_count(0)
