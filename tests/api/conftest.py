@@ -83,6 +83,9 @@ def _settings(data_dir: Path) -> Settings:
         max_body_bytes=MAX_BODY_BYTES,
         signing_secret="s" * 32,
         max_attempts=2,
+        # The app is shared by the whole session and most tests run without a worker:
+        # never refuse creates here (tests/api/test_model_gate.py tests the refusal).
+        model_grace_seconds=-1,
     )
 
 

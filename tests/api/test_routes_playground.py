@@ -47,7 +47,9 @@ def test_every_file_the_page_loads_is_served_with_its_type(client: TestClient) -
 
 
 def test_no_outside_resource_and_every_file_is_package_data() -> None:
-    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["pixelrun"]
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "pixelrun"
+    ]
     suffixes = {p.rsplit("*", 1)[-1] for p in patterns}
     files = [p for p in PLAYGROUND_DIR.rglob("*") if p.is_file()]
     assert files

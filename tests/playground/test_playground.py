@@ -255,7 +255,9 @@ def test_fields_come_from_the_model_schema_with_defaults_and_limits(playground: 
     page.route(f"**/v1/models/{MODEL}", add_field)
     playground.open()
     expect(page.get_by_label("Strength")).to_have_value("0.8")
-    expect(page.locator("#hint-strength")).to_have_text("How far from the pictures to go. · default: 0.8 · 0–1")
+    expect(page.locator("#hint-strength")).to_have_text(
+        "How far from the pictures to go. · default: 0.8 · 0–1"
+    )
     expect(page.get_by_label("Num Inference Steps")).to_have_value("28")
     expect(page.locator("#hint-num_inference_steps")).to_contain_text("default: 28 · 1–50")
     expect(page.get_by_label("Acceleration")).to_have_value("regular")

@@ -12,7 +12,8 @@ import pixelrun
 from pixelrun.api.background import background_tasks
 from pixelrun.api.errors import install_error_handlers
 from pixelrun.api.middleware import RequestContextMiddleware
-from pixelrun.api.routes import account, callbacks, files, health, models, runs
+from pixelrun.api.model_gate import open_model_gate
+from pixelrun.api.routes import account, assets, callbacks, files, health, models, runs
 from pixelrun.api.routes.playground import install_playground
 from pixelrun.config import Settings
 from pixelrun.storage import FileStorage, storage_from_settings
@@ -36,6 +37,8 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
             app_store = store
         try:
             app.state.store = app_store
+            # The grace period for creates without a live worker starts now.
+            app.state.model_gate = open_model_gate(app_store, settings)
             app.state.storage = storage if storage is not None else storage_from_settings(settings)
             async with background_tasks(settings, app_store, app.state.storage) as dispatcher:
                 app.state.callback_dispatcher = dispatcher
@@ -52,8 +55,13 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
-    for module in (runs, models, files, account, health, callbacks):
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        # Local-storage uploads (SPEC §8) may be larger than a JSON body; the route checks them.
+        body_limits={f"{API_PREFIX}/uploads/": settings.max_upload_bytes},
+    )
+    for module in (runs, models, files, assets, account, health, callbacks):
         app.include_router(module.router, prefix=API_PREFIX)
     install_playground(app)
     return app

@@ -29,6 +29,9 @@ async def reap_forever(store: Store, interval: float = REAP_INTERVAL_SECONDS) ->
         try:
             for run_id in await asyncio.to_thread(store.reap_expired):
                 log.warning("run %s: its worker's lease expired; returned to the queue or failed", run_id)
+            for run_id in await asyncio.to_thread(store.deadlines.expire):
+                log.info("run %s: canceled, its Cancel-After deadline passed", run_id)
+            await asyncio.to_thread(store.idempotent.purge_expired)
         except Exception:
             log.exception("reaper pass failed")
         await asyncio.sleep(interval)

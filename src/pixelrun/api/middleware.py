@@ -29,9 +29,17 @@ def payload_too_large(limit: int) -> ApiError:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, body_limits: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # Path prefix -> body limit, for routes whose bodies are not JSON documents.
+        self.body_limits = body_limits or {}
+
+    def _limit_for(self, path: str) -> int:
+        for prefix, limit in self.body_limits.items():
+            if path.startswith(prefix):
+                return limit
+        return self.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,10 +63,11 @@ class RequestContextMiddleware:
             await self._respond(bad_url, scope, receive, send_with_id)
             return
 
+        limit = self._limit_for(scope.get("path", ""))
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_body_bytes:
+        if declared is not None and declared > limit:
             # Refused before a byte of the body is read.
-            await self._respond(payload_too_large(self.max_body_bytes), scope, receive, send_with_id)
+            await self._respond(payload_too_large(limit), scope, receive, send_with_id)
             return
 
         received = 0
@@ -70,8 +79,8 @@ class RequestContextMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise payload_too_large(self.max_body_bytes)
+                if received > limit:
+                    raise payload_too_large(limit)
             return message
 
         try:

@@ -1,8 +1,10 @@
 """The store, which is also the queue: SQLite or PostgreSQL through one code path."""
 
 from pixelrun.store.database import create_engine_for, normalize_url
+from pixelrun.store.deadlines import DEADLINE_EXCEEDED
 from pixelrun.store.errors import (
     DeliveryInFlight,
+    IdempotencyConflict,
     IllegalTransition,
     InsufficientCredit,
     InvalidCursor,
@@ -11,6 +13,7 @@ from pixelrun.store.errors import (
     RunNotFound,
     StoreError,
 )
+from pixelrun.store.idempotency import Created, request_hash
 from pixelrun.store.migrate import current_revision, head_revision, migrate
 from pixelrun.store.notify import CHANNEL, QueueWaiter
 from pixelrun.store.outbox import DEFAULT_MAX_ATTEMPTS as DEFAULT_CALLBACK_ATTEMPTS
@@ -33,14 +36,17 @@ from pixelrun.store.tables import metadata
 
 __all__ = [
     "CHANNEL",
+    "DEADLINE_EXCEEDED",
     "DEFAULT_CALLBACK_ATTEMPTS",
     "WORKER_LOST",
     "AttemptRecord",
     "AuthContext",
     "CallbackSecretRecord",
+    "Created",
     "DeliveryInFlight",
     "DeliveryRecord",
     "EventRecord",
+    "IdempotencyConflict",
     "IllegalTransition",
     "InsufficientCredit",
     "InvalidCursor",
@@ -62,4 +68,5 @@ __all__ = [
     "metadata",
     "migrate",
     "normalize_url",
+    "request_hash",
 ]

@@ -57,3 +57,12 @@ class RedeliveryNotAllowed(StoreError):
         super().__init__(f"run {run_id}: {reason}")
         self.run_id = run_id
         self.reason = reason
+
+
+class IdempotencyConflict(StoreError):
+    """An `Idempotency-Key` of this owner was used within its lifetime for another request."""
+
+    def __init__(self, key: str, run_id: str) -> None:
+        super().__init__(f"idempotency key {key!r} was used for another request (run {run_id})")
+        self.key = key
+        self.run_id = run_id

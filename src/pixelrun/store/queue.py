@@ -16,10 +16,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, or_, select, update
 
 from pixelrun.runs import LEASED_STATUSES, FailureStage, RunStatus, utc_now
 from pixelrun.store.database import write_tx
+from pixelrun.store.deadlines import cancel_expired_queued
 from pixelrun.store.errors import IllegalTransition
 from pixelrun.store.events import record_event
 from pixelrun.store.notify import notify_in_tx
@@ -40,11 +41,17 @@ def claim_next(
         return None
     now = utc_now()
     with write_tx(engine) as conn:
+        # A queued run past its `Cancel-After` deadline never starts: canceled here instead.
+        cancel_expired_queued(conn, model_ids, now)
         # SKIP LOCKED lets concurrent claimers pass over each other on PostgreSQL; SQLite
         # renders no FOR UPDATE, and BEGIN IMMEDIATE makes this transaction the only writer.
         row = conn.execute(
             select(runs.c.id, runs.c.attempt, runs.c.model_id)
-            .where(runs.c.status == RunStatus.QUEUED.value, runs.c.model_id.in_(list(model_ids)))
+            .where(
+                runs.c.status == RunStatus.QUEUED.value,
+                runs.c.model_id.in_(list(model_ids)),
+                or_(runs.c.deadline_at.is_(None), runs.c.deadline_at > now),
+            )
             .order_by(runs.c.created_at, runs.c.id)
             .limit(1)
             .with_for_update(skip_locked=True)

@@ -9,15 +9,20 @@ import socket
 import threading
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pixelrun.config import Settings
 from pixelrun.engines.qwen_image_edit import MODEL_ID
+from pixelrun.engines.weights_source import check_weights
+from pixelrun.engines.weights_unavailable import WeightsUnavailable
 from pixelrun.net import NetworkPolicy, OutboundClient
 from pixelrun.storage import storage_from_settings
 from pixelrun.store import Store
 from pixelrun.worker.executor import ExecutorConfig, RunExecutor
 from pixelrun.worker.inputs import InputLimits
+
+if TYPE_CHECKING:
+    from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +33,7 @@ HOUSEKEEPING_SECONDS = 2.0
 class Worker:
     def __init__(self, settings: Settings, *, name: str | None = None) -> None:
         self.settings = settings
-        self.worker_id = f"wrk_{uuid.uuid4().hex[:16]}"
+        self.worker_id = settings.worker_id or f"wrk_{uuid.uuid4().hex[:16]}"
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.stopping = threading.Event()
         self.store = Store(settings.resolved_database_url)
@@ -44,8 +49,8 @@ class Worker:
         signal.signal(signal.SIGINT, handle)
 
     def run(self) -> None:
-        from pixelrun.worker.engine_factory import load_engine
-
+        """Serve until stopped. Raises `WeightsUnavailable` (after marking this worker
+        failed in the store) when the model cannot be loaded."""
         self.store.migrate()
         info = {"weights": self.settings.weights, "pid": os.getpid()}
         self.store.register_worker(
@@ -56,7 +61,13 @@ class Worker:
         self._status = "loading"
         log.info("worker %s: loading %s weights", self.worker_id, self.settings.weights)
         started = time.monotonic()
-        engine = load_engine(self.settings)
+        try:
+            engine = self._load_engine()
+        except WeightsUnavailable as error:
+            self._status = "failed"
+            self.stopping.set()
+            self.store.availability.mark_failed(self.worker_id, error.reason, error.message)
+            raise
         device = str(engine.device)
         log.info("worker %s: model ready on %s in %.1f s", self.worker_id, device, time.monotonic() - started)
         self.store.register_worker(
@@ -105,6 +116,14 @@ class Worker:
             self.store.mark_worker_stopped(self.worker_id)
             log.info("worker %s: stopped", self.worker_id)
 
+    def _load_engine(self) -> QwenImageEditEngine:
+        # The torch-free check first: a wrong path fails in milliseconds, not after the
+        # seconds it takes to import torch and diffusers.
+        check_weights(self.settings.weights)
+        from pixelrun.worker.engine_factory import load_engine
+
+        return load_engine(self.settings)
+
     def _housekeeping(self) -> None:
         now = time.monotonic()
         if now - self._last_housekeeping < HOUSEKEEPING_SECONDS:
@@ -112,6 +131,8 @@ class Worker:
         self._last_housekeeping = now
         for run_id in self.store.reap_expired():
             log.warning("run %s: lease expired, returned to the queue (or failed after max attempts)", run_id)
+        for run_id in self.store.deadlines.expire():
+            log.info("run %s: canceled, its Cancel-After deadline passed", run_id)
 
     def _parent_gone(self) -> bool:
         parent = self.settings.parent_pid

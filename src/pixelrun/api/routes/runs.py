@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from pixelrun.api.deps import CurrentAuth, SettingsDep, StorageDep, StoreDep
 from pixelrun.api.errors import ApiError, validation_error
 from pixelrun.api.models_catalog import CatalogModel, get_catalog_model
-from pixelrun.api.run_service import present_run, submit_run
+from pixelrun.api.run_service import CreateOptions, present_run, submit
 from pixelrun.api.wire import (
     ErrorOut,
     LogOut,
@@ -56,20 +56,27 @@ def catalog_model(
         400: {"model": ErrorOut, "description": "Body is not JSON"},
         402: {"model": ErrorOut, "description": "INSUFFICIENT_CREDIT"},
         404: {"model": ErrorOut, "description": "MODEL_NOT_FOUND"},
+        409: {"model": ErrorOut, "description": "CONFLICT: Idempotency-Key reused with another body"},
         413: {"model": ErrorOut, "description": "PAYLOAD_TOO_LARGE"},
         422: {"model": ErrorOut, "description": "VALIDATION_ERROR; errors[] says where"},
+        429: {"model": ErrorOut, "description": "RATE_LIMITED; Retry-After says when to retry"},
     },
+    description="Optional headers: `Idempotency-Key` (a retry with the same key and body returns the "
+    "first run, with `Idempotent-Replayed: true`), `Cancel-After` (`90s`, `5m`, `1h`: canceled with "
+    "failure_code `deadline_exceeded` when not finished by then).",
 )
 def create_run(
     # Declaration order is check order: key, then model, then the body.
     auth: CurrentAuth,
     model: Annotated[CatalogModel, Depends(catalog_model)],
     body: RunCreate,
+    request: Request,
+    response: Response,
     store: StoreDep,
     settings: SettingsDep,
     storage: StorageDep,
 ) -> RunOut:
-    run = submit_run(
+    submission = submit(
         store=store,
         settings=settings,
         auth=auth,
@@ -78,8 +85,11 @@ def create_run(
         metadata=body.metadata,
         callback_url=body.callback_url,
         client_ref=body.client_ref,
+        options=CreateOptions.from_request(request),
     )
-    return present_run(run, store, settings, storage)
+    response.status_code = submission.status_code
+    response.headers.update(submission.headers())
+    return present_run(submission.run, store, settings, storage)
 
 
 @router.get("/runs", response_model=RunList, summary="List runs, newest first")

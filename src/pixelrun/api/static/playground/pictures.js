@@ -158,7 +158,7 @@ export class Pictures {
       } else {
         const ph = document.createElement("div");
         ph.className = "picture-placeholder";
-        ph.textContent = "linked image";
+        ph.textContent = item.url.startsWith("asset://") ? "stored asset" : "linked image";
         ph.title = item.url;
         li.append(ph);
       }
