@@ -78,7 +78,7 @@ def test_edit_with_two_images(playground: Playground, missing_routes: set[str]) 
     sent = bodies[0]["input"]
     assert sent["num_inference_steps"] == 2 and sent["seed"] == 1234 and len(sent["image_urls"]) == 2
     if "/v1/asset-uploads" not in missing_routes:
-        assert not any(url.startswith("data:") for url in sent["image_urls"]), "pictures not sent as assets"
+        assert all(url.startswith("asset://") for url in sent["image_urls"]), "pictures not sent as assets"
 
     # The download link serves the image the page shows.
     link = page.get_by_role("link", name="Download Result 1")
@@ -178,6 +178,14 @@ def test_history_reload_shows_runs_and_loads_settings(playground: Playground, im
     expect(page.locator("#history-detail .failure")).to_be_visible()
     expect(page.locator("#history-detail .failure")).not_to_be_empty()
 
+    # Its settings, run again from the page, fail the same way: the result panel says why.
+    page.get_by_role("button", name="Load settings").click()
+    expect(page.get_by_role("textbox", name="Prompt", exact=True)).to_have_value("history: a run that fails")
+    page.get_by_role("button", name="Run", exact=True).click()
+    expect(page.locator("#run-status")).to_have_text("Failed.", timeout=60_000)
+    expect(page.locator("#failure")).to_be_visible()
+    expect(page.locator("#failure")).to_contain_text("input_fetch")
+
     item.click()
     expect(page.locator("#history-detail")).to_contain_text("history: make it teal")
     expect(page.get_by_alt_text("Output 1 of the selected run")).to_be_visible()
@@ -264,3 +272,70 @@ def test_fields_come_from_the_model_schema_with_defaults_and_limits(playground: 
     expect(page.get_by_label("Enable Safety Checker")).to_be_checked()
     for name in ("prompt", "negative_prompt", "image_urls"):  # these have their own controls
         expect(page.locator(f"#field-{name}")).to_have_count(0)
+
+
+DROP_AND_PASTE = """async ({kind, names}) => {
+  const transfer = new DataTransfer();
+  for (const name of names) {
+    const canvas = new OffscreenCanvas(32, 24);
+    const ctx = canvas.getContext("2d");
+    ctx.fillStyle = "#3a7"; ctx.fillRect(0, 0, 32, 24);
+    const blob = await canvas.convertToBlob({type: "image/png"});
+    transfer.items.add(new File([blob], name, {type: "image/png"}));
+  }
+  if (kind === "drop") {
+    const zone = document.getElementById("dropzone");
+    zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+    zone.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+  } else {
+    document.dispatchEvent(new ClipboardEvent("paste", {clipboardData: transfer, bubbles: true, cancelable: true}));
+  }
+}"""
+
+
+def test_pictures_by_drop_paste_and_keyboard_up_to_four(playground: Playground) -> None:
+    page = playground.page
+    playground.open()
+    pictures = page.locator("#picture-list > li")
+    page.evaluate(DROP_AND_PASTE, {"kind": "drop", "names": ["a.png", "b.png"]})
+    expect(pictures).to_have_count(2)
+    page.evaluate(DROP_AND_PASTE, {"kind": "paste", "names": ["c.png"]})
+    expect(pictures).to_have_count(3)
+    # The drop zone opens the file picker from the keyboard.
+    page.locator("#dropzone").focus()
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")
+    playground.add_pictures((1, 2, 3), (4, 5, 6))  # two more: only one fits
+    expect(pictures).to_have_count(4)
+    expect(page.locator("#err-image_urls")).to_contain_text("At most 4 pictures")
+    assert chooser.value.is_multiple()
+    for n in range(1, 5):
+        expect(page.locator("#picture-list").get_by_text(f"Picture {n}", exact=True)).to_be_visible()
+
+    page.get_by_role("button", name="Remove Picture 1").click()
+    expect(pictures).to_have_count(3)
+    expect(page.get_by_role("button", name="Remove Picture 4")).to_have_count(0)
+
+
+PARSE_STREAM = r"""async () => {
+  const { parseEventStream } = await import("/playground/static/stream.js");
+  const text = ": keep-alive\r\n\r\nid: 1\r\nevent: status\r\ndata: {\"a\": 1}\r\n\r\n" +
+    "id: 2\nevent: progress\ndata: {\"step\": 1,\n" + "data: \"steps\": 2}\n\n" + "event: done\ndata: {}\n\n";
+  const bytes = new TextEncoder().encode(text);
+  const body = new ReadableStream({ start(c) { for (let i = 0; i < bytes.length; i += 7) c.enqueue(bytes.slice(i, i + 7)); c.close(); } });
+  const events = [];
+  for await (const e of parseEventStream(body)) events.push(e);
+  return events;
+}"""
+
+
+def test_the_event_stream_parser_reads_split_chunks_crlf_comments_and_multiline_data(
+    playground: Playground,
+) -> None:
+    playground.page.goto(playground.server.base_url + "/")
+    events = playground.page.evaluate(PARSE_STREAM)
+    assert events == [
+        {"id": "1", "event": "status", "data": '{"a": 1}'},
+        {"id": "2", "event": "progress", "data": '{"step": 1,\n"steps": 2}'},
+        {"id": "2", "event": "done", "data": "{}"},
+    ]

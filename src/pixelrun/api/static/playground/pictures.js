@@ -89,6 +89,7 @@ export class Pictures {
       this.items.push(item);
     }
     this.render();
+    this.onChange();
     const notes = [];
     if (skipped > 0) notes.push(`${skipped} file(s) skipped: not an image.`);
     if (images.length > taken.length) notes.push(`At most ${MAX_PICTURES} pictures: ${images.length - taken.length} left out.`);
@@ -102,6 +103,7 @@ export class Pictures {
       this.items.push({ id: nextId++, file: null, preview: isLocalImage(url) ? url : null, status: "ready", url, ready: Promise.resolve() });
     }
     this.render();
+    this.onChange();
   }
 
   clear() {
@@ -116,6 +118,7 @@ export class Pictures {
     const [item] = this.items.splice(index, 1);
     if (item.file) URL.revokeObjectURL(item.preview);
     this.render();
+    this.onChange();
     const buttons = this.list.querySelectorAll("button");
     (buttons[Math.min(index * 3, buttons.length - 1)] || document.getElementById("images")).focus();
   }
@@ -187,6 +190,5 @@ export class Pictures {
       li.append(tools);
       this.list.append(li);
     });
-    this.onChange();
   }
 }
