@@ -10,7 +10,7 @@ import pytest
 import requests
 from PIL import Image
 
-from e2e.server import Server
+from e2e.server import Server, wait_for
 
 from .conftest import MODEL, Playground, new_playground
 
@@ -64,19 +64,22 @@ def test_edit_with_two_images(playground: Playground, missing_routes: set[str]) 
     playground.set_field("num_inference_steps", "2")
     playground.set_field("image_size", "256x256")
     playground.set_field("seed", "1234")
+    playground.set_field("num_images", "2")
     page.get_by_role("button", name="Run", exact=True).click()
 
-    result_image_loaded(playground)
+    result_image_loaded(playground, "Result 1")
+    result_image_loaded(playground, "Result 2")
     expect(page.locator("#run-status")).to_contain_text("Succeeded")
     expect(page.locator('[data-fact="seed"]')).to_have_text("1234")
-    expect(page.locator('[data-fact="cost"]')).to_contain_text("$0.0020")  # 0.03 × 0.065536 MP
+    expect(page.locator('[data-fact="cost"]')).to_have_text("$0.0039")  # 0.03 × 2 × 0.065536 MP
     expect(page.locator("#compare")).to_be_visible()
     expect(page.get_by_role("progressbar")).to_be_hidden()
 
     # The body the page sent: both pictures in order, the schema fields typed as numbers.
     assert len(bodies) == 1
     sent = bodies[0]["input"]
-    assert sent["num_inference_steps"] == 2 and sent["seed"] == 1234 and len(sent["image_urls"]) == 2
+    assert sent["num_inference_steps"] == 2 and sent["seed"] == 1234 and sent["num_images"] == 2
+    assert len(sent["image_urls"]) == 2
     if "/v1/asset-uploads" not in missing_routes:
         assert all(url.startswith("asset://") for url in sent["image_urls"]), "pictures not sent as assets"
 
@@ -90,8 +93,19 @@ def test_edit_with_two_images(playground: Playground, missing_routes: set[str]) 
     page.screenshot(path=str(SCREENSHOT_DIR / "playground-desktop.png"), full_page=True)
 
 
-def test_cancel_during_a_long_run(playground: Playground) -> None:
+def test_queue_position_then_cancel_during_a_long_run(playground: Playground, images: str) -> None:
     page = playground.page
+    server = playground.server
+    # A long run through the API takes the one worker, so the page's run waits in the queue.
+    blocker = create_run(
+        server,
+        prompt="blocker",
+        image_urls=[images],
+        image_size="512x512",
+        num_inference_steps=50,
+        acceleration="none",
+    )
+    wait_for(lambda: server.get_run(blocker)["status_code"] == "running")
     playground.open()
     playground.add_pictures((90, 160, 90))
     page.get_by_role("textbox", name="Prompt", exact=True).fill("a long edit to cancel")
@@ -99,6 +113,9 @@ def test_cancel_during_a_long_run(playground: Playground) -> None:
     playground.set_field("image_size", "512x512")
     page.locator("#field-acceleration").select_option("none")
     page.get_by_role("button", name="Run", exact=True).click()
+    expect(page.locator("#run-status")).to_have_text("Queued — position 1 in the queue.")
+    expect(page.get_by_role("progressbar")).to_be_hidden()
+    requests.post(f"{server.base_url}/v1/runs/{blocker}/cancellation", headers=server.headers(), timeout=10)
 
     progress = page.get_by_role("progressbar")
     expect(progress).to_be_visible(timeout=120_000)
