@@ -93,9 +93,15 @@ def test_edit_with_two_images(playground: Playground, missing_routes: set[str]) 
     page.screenshot(path=str(SCREENSHOT_DIR / "playground-desktop.png"), full_page=True)
 
 
-def test_queue_position_then_cancel_during_a_long_run(playground: Playground, images: str) -> None:
+def test_queue_position_then_cancel_during_a_long_run(
+    playground: Playground, images: str, missing_routes: set[str]
+) -> None:
     page = playground.page
     server = playground.server
+    streams: list[str] = []
+    page.on(
+        "request", lambda request: streams.append(request.url) if request.url.endswith("/stream") else None
+    )
     # A long run through the API takes the one worker, so the page's run waits in the queue.
     blocker = create_run(
         server,
@@ -129,6 +135,8 @@ def test_queue_position_then_cancel_during_a_long_run(playground: Playground, im
     expect(page.get_by_alt_text("Result 1", exact=True)).to_have_count(0)
     run_id = page.locator("#history .history-item").first.get_attribute("data-run-id")
     assert playground.server.get_run(run_id)["status_code"] == "canceled"
+    if "/stream" not in missing_routes:  # progress came from the run's event stream (SPEC §7)
+        assert streams and all(url.endswith(f"/v1/runs/{run_id}/stream") for url in streams)
 
 
 def test_a_422_is_shown_at_its_field(playground: Playground) -> None:
