@@ -156,6 +156,8 @@ def test_a_422_is_shown_at_its_field(playground: Playground) -> None:
     expect(page.get_by_role("alert")).to_be_visible()
     assert len(bodies) == 1  # the server refused it, not the page
     playground.console.expect("status of 422")
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT_DIR / "playground-422.png"))
 
     # Fixing the field clears the message on the next run, started from the keyboard.
     playground.set_field("num_inference_steps", "1")
