@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import requests
 from PIL import Image
 
 from e2e.server import Server
@@ -48,22 +47,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def missing_routes(server: Server) -> set[str]:
-    """Routes of other slices (uploads §8, stream §7) this server does not have yet: the page
-    falls back (inline images, polling) and Chromium logs the probe's 404 to the console."""
-    missing = set()
-    probe = requests.post(
-        f"{server.base_url}/v1/asset-uploads", json={}, headers=server.headers(), timeout=10
-    )
-    if probe.status_code == 404 and probe.json()["code"] == "NOT_FOUND":
-        missing.add("/v1/asset-uploads")
-    probe = requests.get(f"{server.base_url}/v1/runs/x/stream", headers=server.headers(), timeout=10)
-    if probe.status_code == 404 and probe.json()["code"] == "NOT_FOUND":
-        missing.add("/stream")
-    return missing
-
-
-@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (.ci/run installs it)")
@@ -80,15 +63,10 @@ class ConsoleLog:
     """Console errors and page errors of one page; `expect` takes out one that the test caused."""
 
     problems: list[str] = field(default_factory=list)
-    allowed_urls: set[str] = field(default_factory=set)
 
     def on_console(self, message: object) -> None:
-        if message.type in ("error", "warning") and not self._allowed(message):
+        if message.type in ("error", "warning"):
             self.problems.append(f"console {message.type}: {message.text} at {message.location}")
-
-    def _allowed(self, message: object) -> bool:
-        url = (message.location or {}).get("url", "")
-        return any(part in url for part in self.allowed_urls)
 
     def expect(self, text: str) -> None:
         matching = [p for p in self.problems if text in p]
@@ -120,13 +98,11 @@ class Playground:
         self.page.locator(f"#field-{name}").fill(value)
 
 
-def new_playground(
-    browser: object, server: Server, missing_routes: set[str], files: Path, **context: object
-) -> Iterator[Playground]:
+def new_playground(browser: object, server: Server, files: Path, **context: object) -> Iterator[Playground]:
     ctx = browser.new_context(**context)
     page = ctx.new_page()
     page.set_default_timeout(60_000)
-    console = ConsoleLog(allowed_urls=set(missing_routes))
+    console = ConsoleLog()
     page.on("console", console.on_console)
     page.on("pageerror", lambda error: console.problems.append(f"page error: {error}"))
     try:
@@ -137,9 +113,5 @@ def new_playground(
 
 
 @pytest.fixture
-def playground(
-    browser: object, server: Server, missing_routes: set[str], tmp_path: Path
-) -> Iterator[Playground]:
-    yield from new_playground(
-        browser, server, missing_routes, tmp_path, viewport={"width": 1280, "height": 900}
-    )
+def playground(browser: object, server: Server, tmp_path: Path) -> Iterator[Playground]:
+    yield from new_playground(browser, server, tmp_path, viewport={"width": 1280, "height": 900})

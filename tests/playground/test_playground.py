@@ -44,7 +44,7 @@ def result_image_loaded(playground: Playground, name: str = "Result 1") -> None:
     )
 
 
-def test_edit_with_two_images(playground: Playground, missing_routes: set[str]) -> None:
+def test_edit_with_two_images(playground: Playground) -> None:
     page = playground.page
     bodies = created_runs(playground)
     playground.open()
@@ -80,8 +80,7 @@ def test_edit_with_two_images(playground: Playground, missing_routes: set[str]) 
     sent = bodies[0]["input"]
     assert sent["num_inference_steps"] == 2 and sent["seed"] == 1234 and sent["num_images"] == 2
     assert len(sent["image_urls"]) == 2
-    if "/v1/asset-uploads" not in missing_routes:
-        assert all(url.startswith("asset://") for url in sent["image_urls"]), "pictures not sent as assets"
+    assert all(url.startswith("asset://") for url in sent["image_urls"]), "pictures not sent as assets (§8)"
 
     # The download link serves the image the page shows.
     link = page.get_by_role("link", name="Download Result 1")
@@ -93,9 +92,7 @@ def test_edit_with_two_images(playground: Playground, missing_routes: set[str]) 
     page.screenshot(path=str(SCREENSHOT_DIR / "playground-desktop.png"), full_page=True)
 
 
-def test_queue_position_then_cancel_during_a_long_run(
-    playground: Playground, images: str, missing_routes: set[str]
-) -> None:
+def test_queue_position_then_cancel_during_a_long_run(playground: Playground, images: str) -> None:
     page = playground.page
     server = playground.server
     streams: list[str] = []
@@ -135,8 +132,8 @@ def test_queue_position_then_cancel_during_a_long_run(
     expect(page.get_by_alt_text("Result 1", exact=True)).to_have_count(0)
     run_id = page.locator("#history .history-item").first.get_attribute("data-run-id")
     assert playground.server.get_run(run_id)["status_code"] == "canceled"
-    if "/stream" not in missing_routes:  # progress came from the run's event stream (SPEC §7)
-        assert streams and all(url.endswith(f"/v1/runs/{run_id}/stream") for url in streams)
+    # Progress came from the run's event stream (SPEC §7), not from polling.
+    assert streams and all(url.endswith(f"/v1/runs/{run_id}/stream") for url in streams)
 
 
 def test_a_422_is_shown_at_its_field(playground: Playground) -> None:
@@ -224,11 +221,10 @@ def test_history_reload_shows_runs_and_loads_settings(playground: Playground, im
 
 
 @pytest.fixture
-def phone(browser: object, server: Server, missing_routes: set[str], tmp_path: Path) -> Iterator[Playground]:
+def phone(browser: object, server: Server, tmp_path: Path) -> Iterator[Playground]:
     yield from new_playground(
         browser,
         server,
-        missing_routes,
         tmp_path,
         viewport={"width": 390, "height": 844},
         device_scale_factor=2,
