@@ -38,7 +38,7 @@ export class History {
     }
     for (const run of this.runs) {
       const first = run.output && run.output.outputs && run.output.outputs[0];
-      const thumb = first
+      const thumb = first && first.url
         ? el("img", { src: first.url, alt: "", loading: "lazy", class: "thumb" })
         : el("span", { class: `thumb thumb-${run.status_code}`, "aria-hidden": "true" }, run.status_code.slice(0, 1).toUpperCase());
       const prompt = (run.input && run.input.prompt) || "";
@@ -78,6 +78,7 @@ export class History {
       .filter(([k]) => k !== "image_urls" && k !== "prompt")
       .flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, typeof v === "object" ? JSON.stringify(v) : String(v))]);
     const outputs = ((run.output && run.output.outputs) || []).map((o, i) =>
+      !o.url ? el("figure", { class: "mini" }, el("figcaption", {}, `Output ${i + 1}: ${o.expired ? "expired" : "no file"}`)) :
       el("figure", { class: "mini" }, el("a", { href: o.url, target: "_blank", rel: "noopener" }, el("img", { src: o.url, alt: `Output ${i + 1} of the selected run` })), el("figcaption", {}, `${o.width}×${o.height}`)),
     );
     const heading = el("h3", { tabindex: "-1" }, `Run ${run.id}`);

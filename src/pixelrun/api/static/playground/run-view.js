@@ -80,7 +80,7 @@ export class RunView {
     this.renderOutputs(this.results, run);
     this.renderFacts(run);
     const first = run.output && run.output.outputs && run.output.outputs[0];
-    if (first && beforeUrl) {
+    if (first && first.url && beforeUrl) {
       this.compareBefore.src = beforeUrl;
       this.compareAfter.src = first.url;
       // The frame takes the result's shape; Picture 1 is fitted inside it.
@@ -96,6 +96,11 @@ export class RunView {
     const outputs = (run.output && run.output.outputs) || [];
     outputs.forEach((output, index) => {
       const name = `${label} ${index + 1}`;
+      if (!output.url) {
+        // The retention janitor deleted the file (`expired`), or it was never stored.
+        container.append(el("p", { class: "hint" }, `${name}: ${output.expired ? "expired (deleted by retention)" : "no file"}.`));
+        return;
+      }
       const ext = (output.content_type || "image/png").split("/")[1] || "png";
       container.append(
         el(
