@@ -47,6 +47,8 @@ def result_image_loaded(playground: Playground, name: str = "Result 1") -> None:
 def test_edit_with_two_images(playground: Playground) -> None:
     page = playground.page
     bodies = created_runs(playground)
+    sent: list[tuple[str, str, str | None]] = []
+    page.on("request", lambda r: sent.append((r.method, r.url, r.headers.get("authorization"))))
     playground.open()
     playground.add_pictures((40, 120, 200), (230, 160, 40))
     expect(page.get_by_text("Picture 1", exact=True)).to_be_visible()
@@ -77,10 +79,21 @@ def test_edit_with_two_images(playground: Playground) -> None:
 
     # The body the page sent: both pictures in order, the schema fields typed as numbers.
     assert len(bodies) == 1
-    sent = bodies[0]["input"]
-    assert sent["num_inference_steps"] == 2 and sent["seed"] == 1234 and sent["num_images"] == 2
-    assert len(sent["image_urls"]) == 2
-    assert all(url.startswith("asset://") for url in sent["image_urls"]), "pictures not sent as assets (§8)"
+    run_input = bodies[0]["input"]
+    assert (
+        run_input["num_inference_steps"] == 2 and run_input["seed"] == 1234 and run_input["num_images"] == 2
+    )
+    assert len(run_input["image_urls"]) == 2
+    assert all(url.startswith("asset://") for url in run_input["image_urls"]), (
+        "pictures not sent as assets (§8)"
+    )
+    # The key goes only to this server's API; the signed upload PUTs carry none.
+    server_url = playground.server.base_url
+    keyed = [url for _, url, auth in sent if auth]
+    assert keyed and all(url.startswith(server_url + "/v1/") for url in keyed)
+    assert all(auth == f"Bearer {playground.server.key}" for _, _, auth in sent if auth)
+    puts = [(url, auth) for method, url, auth in sent if method == "PUT"]
+    assert len(puts) == 2 and all(auth is None for _, auth in puts)
 
     # The download link serves the image the page shows.
     link = page.get_by_role("link", name="Download Result 1")
@@ -362,3 +375,15 @@ def test_the_event_stream_parser_reads_split_chunks_crlf_comments_and_multiline_
         {"id": "2", "event": "progress", "data": '{"step": 1,\n"steps": 2}'},
         {"id": "2", "event": "done", "data": "{}"},
     ]
+
+
+def test_a_wrong_key_is_said_in_the_alert(playground: Playground) -> None:
+    page = playground.page
+    page.goto(playground.server.base_url + "/playground")
+    key = page.get_by_role("textbox", name="API key")
+    key.fill("px_not-a-key")
+    key.press("Tab")
+    expect(page.get_by_role("alert")).to_contain_text("Paste the key")
+    expect(key).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_role("combobox", name="Model")).to_be_disabled()
+    playground.console.expect("status of 401")
