@@ -101,6 +101,23 @@ function showError(error) {
 
 // ---- key and models -------------------------------------------------------------------
 
+// localStorage can be off (private mode, policies): the page then just forgets.
+function remembered(name) {
+  try {
+    return localStorage.getItem(name);
+  } catch {
+    return null;
+  }
+}
+
+function remember(name, value) {
+  try {
+    localStorage.setItem(name, value);
+  } catch {
+    // Nothing to do: the choice lasts until the page is closed.
+  }
+}
+
 async function loadModels() {
   clearAlert();
   keyInput.removeAttribute("aria-invalid");
@@ -116,7 +133,7 @@ async function loadModels() {
     showError(error);
     return;
   }
-  const wanted = localStorage.getItem(MODEL_STORAGE);
+  const wanted = remembered(MODEL_STORAGE);
   modelSelect.replaceChildren(
     ...models.map((m) => new Option(`${m.name}${m.availability && !m.availability.available ? " (no worker)" : ""}`, m.id)),
   );
@@ -129,7 +146,7 @@ async function loadModels() {
 async function loadModel() {
   const id = modelSelect.value;
   if (!id) return;
-  localStorage.setItem(MODEL_STORAGE, id);
+  remember(MODEL_STORAGE, id);
   try {
     const model = await api.getModel(id);
     form.render(model.input_schema);
@@ -183,12 +200,6 @@ dropzone.addEventListener("drop", (event) => {
   event.preventDefault();
   dropzone.classList.remove("dragging");
   addFiles(Array.from(event.dataTransfer.files));
-});
-dropzone.addEventListener("keydown", (event) => {
-  if (event.target === dropzone && (event.key === "Enter" || event.key === " ")) {
-    event.preventDefault();
-    fileInput.click();
-  }
 });
 document.addEventListener("paste", (event) => {
   const files = Array.from(event.clipboardData?.files || []).filter((f) => f.type.startsWith("image/"));

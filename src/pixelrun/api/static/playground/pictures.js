@@ -84,6 +84,12 @@ export class Pictures {
           item.status = "error";
           item.error = error.message;
           this.render();
+          // Said at once, not only when Run is pressed.
+          const position = this.items.indexOf(item);
+          if (position >= 0 && this.errorSlot) {
+            this.errorSlot.textContent = `Picture ${position + 1} could not be uploaded: ${error.message} Remove it and try again.`;
+            this.errorSlot.hidden = false;
+          }
         },
       );
       this.items.push(item);
