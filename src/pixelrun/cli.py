@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -36,11 +35,9 @@ def _settings(**overrides: object) -> Settings:
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from pixelrun.log_setup import setup_logging
+
+    setup_logging(verbose, Settings().log_format)
 
 
 def _weights_error(error: Exception, verbose: bool) -> None:
@@ -219,6 +216,7 @@ def worker(
 ) -> None:
     """Run one worker (one per GPU): load the model once, then claim and run jobs from the store."""
     _setup_logging(verbose)
+    from pixelrun.storage import StorageError
     from pixelrun.worker.loop import Worker
 
     settings = _settings(
@@ -238,6 +236,9 @@ def worker(
     except WeightsUnavailable as error:
         _weights_error(error, False)
         raise typer.Exit(EXIT_WEIGHTS_UNAVAILABLE) from None
+    except StorageError as exc:
+        typer.echo(f"pixelrun worker: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

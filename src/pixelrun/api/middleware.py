@@ -13,13 +13,17 @@ import re
 import uuid
 
 from starlette.datastructures import MutableHeaders
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pixelrun.api.errors import ApiError, error_response
+from pixelrun.store import is_unavailable
 
 log = logging.getLogger("pixelrun.api")
 
 REQUEST_ID_HEADER = "X-Request-Id"
+#: Seconds a client is asked to wait before retrying when the store cannot be reached.
+STORE_RETRY_AFTER_SECONDS = 5
 # A caller's id is reused only when it cannot smuggle anything into logs or headers.
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -90,7 +94,21 @@ class RequestContextMiddleware:
             if started:
                 raise
             await self._respond(exc, scope, receive, send_with_id)
-        except Exception:
+        except Exception as exc:
+            if is_unavailable(exc):
+                # The database is down or unreachable: a 503 that clients and load balancers
+                # retry, not a 500. The pool reconnects by itself once it is back.
+                log.warning(
+                    "store unavailable in %s %s (request id %s): %s",
+                    scope.get("method"),
+                    scope.get("path"),
+                    request_id,
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                )
+                if started:
+                    raise
+                await store_unavailable_response()(scope, receive, send_with_id)
+                return
             log.exception(
                 "unhandled error in %s %s (request id %s)", scope.get("method"), scope.get("path"), request_id
             )
@@ -107,6 +125,15 @@ class RequestContextMiddleware:
         # Tell the client the connection will not carry the rest of an oversized body.
         response.headers["Connection"] = "close"
         await response(scope, receive, send)
+
+
+def store_unavailable_response() -> Response:
+    return error_response(
+        503,
+        "UNAVAILABLE",
+        "The store cannot be reached right now; retry later.",
+        headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)},
+    )
 
 
 def _request_id(scope: Scope) -> str:

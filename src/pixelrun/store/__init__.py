@@ -12,6 +12,7 @@ from pixelrun.store.errors import (
     RedeliveryNotAllowed,
     RunNotFound,
     StoreError,
+    is_unavailable,
 )
 from pixelrun.store.idempotency import Created, request_hash
 from pixelrun.store.migrate import current_revision, head_revision, migrate
@@ -65,6 +66,7 @@ __all__ = [
     "create_engine_for",
     "current_revision",
     "head_revision",
+    "is_unavailable",
     "metadata",
     "migrate",
     "normalize_url",

@@ -120,11 +120,13 @@ def write_tx(engine: Engine) -> Iterator[Connection]:
     hooks: list[Callable[[], None]] = []
     with _writer_lock(engine), engine.begin() as conn:
         # conn.info lives as long as the pooled DBAPI connection: always take the list off.
-        conn.info[_AFTER_COMMIT] = hooks
+        # Held directly: `conn.info` cannot be read any more once the connection broke.
+        info = conn.info
+        info[_AFTER_COMMIT] = hooks
         try:
             yield conn
         finally:
-            conn.info.pop(_AFTER_COMMIT, None)
+            info.pop(_AFTER_COMMIT, None)
     for hook in hooks:
         try:
             hook()

@@ -100,11 +100,12 @@ def insert_run(
         "deadline_at": new_run.deadline_at,
     }
     conn.execute(_INSERT_RUN, values)
-    record_event(conn, run_id, None, RunStatus.QUEUED, 0, now)
     notify_in_tx(conn, new_run.model_id)
     # Built from what was inserted rather than read back: one query less per create.
     # The values are those a read would give (JSON columns round-trip unchanged).
-    return RunRecord.from_row({column.name: values.get(column.name) for column in runs.c})  # type: ignore[arg-type]
+    created = RunRecord.from_row({column.name: values.get(column.name) for column in runs.c})  # type: ignore[arg-type]
+    record_event(conn, run_id, None, RunStatus.QUEUED, 0, now, run=created)
+    return created
 
 
 # Statements of the hot paths are built once: building one per call (coercing every
@@ -233,7 +234,14 @@ def cancel_run(engine: Engine, run_id: str, owner_id: str) -> tuple[RunRecord, b
             )
         )
         record_event(
-            conn, run_id, run.status, RunStatus.CANCELED, run.attempt, now, {"reason": "user_request"}
+            conn,
+            run_id,
+            run.status,
+            RunStatus.CANCELED,
+            run.attempt,
+            now,
+            {"reason": "user_request"},
+            run=run,
         )
         enqueue_if_callback(conn, run_id, run.owner_id, run.callback_url, now)
         return fetch_run(conn, run_id), True

@@ -31,6 +31,7 @@ from pixelrun.worker.assets import StoredAssets
 from pixelrun.worker.inputs import InputImageError, InputLimits, load_input_images
 from pixelrun.worker.lease import LeaseKeeper
 from pixelrun.worker.outputs import save_outputs
+from pixelrun.worker.progress import ProgressRecorder
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +158,11 @@ class RunExecutor:
         deadline = started + self.config.run_timeout_seconds
         cancel_after = run.deadline_at
 
+        recorder = ProgressRecorder(self.store, run.id)
+
         def on_step(step: int, steps: int) -> bool:
             lease.progress(step, steps)
+            recorder.step(step, steps)
             if self.stopping.is_set():
                 raise _Stopped
             if cancel_after is not None and utc_now() >= cancel_after:
@@ -170,7 +174,8 @@ class RunExecutor:
         if cancel_after is not None and utc_now() >= cancel_after:
             raise _DeadlineExceeded
         try:
-            result = self.engine.edit(request, images, on_step=on_step)
+            with recorder:
+                result = self.engine.edit(request, images, on_step=on_step)
         except (EditCanceled, _Stopped, _DeadlineExceeded):
             raise
         except _TimedOut as error:
@@ -184,6 +189,7 @@ class RunExecutor:
             f"({result.transformer_forwards} transformer passes, seed {result.seed})"
         )
 
+        store_started = time.monotonic()
         try:
             items = save_outputs(
                 run.id,
@@ -197,8 +203,9 @@ class RunExecutor:
                 FailureStage.STORAGE, "storage_failed", f"could not store outputs: {error}"
             ) from error
 
+        store_ms = (time.monotonic() - store_started) * 1000
         pricing = price_outputs([(image.width, image.height) for image in result.images])
-        output = _output_object(request, result, items, run, fetch_ms, started)
+        output = _output_object(request, result, items, run, fetch_ms, store_ms, started)
         return output, pricing
 
     def _finish_deadline(self, run: RunRecord) -> RunStatus | None:
@@ -236,7 +243,13 @@ def _engine_failure(error: Exception) -> RunFailed:
 
 
 def _output_object(
-    request: EditInput, result: EditResult, items: list[dict], run: RunRecord, fetch_ms: float, started: float
+    request: EditInput,
+    result: EditResult,
+    items: list[dict],
+    run: RunRecord,
+    fetch_ms: float,
+    store_ms: float,
+    started: float,
 ) -> dict[str, Any]:
     flags = result.nsfw_flags
     queue_ms = (run.dispatched_at - run.created_at).total_seconds() * 1000 if run.dispatched_at else None
@@ -258,6 +271,8 @@ def _output_object(
             "inference_ms": round(result.timings_ms["inference_ms"]),
             "safety_ms": round(result.timings_ms["safety_ms"]),
             "fetch_ms": round(fetch_ms),
+            # Encoding the outputs and writing them to storage.
+            "store_ms": round(store_ms),
             "queue_ms": round(queue_ms) if queue_ms is not None else None,
             "total_ms": round((utc_now() - run.created_at).total_seconds() * 1000),
             "worker_ms": round((time.monotonic() - started) * 1000),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -17,15 +18,17 @@ from pixelrun.engines.weights_source import check_weights
 from pixelrun.engines.weights_unavailable import WeightsUnavailable
 from pixelrun.net import NetworkPolicy, OutboundClient
 from pixelrun.storage import storage_from_settings
-from pixelrun.store import Store
-from pixelrun.worker.executor import ExecutorConfig, RunExecutor
-from pixelrun.worker.inputs import InputLimits
+from pixelrun.store import Store, is_unavailable
+from pixelrun.store.workers import WorkerStatus
+from pixelrun.worker.vitals import engine_figures, gpu_memory
 
 if TYPE_CHECKING:
     from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
 
 log = logging.getLogger(__name__)
 
+#: How long a worker waits before trying a store that could not be reached again.
+STORE_RETRY_SECONDS = 1.0
 #: How often an idle worker reaps expired leases and says it is alive.
 HOUSEKEEPING_SECONDS = 2.0
 
@@ -52,6 +55,11 @@ class Worker:
         """Serve until stopped. Raises `WeightsUnavailable` (after marking this worker
         failed in the store) when the model cannot be loaded."""
         self.store.migrate()
+        # Before the (slow) model load, so a storage or signing-secret misconfiguration
+        # stops the worker at once, with its message.
+        storage = storage_from_settings(
+            self.settings, self.store.shared_settings, self.store.shared_settings.deployment_has_runs
+        )
         info = {"weights": self.settings.weights, "pid": os.getpid()}
         self.store.register_worker(
             self.worker_id, self.name, [MODEL_ID], self.settings.device, info, "loading"
@@ -69,15 +77,22 @@ class Worker:
             self.store.availability.mark_failed(self.worker_id, error.reason, error.message)
             raise
         device = str(engine.device)
-        log.info("worker %s: model ready on %s in %.1f s", self.worker_id, device, time.monotonic() - started)
+        load_seconds = time.monotonic() - started
+        log.info("worker %s: model ready on %s in %.1f s", self.worker_id, device, load_seconds)
+        info = {**info, "device": device, **engine_figures(engine, load_seconds)}
         self.store.register_worker(
-            self.worker_id, self.name, [MODEL_ID], device, {**info, "device": device}, "ready"
+            self.worker_id, self.name, [MODEL_ID], device, {**info, **gpu_memory(device)}, "ready"
         )
         self._status = "ready"
+        # Imported here, not at the top: they pull in torch, and a worker whose weights
+        # are missing should say so before spending seconds importing it.
+        from pixelrun.worker.executor import ExecutorConfig, RunExecutor
+        from pixelrun.worker.inputs import InputLimits
+
         executor = RunExecutor(
             self.store,
             engine,
-            storage_from_settings(self.settings),
+            storage,
             OutboundClient(
                 NetworkPolicy.from_settings(self.settings.allow_private_urls, self.settings.allowed_networks),
                 self.settings.fetch_connect_timeout_seconds,
@@ -95,13 +110,23 @@ class Worker:
         waiter = self.store.queue_waiter([MODEL_ID], self.settings.poll_interval_seconds)
         try:
             while not self.stopping.is_set():
-                self._housekeeping()
-                run = self.store.claim_next(self.worker_id, [MODEL_ID], self.settings.lease_seconds)
+                try:
+                    self._housekeeping()
+                    run = self.store.claim_next(self.worker_id, [MODEL_ID], self.settings.lease_seconds)
+                except Exception as exc:
+                    if not is_unavailable(exc):
+                        raise
+                    # The store is down: wait for it rather than exit (the runs are safe there).
+                    log.warning(
+                        "worker %s: store unavailable, retrying: %s", self.worker_id, _first_line(exc)
+                    )
+                    self.stopping.wait(STORE_RETRY_SECONDS)
+                    continue
                 if run is None:
                     waiter.wait(HOUSEKEEPING_SECONDS)
                     continue
                 self._status = "busy"
-                self.store.worker_heartbeat(self.worker_id, "busy")
+                self._report("busy")
                 try:
                     executor.execute(run)
                 except Exception:
@@ -110,10 +135,12 @@ class Worker:
                     log.exception("worker %s: run %s crashed the executor", self.worker_id, run.id)
                 finally:
                     self._status = "ready"
-                    self.store.worker_heartbeat(self.worker_id, "ready")
+                    # GPU memory after the run reaches /metrics through the store.
+                    self._report("ready", {**info, **gpu_memory(device)})
         finally:
             waiter.close()
-            self.store.mark_worker_stopped(self.worker_id)
+            with contextlib.suppress(Exception):
+                self.store.mark_worker_stopped(self.worker_id)
             log.info("worker %s: stopped", self.worker_id)
 
     def _load_engine(self) -> QwenImageEditEngine:
@@ -123,6 +150,13 @@ class Worker:
         from pixelrun.worker.engine_factory import load_engine
 
         return load_engine(self.settings)
+
+    def _report(self, status: WorkerStatus, info: dict[str, Any] | None = None) -> None:
+        """Heartbeat with a new status; a store outage only delays it to the next heartbeat."""
+        try:
+            self.store.worker_heartbeat(self.worker_id, status, info)
+        except Exception as exc:
+            log.warning("worker %s: could not report %s: %s", self.worker_id, status, _first_line(exc))
 
     def _housekeeping(self) -> None:
         now = time.monotonic()
@@ -150,5 +184,13 @@ class Worker:
                 return
             try:
                 self.store.worker_heartbeat(self.worker_id, self._status)  # type: ignore[arg-type]
-            except Exception:
-                log.exception("worker heartbeat failed")
+            except Exception as exc:
+                if is_unavailable(exc):
+                    log.warning("worker %s: heartbeat failed, the store is unavailable", self.worker_id)
+                else:
+                    log.exception("worker heartbeat failed")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from pixelrun.api.deps import StorageDep, StoreDep
 from pixelrun.api.errors import error_response
+from pixelrun.api.middleware import STORE_RETRY_AFTER_SECONDS
 from pixelrun.api.models_catalog import CATALOG
 from pixelrun.api.wire import (
     CheckOut,
@@ -55,6 +56,7 @@ def readiness(store: StoreDep, storage: StorageDep) -> ReadinessOut | JSONRespon
         503,
         "UNAVAILABLE",
         f"Not ready: {', '.join(failing)}.",
+        headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)} if not store_check.ok else None,
         extra={"checks": checks.model_dump(mode="json")},
     )
 
