@@ -244,6 +244,9 @@ def pixelrun_env(data_dir: Path, database_url: str) -> dict[str, str]:
             "TRANSFORMERS_OFFLINE": "1",
             "HF_HUB_DISABLE_PROGRESS_BARS": "1",
             "TOKENIZERS_PARALLELISM": "false",
+            # The load runs with no worker (it would compete for the CPU): queue the creates
+            # instead of refusing them with 503 MODEL_UNAVAILABLE.
+            "PIXELRUN_MODEL_GRACE_SECONDS": "-1",
         }
     )
     return env

@@ -216,6 +216,7 @@ def worker(
 ) -> None:
     """Run one worker (one per GPU): load the model once, then claim and run jobs from the store."""
     _setup_logging(verbose)
+    from pixelrun.storage import StorageError
     from pixelrun.worker.loop import Worker
 
     settings = _settings(
@@ -235,6 +236,9 @@ def worker(
     except WeightsUnavailable as error:
         _weights_error(error, False)
         raise typer.Exit(EXIT_WEIGHTS_UNAVAILABLE) from None
+    except StorageError as exc:
+        typer.echo(f"pixelrun worker: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

@@ -45,6 +45,19 @@ class Settings(BaseSettings):
     max_attempts: int = 3
     poll_interval_seconds: float = 0.2
 
+    # Run event streams (SPEC §7).
+    stream_keepalive_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=15.0,
+        description="Quiet seconds before a stream sends a `: keep-alive` comment",
+    )
+    stream_poll_seconds: float = Field(
+        default=0.1,
+        gt=0,
+        description="How often an API process reads new stream events on SQLite (PostgreSQL is notified)",
+    )
+
     # Limits.
     max_body_bytes: int = 40 * 1024 * 1024
     max_image_bytes: int = 25 * 1024 * 1024
@@ -118,6 +131,39 @@ class Settings(BaseSettings):
     # that drive them by hand.
     background_tasks: bool = True
 
+    # Storage of output files and uploads.
+    storage_url: str | None = Field(
+        default=None,
+        description="Where files live: a local directory (default: <data dir>/files) or "
+        "s3://BUCKET[/PREFIX] (credentials, region, endpoint: the standard AWS variables)",
+    )
+    file_urls: Literal["presigned", "api"] = Field(
+        default="presigned",
+        description="On S3 storage: output URLs are S3 presigned GETs, or API-signed URLs "
+        "the API streams from the bucket (for buckets clients cannot reach)",
+    )
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        default="auto", description="S3 bucket addressing; 'path' for most MinIO/Ceph setups"
+    )
+    # Secret used to sign file and upload URLs; default: one kept in the store, shared by
+    # every process.
+    signing_secret: str | None = Field(
+        default=None,
+        description="Secret that signs file and upload URLs; the same on every process. "
+        "Default: generated once and kept in the store",
+    )
+
+    # Retention.
+    retention_hours: float = Field(
+        default=24 * 30,
+        ge=0,
+        description="Output files, uploaded assets and callback attempts older than this are "
+        "deleted (run records stay); 0 keeps everything",
+    )
+    janitor_interval_seconds: float = Field(
+        default=300.0, gt=0, description="How often an API process runs the retention janitor"
+    )
+
     # Operations.
     metrics_token: str | None = Field(
         default=None, description="Bearer token that GET /metrics requires; unset: /metrics is open"
@@ -125,9 +171,6 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         default="text", description="Process log lines: text, or JSON lines (one object per line)"
     )
-
-    # Secret used to sign file URLs; generated into the data dir when not set.
-    signing_secret: str | None = None
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from pixelrun.config import Settings
 from pixelrun.engines.qwen_image_edit import MODEL_ID
 from pixelrun.engines.weights_unavailable import EXIT_WEIGHTS_UNAVAILABLE
+from pixelrun.storage import StorageError, storage_from_settings
 from pixelrun.store import Store
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,11 @@ def worker_environment(settings: Settings, worker_id: str) -> dict[str, str]:
         }
     )
     return env
+
+
+def restart_delay(load_failures: int, base: float, cap: float) -> float:
+    """Seconds before the next start: `base` after an ordinary exit, doubling per load failure in a row."""
+    return min(base * 2 ** max(load_failures - 1, 0), cap)
 
 
 @dataclass
@@ -138,8 +144,9 @@ class WorkerSupervisor:
                 failure,
             )
             return
-        delay = min(
-            settings.worker_restart_backoff_seconds * 2 ** (slot.load_failures - 1),
+        delay = restart_delay(
+            slot.load_failures,
+            settings.worker_restart_backoff_seconds,
             settings.worker_restart_backoff_max_seconds,
         )
         log.error(
@@ -229,6 +236,16 @@ def serve(settings: Settings, workers: int) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(settings.resolved_database_url)
     store.migrate()
+    try:
+        # Here rather than in the app's lifespan: a signing secret this process may not
+        # invent, or a bad storage URL, stops it with one clear line before anything starts.
+        storage = storage_from_settings(
+            settings, store.shared_settings, store.shared_settings.deployment_has_runs
+        )
+    except StorageError as exc:
+        store.close()
+        typer.echo(f"pixelrun serve: {exc}", err=True)
+        raise typer.Exit(2) from None
     banner = first_key_banner(settings, store)
     if banner:
         typer.echo(banner)
@@ -236,7 +253,7 @@ def serve(settings: Settings, workers: int) -> None:
     supervisor = WorkerSupervisor(settings, workers, store)
     if workers:
         supervisor.start()
-    app = create_app(settings, store)
+    app = create_app(settings, store, storage)
     stop_workers_on_shutdown(app, supervisor)
     try:
         log.info("serving on http://%s:%d (%d worker process(es))", settings.host, settings.port, workers)

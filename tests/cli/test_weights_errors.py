@@ -121,3 +121,9 @@ def test_weights_download_without_the_hub_fails_at_once(tmp_path: Path) -> None:
     )  # fmt: skip
     assert_one_line_error(done, elapsed, "cannot be reached", "on a machine with Hub access")
     assert not (tmp_path / "w").exists()
+
+
+def test_weights_help_lists_download_and_check(tmp_path: Path) -> None:
+    done, _ = pixelrun("weights", "--help", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "download" in done.stdout and "check" in done.stdout

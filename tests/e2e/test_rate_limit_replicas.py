@@ -25,6 +25,8 @@ def test_two_replicas_share_one_limit_and_retry_after_is_honoured(
     env = {
         "PIXELRUN_RATE_LIMIT_PER_MINUTE": str(LIMIT),
         "PIXELRUN_RATE_LIMIT_WINDOW_SECONDS": str(WINDOW_SECONDS),
+        # No worker runs here: creates must be queued however slow the start-up was.
+        "PIXELRUN_MODEL_GRACE_SECONDS": "-1",
     }
     for name in ("a", "b"):
         (tmp_path / name).mkdir()

@@ -13,7 +13,8 @@ from pixelrun.api.background import background_tasks
 from pixelrun.api.errors import install_error_handlers
 from pixelrun.api.middleware import RequestContextMiddleware
 from pixelrun.api.model_gate import open_model_gate
-from pixelrun.api.routes import account, assets, callbacks, files, health, metrics, models, runs
+from pixelrun.api.routes import account, assets, callbacks, files, health, metrics, models, runs, stream
+from pixelrun.api.streaming import StreamEvents, StreamHub
 from pixelrun.config import Settings
 from pixelrun.storage import FileStorage, storage_from_settings
 from pixelrun.store import Store
@@ -38,10 +39,26 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
             app.state.store = app_store
             # The grace period for creates without a live worker starts now.
             app.state.model_gate = open_model_gate(app_store, settings)
-            app.state.storage = storage if storage is not None else storage_from_settings(settings)
-            async with background_tasks(settings, app_store, app.state.storage) as dispatcher:
-                app.state.callback_dispatcher = dispatcher
-                yield
+            if storage is not None:
+                app.state.storage = storage
+            else:
+                app.state.storage = await anyio.to_thread.run_sync(
+                    storage_from_settings,
+                    settings,
+                    app_store.shared_settings,
+                    app_store.shared_settings.deployment_has_runs,
+                )
+            hub = StreamHub(
+                StreamEvents(app_store, settings, app.state.storage), settings.stream_poll_seconds
+            )
+            await hub.start()
+            app.state.stream_hub = hub
+            try:
+                async with background_tasks(settings, app_store, app.state.storage) as dispatcher:
+                    app.state.callback_dispatcher = dispatcher
+                    yield
+            finally:
+                await hub.stop()
         finally:
             if owned_store:
                 app_store.close()
@@ -60,7 +77,7 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
         # Local-storage uploads (SPEC §8) may be larger than a JSON body; the route checks them.
         body_limits={f"{API_PREFIX}/uploads/": settings.max_upload_bytes},
     )
-    for module in (runs, models, files, assets, account, health, callbacks):
+    for module in (runs, stream, models, files, assets, account, health, callbacks):
         app.include_router(module.router, prefix=API_PREFIX)
     # Prometheus expects /metrics at the root, outside the versioned API.
     app.include_router(metrics.router)

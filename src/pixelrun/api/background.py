@@ -1,6 +1,7 @@
-"""Work an API process does besides answering requests: the callback dispatcher and the reaper.
+"""Work an API process does besides answering requests: the callback dispatcher, the reaper
+and the retention janitor.
 
-Both run in every API process; the store makes that safe (deliveries and leases are
+All run in every API process; the store makes that safe (deliveries and leases are
 claimed with row locks), so any number of API replicas can run side by side.
 """
 
@@ -12,6 +13,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 
+from pixelrun.api.janitor import Janitor
 from pixelrun.callbacks.dispatcher import CallbackDispatcher
 from pixelrun.config import Settings
 from pixelrun.net import NetworkPolicy, OutboundClient
@@ -66,6 +68,9 @@ async def background_tasks(
         asyncio.create_task(dispatcher.run(), name="callback-dispatcher"),
         asyncio.create_task(reap_forever(store), name="reaper"),
     ]
+    if settings.retention_hours > 0:
+        janitor = Janitor(store, storage, settings.retention_hours, settings.janitor_interval_seconds)
+        tasks.append(asyncio.create_task(janitor.run_forever(), name="retention-janitor"))
     try:
         yield dispatcher
     finally:

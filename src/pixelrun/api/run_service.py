@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
 from pydantic import ValidationError
 
 from pixelrun.api.asset_service import asset_reference_errors
@@ -90,6 +90,10 @@ def parse_duration(text: str) -> timedelta | None:
     return duration
 
 
+# `present_run(..., queue_position=UNKNOWN)`: not read yet, so present_run reads it.
+UNKNOWN: Any = object()
+
+
 @dataclass(frozen=True)
 class Submission:
     """A create's outcome: the run and the status code to answer with.
@@ -101,19 +105,45 @@ class Submission:
     run: RunRecord
     status_code: int = 201
     replayed: bool = False
+    # Read with the create; pass it on to `present_run(..., queue_position=...)`.
+    queue_position: int | None = UNKNOWN
 
     def headers(self) -> dict[str, str]:
         return {REPLAYED_HEADER: "true"} if self.replayed else {}
 
 
-def present_run(run: RunRecord, store: Store, settings: Settings, storage: FileStorage) -> RunOut:
-    """The wire form of a run: signed file URLs, links, and the queue position when queued."""
+def present_run(
+    run: RunRecord,
+    store: Store,
+    settings: Settings,
+    storage: FileStorage,
+    *,
+    queue_position: int | None = UNKNOWN,
+) -> RunOut:
+    """The wire form of a run: signed file URLs, links, and the queue position when queued.
+
+    Pass `queue_position` when it was read with the run (`store.run_reads`) to save a query.
+    """
     ttl = settings.file_url_ttl_seconds
+    if run.status is not RunStatus.QUEUED:
+        queue_position = None
+    elif queue_position is UNKNOWN:
+        queue_position = store.queue_position(run)
     return RunOut.from_record(
         run,
         base_url=settings.public_base_url,
         url_for=lambda key: storage.url_for(key, ttl),
-        queue_position=store.queue_position(run) if run.status is RunStatus.QUEUED else None,
+        queue_position=queue_position,
+    )
+
+
+def json_response(body: RunOut, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """`body` serialised once by pydantic. Returning the model instead makes FastAPI dump it,
+    validate it again against the response model and serialise it: three passes per request.
+    The bytes are the same (`RunOut` holds only JSON types; timestamps are strings already).
+    """
+    return Response(
+        body.model_dump_json(), status_code=status_code, headers=headers, media_type="application/json"
     )
 
 
@@ -198,30 +228,19 @@ def submit(
     estimated_cents = model.estimate_cents(validated)
     model_gate(store, settings).check(model.id)
     try:
-        if options.idempotency_key is None:
-            run = store.create_run(
-                new_run.owner_id,
-                new_run.model_id,
-                new_run.input,
-                metadata=metadata,
-                callback_url=callback_url,
-                client_ref=client_ref,
-                max_attempts=new_run.max_attempts,
-                estimated_cents=estimated_cents,
-                deadline_at=new_run.deadline_at,
+        digest = ""
+        if options.idempotency_key is not None:
+            # The request as stored, plus the deadline asked for: a replay must repeat both.
+            digest = request_hash(
+                {
+                    "model": model.id,
+                    "input": stored_input,
+                    "metadata": metadata,
+                    "callback_url": callback_url,
+                    "client_ref": client_ref,
+                    "cancel_after": options.cancel_after.total_seconds() if options.cancel_after else None,
+                }
             )
-            return Submission(run, status_code)
-        # The request as stored, plus the deadline asked for: a replay must repeat both.
-        digest = request_hash(
-            {
-                "model": model.id,
-                "input": stored_input,
-                "metadata": metadata,
-                "callback_url": callback_url,
-                "client_ref": client_ref,
-                "cancel_after": options.cancel_after.total_seconds() if options.cancel_after else None,
-            }
-        )
         created = store.idempotent.create_run(
             new_run,
             key=options.idempotency_key,
@@ -229,7 +248,7 @@ def submit(
             status_code=status_code,
             estimated_cents=estimated_cents,
         )
-        return Submission(created.run, created.status_code, created.replayed)
+        return Submission(created.run, created.status_code, created.replayed, created.queue_position)
     except IdempotencyConflict as exc:
         raise ApiError(
             409,

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, insert, select
 from pixelrun.runs import RunStatus
 from pixelrun.store.database import after_commit, read_tx
 from pixelrun.store.records import EventRecord, RunRecord
+from pixelrun.store.stream import append_status_in_tx
 from pixelrun.store.tables import run_events
 
 # One line per status change, in whichever process made it (API or worker), once committed.
@@ -33,15 +34,17 @@ def record_event(
     the log line written when the transaction commits.
     """
     conn.execute(
-        insert(run_events).values(
-            run_id=run_id,
-            from_status=from_status.value if from_status is not None else None,
-            to_status=to_status.value,
-            attempt=attempt,
-            created_at=at,
-            detail=detail,
-        )
+        _INSERT_EVENT,
+        {
+            "run_id": run_id,
+            "from_status": from_status.value if from_status is not None else None,
+            "to_status": to_status.value,
+            "attempt": attempt,
+            "created_at": at,
+            "detail": detail,
+        },
     )
+    append_status_in_tx(conn, run_id, to_status, at)
     fields = _log_fields(run_id, from_status, to_status, attempt, at, detail, run)
     if not after_commit(conn, lambda: _log_transition(fields)):
         _log_transition(fields)  # not inside write_tx: no commit to wait for
@@ -88,6 +91,10 @@ def _log_transition(fields: dict[str, Any]) -> None:
         shown,
         extra=fields,
     )
+
+
+# Built once: building a statement per call cost more CPU than running it (hot path).
+_INSERT_EVENT = insert(run_events)
 
 
 def list_events(engine: Engine, run_id: str) -> list[EventRecord]:

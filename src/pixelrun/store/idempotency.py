@@ -22,7 +22,7 @@ from pixelrun.runs import new_run_id, utc_now
 from pixelrun.store.database import write_tx
 from pixelrun.store.errors import IdempotencyConflict
 from pixelrun.store.records import RunRecord
-from pixelrun.store.runs_repo import NewRun, fetch_run, insert_run
+from pixelrun.store.runs_repo import NewRun, fetch_run, insert_run, queue_position_in_tx
 from pixelrun.store.tables import idempotency_keys
 
 KEY_LIFETIME = timedelta(hours=24)
@@ -42,6 +42,9 @@ class Created:
     run: RunRecord
     replayed: bool
     status_code: int
+    # 1-based place among the model's queued runs, read in the same transaction (None once
+    # it left the queue: a replay of an older run).
+    queue_position: int | None = None
 
 
 class IdempotentCreates:
@@ -52,24 +55,28 @@ class IdempotentCreates:
         self,
         new_run: NewRun,
         *,
-        key: str,
-        request_digest: str,
+        key: str | None,
+        request_digest: str = "",
         status_code: int = 201,
         estimated_cents: int = 0,
     ) -> Created:
         """The run created under `key`, or the one an earlier identical request created.
 
+        `key=None` is a plain create. Either way the run's queue position is read in the
+        same transaction (the API shows it; a second transaction cost more than the count).
         Raises `IdempotencyConflict` when the key was used for a different request, and
         `InsufficientCredit` like any create (nothing is remembered then).
         """
-        if not key or len(key) > MAX_KEY_LENGTH:
+        if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
             raise ValueError(f"an idempotency key has 1 to {MAX_KEY_LENGTH} characters")
         now = utc_now()
         run_id = new_run_id()
         with write_tx(self.engine) as conn:
-            if _claim_key(conn, new_run.owner_id, key, request_digest, run_id, status_code, now):
+            if key is None or _claim_key(
+                conn, new_run.owner_id, key, request_digest, run_id, status_code, now
+            ):
                 run = insert_run(conn, new_run, estimated_cents, run_id=run_id, now=now)
-                return Created(run, replayed=False, status_code=status_code)
+                return Created(run, False, status_code, queue_position_in_tx(conn, run))
             row = conn.execute(
                 select(idempotency_keys).where(
                     idempotency_keys.c.owner_id == new_run.owner_id, idempotency_keys.c.key == key
@@ -77,7 +84,8 @@ class IdempotentCreates:
             ).one()
             if row.request_hash != request_digest:
                 raise IdempotencyConflict(key, row.run_id)
-            return Created(fetch_run(conn, row.run_id), replayed=True, status_code=row.status_code)
+            run = fetch_run(conn, row.run_id)
+            return Created(run, True, row.status_code, queue_position_in_tx(conn, run))
 
     def purge_expired(self, now: datetime | None = None) -> int:
         """Delete keys past their lifetime (they no longer protect anything); how many."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
 
 from pixelrun.runs import RunStatus, new_run_id, price_outputs, utc_now
 from pixelrun.store.cursor import decode_cursor, encode_cursor
@@ -71,15 +71,14 @@ def insert_run(
     now = now or utc_now()
     run_id = run_id or new_run_id()
     owner_id = new_run.owner_id
-    owner_query = select(owners.c.budget_cents, owners.c.spent_cents).where(owners.c.id == owner_id)
-    owner = conn.execute(owner_query).first()
+    owner = conn.execute(_OWNER_CREDIT, {"owner_id": owner_id}).first()
     if owner is None:
         raise OwnerNotFound(owner_id)
     if owner.budget_cents is not None:
         # Only owners with a budget need the row lock: FOR UPDATE orders this check
         # after a concurrent debit on PostgreSQL (SQLite's BEGIN IMMEDIATE already
         # serialises writers). Without a budget, creates of one owner never queue up.
-        owner = conn.execute(owner_query.with_for_update()).one()
+        owner = conn.execute(_OWNER_CREDIT.with_for_update(), {"owner_id": owner_id}).one()
         available = (owner.budget_cents or 0) - owner.spent_cents
         if owner.budget_cents is not None and available < estimated_cents:
             raise InsufficientCredit(owner_id, available, estimated_cents)
@@ -100,13 +99,33 @@ def insert_run(
         "cancel_requested": False,
         "deadline_at": new_run.deadline_at,
     }
-    conn.execute(insert(runs).values(values))
+    conn.execute(_INSERT_RUN, values)
     notify_in_tx(conn, new_run.model_id)
     # Built from what was inserted rather than read back: one query less per create.
     # The values are those a read would give (JSON columns round-trip unchanged).
     created = RunRecord.from_row({column.name: values.get(column.name) for column in runs.c})  # type: ignore[arg-type]
     record_event(conn, run_id, None, RunStatus.QUEUED, 0, now, run=created)
     return created
+
+
+# Statements of the hot paths are built once: building one per call (coercing every
+# clause) cost more CPU than running it on SQLite.
+_OWNER_CREDIT = select(owners.c.budget_cents, owners.c.spent_cents).where(
+    owners.c.id == bindparam("owner_id")
+)
+_INSERT_RUN = insert(runs)
+_QUEUE_POSITION = (
+    select(func.count())
+    .select_from(runs)
+    .where(
+        runs.c.status == RunStatus.QUEUED.value,
+        runs.c.model_id == bindparam("model_id"),
+        or_(
+            runs.c.created_at < bindparam("created_at", type_=runs.c.created_at.type),
+            and_(runs.c.created_at == bindparam("created_at"), runs.c.id <= bindparam("run_id")),
+        ),
+    )
+)
 
 
 def fetch_run(conn: Connection, run_id: str, owner_id: str | None = None, lock: bool = False) -> RunRecord:
@@ -174,20 +193,16 @@ def queue_position(engine: Engine, run: RunRecord) -> int | None:
     """1-based place of a queued run among the queued runs of its model (claim order)."""
     if run.status is not RunStatus.QUEUED:
         return None
-    query = (
-        select(func.count())
-        .select_from(runs)
-        .where(
-            runs.c.status == RunStatus.QUEUED.value,
-            runs.c.model_id == run.model_id,
-            or_(
-                runs.c.created_at < run.created_at,
-                and_(runs.c.created_at == run.created_at, runs.c.id <= run.id),
-            ),
-        )
-    )
     with read_tx(engine) as conn:
-        position = int(conn.execute(query).scalar_one())
+        return queue_position_in_tx(conn, run)
+
+
+def queue_position_in_tx(conn: Connection, run: RunRecord) -> int | None:
+    """`queue_position` inside an open transaction."""
+    if run.status is not RunStatus.QUEUED:
+        return None
+    params = {"model_id": run.model_id, "created_at": run.created_at, "run_id": run.id}
+    position = int(conn.execute(_QUEUE_POSITION, params).scalar_one())
     # Zero means it left the queue since `run` was read.
     return position or None
 

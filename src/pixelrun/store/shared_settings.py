@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from pixelrun.runs import utc_now
 from pixelrun.store.database import read_tx, write_tx
-from pixelrun.store.tables import shared_settings
+from pixelrun.store.tables import runs, shared_settings
 
 
 class SharedSettingsRepo:
@@ -38,3 +38,9 @@ class SharedSettingsRepo:
         if stored is None:  # pragma: no cover - the row cannot vanish between the two statements
             raise RuntimeError(f"shared setting {name!r} could not be stored")
         return stored
+
+    def deployment_has_runs(self) -> bool:
+        """Whether any run exists: then URLs may have been handed out already, and a shared
+        value that is missing must not be invented on the spot."""
+        with read_tx(self.engine) as conn:
+            return conn.execute(select(runs.c.id).limit(1)).first() is not None

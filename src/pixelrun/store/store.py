@@ -35,7 +35,10 @@ from pixelrun.store.records import (
     RunRecord,
     WorkerRecord,
 )
+from pixelrun.store.retention_repo import RetentionRepo
+from pixelrun.store.run_reads import RunReads
 from pixelrun.store.shared_settings import SharedSettingsRepo
+from pixelrun.store.stream import StreamRepo
 
 
 class Store:
@@ -45,11 +48,14 @@ class Store:
                 raise ValueError("Store needs a database URL or an engine")
             engine = create_engine_for(url)
         self.engine = engine
+        self.stream = StreamRepo(engine)
         self.assets = AssetsRepo(engine)
         self.shared_settings = SharedSettingsRepo(engine)
+        self.retention = RetentionRepo(engine)
         self.idempotent = IdempotentCreates(engine)
         self.rate_limits = RateLimits(engine)
         self.deadlines = Deadlines(engine)
+        self.run_reads = RunReads(engine)
         self.availability = AvailabilityRepo(engine)
         self.metrics = MetricsRepo(engine)
 

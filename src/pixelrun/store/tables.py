@@ -117,6 +117,24 @@ run_logs = Table(
     Column("meta", json_type(), nullable=True),
 )
 
+# What a run's event stream (GET /v1/runs/{id}/stream) replays: one row per status change
+# (plus a `done` row when it becomes terminal), per denoising step and per log line,
+# written in the transaction that makes the change. The id orders the stream.
+run_stream_events = Table(
+    "run_stream_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(36), ForeignKey("runs.id"), nullable=False),
+    # status | progress | log | done
+    Column("kind", String(16), nullable=False),
+    Column("status", String(20), nullable=True),
+    Column("step", Integer, nullable=True),
+    Column("steps", Integer, nullable=True),
+    Column("log_id", Integer, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_run_stream_events_run_id_id", "run_id", "id"),
+)
+
 workers = Table(
     "workers",
     metadata,

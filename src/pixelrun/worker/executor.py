@@ -31,6 +31,7 @@ from pixelrun.worker.assets import StoredAssets
 from pixelrun.worker.inputs import InputImageError, InputLimits, load_input_images
 from pixelrun.worker.lease import LeaseKeeper
 from pixelrun.worker.outputs import save_outputs
+from pixelrun.worker.progress import ProgressRecorder
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +158,11 @@ class RunExecutor:
         deadline = started + self.config.run_timeout_seconds
         cancel_after = run.deadline_at
 
+        recorder = ProgressRecorder(self.store, run.id)
+
         def on_step(step: int, steps: int) -> bool:
             lease.progress(step, steps)
+            recorder.step(step, steps)
             if self.stopping.is_set():
                 raise _Stopped
             if cancel_after is not None and utc_now() >= cancel_after:
@@ -170,7 +174,8 @@ class RunExecutor:
         if cancel_after is not None and utc_now() >= cancel_after:
             raise _DeadlineExceeded
         try:
-            result = self.engine.edit(request, images, on_step=on_step)
+            with recorder:
+                result = self.engine.edit(request, images, on_step=on_step)
         except (EditCanceled, _Stopped, _DeadlineExceeded):
             raise
         except _TimedOut as error:

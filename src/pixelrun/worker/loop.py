@@ -20,8 +20,6 @@ from pixelrun.net import NetworkPolicy, OutboundClient
 from pixelrun.storage import storage_from_settings
 from pixelrun.store import Store, is_unavailable
 from pixelrun.store.workers import WorkerStatus
-from pixelrun.worker.executor import ExecutorConfig, RunExecutor
-from pixelrun.worker.inputs import InputLimits
 from pixelrun.worker.vitals import engine_figures, gpu_memory
 
 if TYPE_CHECKING:
@@ -57,6 +55,11 @@ class Worker:
         """Serve until stopped. Raises `WeightsUnavailable` (after marking this worker
         failed in the store) when the model cannot be loaded."""
         self.store.migrate()
+        # Before the (slow) model load, so a storage or signing-secret misconfiguration
+        # stops the worker at once, with its message.
+        storage = storage_from_settings(
+            self.settings, self.store.shared_settings, self.store.shared_settings.deployment_has_runs
+        )
         info = {"weights": self.settings.weights, "pid": os.getpid()}
         self.store.register_worker(
             self.worker_id, self.name, [MODEL_ID], self.settings.device, info, "loading"
@@ -81,10 +84,15 @@ class Worker:
             self.worker_id, self.name, [MODEL_ID], device, {**info, **gpu_memory(device)}, "ready"
         )
         self._status = "ready"
+        # Imported here, not at the top: they pull in torch, and a worker whose weights
+        # are missing should say so before spending seconds importing it.
+        from pixelrun.worker.executor import ExecutorConfig, RunExecutor
+        from pixelrun.worker.inputs import InputLimits
+
         executor = RunExecutor(
             self.store,
             engine,
-            storage_from_settings(self.settings),
+            storage,
             OutboundClient(
                 NetworkPolicy.from_settings(self.settings.allow_private_urls, self.settings.allowed_networks),
                 self.settings.fetch_connect_timeout_seconds,
