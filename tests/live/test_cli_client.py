@@ -16,7 +16,7 @@ from PIL import Image
 from e2e.server import wait_for
 
 from .conftest import IMAGE_DATA_URI, Live, png_bytes
-from .runs import create_run
+from .runs import create_blocker, create_run
 
 
 def cli_env(live: Live) -> dict[str, str]:
@@ -134,3 +134,24 @@ def test_runs_list_get_cancel_logs(live: Live) -> None:
     assert missing.returncode == 1 and "RUN_NOT_FOUND" in missing.stderr
     bad = pixelrun(live, "run", "-i", "/nonexistent.png", "-p", "x")
     assert bad.returncode == 2 and "no such file" in bad.stderr
+
+
+def test_the_bar_shows_the_queue_position_while_queued(live: Live, tmp_path: Path) -> None:
+    source = tmp_path / "in.png"
+    source.write_bytes(png_bytes())
+    blocker = create_blocker(live)
+    env = {**cli_env(live), "TTY_COMPATIBLE": "1"}  # rich draws the live bar as on a terminal
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pixelrun.cli", "run", "-i", str(source), "-p", "x",
+             "-o", str(tmp_path / "out.png"), "--size", "256x256", "--steps", "2"],
+            env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        time.sleep(4)
+    finally:
+        httpx.post(
+            f"{live.base_url}/v1/runs/{blocker['id']}/cancellation", headers=live.headers(), timeout=10
+        )
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert "queued (position 1)" in stderr and "2/2" in stderr

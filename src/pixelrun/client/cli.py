@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,6 +32,7 @@ ServerOption = Annotated[
 ]
 KeyOption = Annotated[str | None, typer.Option("--key", help="API key (default: $PIXELRUN_API_KEY).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+QUEUE_REFRESH_SECONDS = 2.0
 FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
 
 runs_app = typer.Typer(help="Runs on a Pixelrun server.", no_args_is_help=True)
@@ -132,11 +134,36 @@ def _follow_with_progress(px: Pixelrun, created: Run) -> Run:
         transient=False,
     ) as bar:
         task = bar.add_task(_describe(created), total=created.input.get("num_inference_steps"))
-        for event in px.runs.stream(created.id):
-            _show(bar, task, event)
-            if event.event == "done":
-                return event.data
+        state = {"status": created.status_code}
+        stop = threading.Event()
+        # The stream says when the run leaves the queue, not when runs ahead of it do:
+        # while queued, the position is refreshed from GET /v1/runs/{id}.
+        watcher = threading.Thread(
+            target=_watch_queue, args=(px, created.id, bar, task, state, stop), daemon=True
+        )
+        watcher.start()
+        try:
+            for event in px.runs.stream(created.id):
+                if event.event in ("status", "done"):
+                    state["status"] = event.data.status_code
+                _show(bar, task, event)
+                if event.event == "done":
+                    return event.data
+        finally:
+            stop.set()
     return px.runs.get(created.id)
+
+
+def _watch_queue(
+    px: Pixelrun, run_id: str, bar: Progress, task: TaskID, state: dict[str, str], stop: threading.Event
+) -> None:
+    while not stop.wait(QUEUE_REFRESH_SECONDS) and state["status"] == "queued":
+        try:
+            run = px.runs.get(run_id)
+        except (APIError, APIConnectionError):
+            continue
+        if run.status_code == "queued" and state["status"] == "queued":
+            bar.update(task, description=_describe(run))
 
 
 def _show(bar: Progress, task: TaskID, event: StreamEvent) -> None:
