@@ -15,6 +15,8 @@ from PIL import Image
 from e2e.server import Server
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
+# CI runs every test at once on two cores: waits are generous, failures still fail.
+playwright_sync.expect.set_options(timeout=30_000)
 
 CHROMIUM = os.environ.get("PIXELRUN_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]

@@ -117,7 +117,7 @@ def test_queue_position_then_cancel_during_a_long_run(playground: Playground, im
         server,
         prompt="blocker",
         image_urls=[images],
-        image_size="512x512",
+        image_size="1024x1024",
         num_inference_steps=50,
         acceleration="none",
     )
@@ -126,12 +126,15 @@ def test_queue_position_then_cancel_during_a_long_run(playground: Playground, im
     playground.add_pictures((90, 160, 90))
     page.get_by_role("textbox", name="Prompt", exact=True).fill("a long edit to cancel")
     playground.set_field("num_inference_steps", "50")
-    playground.set_field("image_size", "512x512")
+    playground.set_field("image_size", "1024x1024")
     page.locator("#field-acceleration").select_option("none")
     page.get_by_role("button", name="Run", exact=True).click()
     expect(page.locator("#run-status")).to_have_text("Queued — position 1 in the queue.")
     expect(page.get_by_role("progressbar")).to_be_hidden()
-    requests.post(f"{server.base_url}/v1/runs/{blocker}/cancellation", headers=server.headers(), timeout=10)
+    response = requests.post(
+        f"{server.base_url}/v1/runs/{blocker}/cancellation", headers=server.headers(), timeout=10
+    )
+    assert response.status_code == 201  # it still held the worker while the page's run waited
 
     progress = page.get_by_role("progressbar")
     expect(progress).to_be_visible(timeout=120_000)
