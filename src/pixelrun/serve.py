@@ -45,6 +45,7 @@ def worker_environment(settings: Settings, worker_id: str) -> dict[str, str]:
             "PIXELRUN_DATABASE_URL": settings.resolved_database_url,
             "PIXELRUN_WEIGHTS": settings.weights,
             "PIXELRUN_DEVICE": settings.device,
+            "PIXELRUN_MODELS": ",".join(settings.models),
             "PIXELRUN_PUBLIC_BASE_URL": settings.public_base_url,
         }
     )
