@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from pixelrun.config import Settings
+from pixelrun.client.cli import register_client_commands
 from pixelrun.weights_cli import weights_app
+
+# Server modules (settings, torch, FastAPI, SQLAlchemy) are imported inside the server
+# commands: the client commands work with the light base install (`pip install pixelrun`).
+if TYPE_CHECKING:
+    from pixelrun.config import Settings
 
 app = typer.Typer(
     help="Pixelrun: a self-hosted run API for Qwen-Image-Edit-2511.",
@@ -38,6 +43,8 @@ ModelsOption = Annotated[
 
 
 def _settings(**overrides: object) -> Settings:
+    from pixelrun.config import Settings
+
     return Settings(**{key: value for key, value in overrides.items() if value is not None})
 
 
@@ -183,6 +190,7 @@ def edit(
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(weights_app, name="weights")
+register_client_commands(app)
 
 
 @keys_app.command("create")

@@ -14,6 +14,7 @@ from pixelrun.api.errors import install_error_handlers
 from pixelrun.api.middleware import RequestContextMiddleware
 from pixelrun.api.model_gate import open_model_gate
 from pixelrun.api.routes import account, assets, callbacks, files, health, metrics, models, runs, stream
+from pixelrun.api.routes.playground import install_playground
 from pixelrun.api.streaming import StreamEvents, StreamHub
 from pixelrun.config import Settings
 from pixelrun.storage import FileStorage, storage_from_settings
@@ -81,4 +82,5 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
         app.include_router(module.router, prefix=API_PREFIX)
     # Prometheus expects /metrics at the root, outside the versioned API.
     app.include_router(metrics.router)
+    install_playground(app)
     return app
