@@ -126,7 +126,14 @@ def edit(
             err.print(f"[red]error:[/] --image #{index + 1} {path}: {error}")
             raise typer.Exit(2) from None
 
-    settings = _settings(weights=weights, device=device, cpu_offload=cpu_offload or None, data_dir=data_dir)
+    # One-shot edits use the base model: no Lightning LoRA to fetch.
+    settings = _settings(
+        weights=weights,
+        device=device,
+        cpu_offload=cpu_offload or None,
+        data_dir=data_dir,
+        models="alibaba/qwen-image-edit-2511",
+    )
     settings.load_safety_checker = safety_checker
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 

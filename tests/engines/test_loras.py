@@ -210,3 +210,10 @@ def test_lightning_equals_a_direct_diffusers_call_with_its_lora_and_scheduler(
     assert np.array_equal(pixels(result.images[0]), pixels(expected))
     # The Lightning adapter and scheduler were for that call only.
     assert np.array_equal(run(lora_engine, **overrides), run(engine, **overrides))
+
+
+def test_warm_up_runs_each_size_a_cached_step_cfg_and_lightning(lora_engine: QwenImageEditEngine) -> None:
+    """What a compiled worker runs before it says ready (here uncompiled: the calls, not the compile)."""
+    done: list[str] = []
+    lora_engine.warm_up([(256, 256), (320, 256)], on_done=done.append)
+    assert done == ["256x256", "320x256", "cache", "cfg", "lightning"]
