@@ -49,7 +49,6 @@ def _settings(**overrides: object) -> Settings:
 
 
 def _setup_logging(verbose: bool) -> None:
-    from pixelrun.config import Settings
     from pixelrun.log_setup import setup_logging
 
     setup_logging(verbose, _settings().log_format)
