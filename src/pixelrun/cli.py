@@ -51,7 +51,7 @@ def _settings(**overrides: object) -> Settings:
 def _setup_logging(verbose: bool) -> None:
     from pixelrun.log_setup import setup_logging
 
-    setup_logging(verbose, Settings().log_format)
+    setup_logging(verbose, _settings().log_format)
 
 
 def _weights_error(error: Exception, verbose: bool) -> None:
