@@ -1,6 +1,6 @@
 """`PIXELRUN_COMPILE=1` on the CPU with the tiny weights: inductor compiles the transformer blocks.
 
-One focused test (compiling is the slow part: 2-4 minutes on 2 CPU cores): the compiled
+One focused test (compiling is the slow part: 45-130 s on 2 CPU cores): the compiled
 engine stays within tolerance of eager, and after the warm-up neither new output sizes
 nor the cache levels, the Lightning variant or a user LoRA make dynamo compile again.
 """
