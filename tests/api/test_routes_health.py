@@ -98,3 +98,15 @@ def test_readiness_reports_a_broken_store_and_storage(backend: Backend, store: S
     assert body["checks"]["storage"] == {"ok": False, "detail": "OSError"}
     assert body["checks"]["workers"]["ok"] is False
     assert "database is down" not in str(body)
+
+
+def test_a_model_no_worker_was_told_to_serve_does_not_hold_readiness_back(
+    client: TestClient, store: Store
+) -> None:
+    # `pixelrun worker --models alibaba/qwen-image-edit-2511`: Lightning is simply not served.
+    store.register_worker("w1", "gpu0", [MODEL], "cuda:0")
+    assert store.worker_heartbeat("w1", status="ready")
+    response = client.get("/v1/readiness")
+    assert response.status_code == 200, response.text
+    assert response.json()["checks"]["workers"]["ready"] == {MODEL: 1, LIGHTNING: 0}
+    store.mark_worker_stopped("w1")

@@ -101,8 +101,10 @@ def _check_workers(store: Store) -> WorkersCheckOut:
                 failed_at=isoformat_utc(failure.failed_at),
             )
             problems.append(f"{model_id}: {failure.message}")
-        else:
-            problems.append(f"{model_id}: no worker")
+        # A model no worker was told to serve (say `--models` names a subset) is not a
+        # readiness problem; it shows as 0 in `ready`, and creates for it answer 503.
+    if not any(availability.ready for availability in summary.values()) and not problems:
+        problems.append("any model: no worker")
     return WorkersCheckOut(
         ok=not problems,
         detail=f"no ready worker for {'; '.join(problems)}" if problems else None,
