@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     fetch_total_timeout_seconds: float = 30.0
     file_url_ttl_seconds: int = 7 * 24 * 3600
     run_timeout_seconds: float = 1800.0
+    sync_timeout_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long POST /v1/images/edits holds its answer before a 504 (the run goes on)",
+    )
 
     # Outbound network rules (input images and callbacks).
     allow_private_urls: bool = False

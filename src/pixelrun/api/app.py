@@ -9,9 +9,11 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 import pixelrun
+from pixelrun.api import compat
 from pixelrun.api.background import background_tasks
 from pixelrun.api.errors import install_error_handlers
 from pixelrun.api.middleware import RequestContextMiddleware
+from pixelrun.api.openapi import install_openapi
 from pixelrun.api.routes import account, callbacks, files, health, models, runs
 from pixelrun.config import Settings
 from pixelrun.storage import FileStorage, storage_from_settings
@@ -50,8 +52,14 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.error_shapes = compat.ERROR_SHAPES
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
-    for module in (runs, models, files, account, health, callbacks):
+    app.add_middleware(
+        RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, error_shapes=compat.ERROR_SHAPES
+    )
+    # The compatibility routers first: /v1/models/{owner}/{name}/predictions must not be
+    # taken for a model id by GET /v1/models/{model_id:path}.
+    for module in (compat.openai, compat.replicate, runs, models, files, account, health, callbacks):
         app.include_router(module.router, prefix=API_PREFIX)
+    install_openapi(app)
     return app

@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Sequence
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pixelrun.api.errors import ApiError, error_response
+from pixelrun.api.errors import ApiError, ErrorShape, shaped_error_response
 
 log = logging.getLogger("pixelrun.api")
 
@@ -29,9 +30,10 @@ def payload_too_large(limit: int) -> ApiError:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, error_shapes: Sequence[ErrorShape] = ()) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.error_shapes = tuple(error_shapes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,14 +89,25 @@ class RequestContextMiddleware:
             )
             if started:
                 raise
-            response = error_response(
-                500, "INTERNAL", f"Internal server error; quote request id {request_id} when reporting it."
+            response = shaped_error_response(
+                scope.get("path", ""),
+                self.error_shapes,
+                500,
+                "INTERNAL",
+                f"Internal server error; quote request id {request_id} when reporting it.",
             )
             await response(scope, receive, send_with_id)
 
-    @staticmethod
-    async def _respond(exc: ApiError, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(exc.status_code, exc.code, exc.message, exc.errors, exc.headers)
+    async def _respond(self, exc: ApiError, scope: Scope, receive: Receive, send: Send) -> None:
+        response = shaped_error_response(
+            scope.get("path", ""),
+            self.error_shapes,
+            exc.status_code,
+            exc.code,
+            exc.message,
+            exc.errors,
+            exc.headers,
+        )
         # Tell the client the connection will not carry the rest of an oversized body.
         response.headers["Connection"] = "close"
         await response(scope, receive, send)

@@ -42,6 +42,7 @@ def submit_run(
     callback_url: str | None = None,
     client_ref: str | None = None,
     input_loc: tuple[str, ...] = ("body", "input"),
+    callback_format: str | None = None,
 ) -> RunRecord:
     """Validate `raw_input` against the model's schema and queue the run.
 
@@ -68,6 +69,7 @@ def submit_run(
             client_ref=client_ref,
             max_attempts=settings.max_attempts,
             estimated_cents=model.estimate_cents(validated),
+            callback_format=callback_format,
         )
     except InsufficientCredit as exc:
         raise ApiError(

@@ -88,6 +88,7 @@ class RunRecord:
     worker_id: str | None
     lease_expires_at: datetime | None
     cancel_requested: bool
+    callback_format: str | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -137,6 +138,7 @@ class RunRecord:
             worker_id=row["worker_id"],
             lease_expires_at=row["lease_expires_at"],
             cancel_requested=bool(row["cancel_requested"]),
+            callback_format=row.get("callback_format"),
         )
 
 

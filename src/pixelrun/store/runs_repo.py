@@ -31,6 +31,7 @@ def create_run(
     client_ref: str | None = None,
     max_attempts: int = 3,
     estimated_cents: int = 0,
+    callback_format: str | None = None,
 ) -> RunRecord:
     """Insert a queued run and its creation event in one transaction, then wake a worker.
 
@@ -70,6 +71,7 @@ def create_run(
                 graceful_requeues=0,
                 cost_cents=0,
                 cancel_requested=False,
+                callback_format=callback_format,
             )
         )
         record_event(conn, run_id, None, RunStatus.QUEUED, 0, now)

@@ -98,6 +98,7 @@ class Store:
         client_ref: str | None = None,
         max_attempts: int = 3,
         estimated_cents: int = 0,
+        callback_format: str | None = None,
     ) -> RunRecord:
         return runs_repo.create_run(
             self.engine,
@@ -109,6 +110,7 @@ class Store:
             client_ref,
             max_attempts,
             estimated_cents,
+            callback_format,
         )
 
     def get_run(self, run_id: str, owner_id: str | None = None) -> RunRecord | None:

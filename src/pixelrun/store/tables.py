@@ -83,6 +83,9 @@ runs = Table(
     Column("worker_id", String(64), nullable=True),
     Column("lease_expires_at", UTCDateTime(), nullable=True),
     Column("cancel_requested", Boolean, nullable=False, server_default=false(), default=False),
+    # The body the callback_url receives: NULL for the run callback (SPEC §6),
+    # "prediction" for a Replicate-compatible webhook (SPEC §10).
+    Column("callback_format", String(16), nullable=True),
     Index("ix_runs_status_model_created", "status", "model_id", "created_at"),
     Index("ix_runs_owner_created", "owner_id", "created_at"),
 )
