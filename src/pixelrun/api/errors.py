@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 # Codes for errors that Starlette or FastAPI raise without knowing ours.
 _CODE_BY_STATUS: dict[int, str] = {
@@ -162,9 +163,22 @@ async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
         message = f"No route for {request.method} {request.url.path}."
     elif exc.status_code == 405:
         message = f"Method {request.method} is not allowed on {request.url.path}."
+        # Starlette names only the methods of the first route that matched the path.
+        headers = {**(exc.headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+        return shaped_error_response(path, shapes, 405, code, message, headers=headers)
     else:
         message = str(exc.detail)
     return shaped_error_response(path, shapes, exc.status_code, code, message, headers=exc.headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    methods.discard("HEAD")  # implied by GET
+    return sorted(methods)
 
 
 async def _request_validation(request: Request, exc: Exception) -> JSONResponse:

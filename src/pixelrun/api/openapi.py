@@ -17,10 +17,11 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, Field, create_model
 
-from pixelrun.api.compat.openai import OpenAIEditForm
+from pixelrun.api.compat import ERROR_SHAPES
 from pixelrun.api.compat.replicate import PredictionCreate
 from pixelrun.api.models_catalog import CATALOG, CatalogModel
 from pixelrun.api.wire import RunCreate
+from pixelrun.engines.qwen_image_edit.schema import NO_NUL_PATTERN
 
 COMPONENT_REF = "#/components/schemas/{model}"
 
@@ -50,7 +51,6 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
     components = document.setdefault("components", {}).setdefault("schemas", {})
-    _add_component(components, OpenAIEditForm, "OpenAIEditForm")
     paths: dict[str, Any] = document["paths"]
     for generic, (template, params, base, suffix) in _GENERIC_CREATES.items():
         item = paths.pop(generic, None)
@@ -60,7 +60,122 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             body_name = f"{_title(model)}{suffix}"
             _add_component(components, _body_model(base, model, body_name), body_name)
             paths[template.format(id=model.id)] = _per_model(item, model, params, body_name)
+    request_schemas: list[Any] = []
+    for path, item in paths.items():
+        for operation in item.values():
+            request_schemas += [parameter.get("schema", {}) for parameter in operation.get("parameters", [])]
+            request_schemas += [
+                m.get("schema", {}) for m in operation.get("requestBody", {}).get("content", {}).values()
+            ]
+            _document_errors(path, operation)
+    # Only what clients send: responses may echo anything back (an error names a bad key).
+    for name in _referenced(request_schemas, components):
+        _exact_strings(components[name])
+    for schema in request_schemas:
+        _exact_strings(schema)
+    components[JSON_VALUE] = _json_value_schema()
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
     return document
+
+
+# ---- strings and free-form JSON: what the store takes ----
+
+JSON_VALUE = "JsonValue"
+_JSON_VALUE_REF = {"$ref": COMPONENT_REF.format(model=JSON_VALUE)}
+_NO_NUL_NAMES = {"pattern": NO_NUL_PATTERN}
+
+
+def _json_value_schema() -> dict[str, Any]:
+    """Any JSON value without NUL characters (PostgreSQL refuses them; so does the API)."""
+    return {
+        "description": "Any JSON value; strings (and keys) without NUL characters.",
+        "anyOf": [
+            {"type": "string", "pattern": NO_NUL_PATTERN},
+            {"type": "number"},
+            {"type": "boolean"},
+            {"type": "null"},
+            {"type": "array", "items": _JSON_VALUE_REF},
+            {"type": "object", "additionalProperties": _JSON_VALUE_REF, "propertyNames": _NO_NUL_NAMES},
+        ],
+    }
+
+
+def _referenced(roots: list[Any], components: dict[str, Any]) -> set[str]:
+    """Names of the components that `roots` use, directly or through other components."""
+    found: set[str] = set()
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+                name = ref.rsplit("/", 1)[1]
+                if name not in found and name in components:
+                    found.add(name)
+                    stack.append(components[name])
+            stack.extend(node.values())
+    return found
+
+
+def _exact_strings(node: Any) -> None:
+    """Add the rules every string obeys (no NUL) to schemas that do not say more already,
+    and make free-form objects say that their values are JSON without NUL."""
+    if isinstance(node, list):
+        for item in node:
+            _exact_strings(item)
+        return
+    if not isinstance(node, dict):
+        return
+    kind = node.get("type")
+    if kind == "string" and not {"pattern", "enum", "const", "format"} & node.keys():
+        node["pattern"] = NO_NUL_PATTERN
+    if kind == "object" and node.get("additionalProperties", True) is True and "properties" not in node:
+        node["additionalProperties"] = dict(_JSON_VALUE_REF)
+        node["propertyNames"] = dict(_NO_NUL_NAMES)
+    for key, value in node.items():
+        if key not in ("enum", "const", "default", "examples", "example"):
+            _exact_strings(value)
+
+
+# ---- errors: every status a route can answer, in the shape it answers with ----
+
+
+def _error_ref(path: str) -> dict[str, str]:
+    if ERROR_SHAPES[0].matches(path):
+        name = "OpenAIErrorOut"
+    elif ERROR_SHAPES[1].matches(path):
+        name = "ReplicateErrorOut"
+    else:
+        name = "ErrorOut"
+    return {"$ref": COMPONENT_REF.format(model=name)}
+
+
+def _document_errors(path: str, operation: dict[str, Any]) -> None:
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    schema = _error_ref(path)
+
+    def ensure(status: int, description: str) -> None:
+        response = responses.setdefault(str(status), {"description": description})
+        content = response.get("content", {}).get("application/json", {}).get("schema", {})
+        if not content or "HTTPValidationError" in str(content):
+            response["content"] = {"application/json": {"schema": schema}}
+
+    ensure(
+        400, responses.get("400", {}).get("description", "Bad request: NUL in the URL, or a malformed body")
+    )
+    if operation.get("security"):
+        ensure(401, "Missing or invalid API key")
+    if "requestBody" in operation:
+        ensure(413, "The body is over the configured limit")
+    validates = "requestBody" in operation or operation.get("parameters")
+    if "422" in responses or (validates and not ERROR_SHAPES[0].matches(path)):
+        ensure(422, responses.get("422", {}).get("description", "Validation error"))
+    for status in list(responses):
+        if status.startswith(("4", "5")):
+            ensure(int(status), responses[status].get("description", ""))
 
 
 def _title(model: CatalogModel) -> str:

@@ -8,7 +8,8 @@ cancellable, logged), and the finished run becomes OpenAI's images response.
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Any, Literal
+import re
+from typing import Any, Literal
 
 import anyio.to_thread
 from fastapi import APIRouter, Request
@@ -17,10 +18,18 @@ from starlette.datastructures import FormData, UploadFile
 
 from pixelrun.api.deps import CurrentAuth, SettingsDep, StorageDep, StoreDep
 from pixelrun.api.errors import ApiError
-from pixelrun.api.models_catalog import CatalogModel, get_catalog_model
+from pixelrun.api.models_catalog import CATALOG, CatalogModel, get_catalog_model
 from pixelrun.api.run_service import submit_run
 from pixelrun.api.run_waiter import wait_for_terminal
 from pixelrun.engines.qwen_image_edit import MODEL_ID as DEFAULT_MODEL_ID
+from pixelrun.engines.qwen_image_edit.schema import (
+    MAX_PROMPT_CHARS,
+    MAX_SEED,
+    NO_NUL_PATTERN,
+    PROMPT_PATTERN,
+    Acceleration,
+    OutputFormat,
+)
 from pixelrun.media.datauri import to_data_uri
 from pixelrun.runs import FailureStage, RunStatus
 from pixelrun.storage import FileStorage
@@ -110,29 +119,55 @@ class OpenAIImagesResponse(BaseModel):
     size: str = Field(description="WIDTHxHEIGHT of the outputs.")
 
 
-class OpenAIEditForm(BaseModel):
-    """The multipart form of `POST /v1/images/edits` (documentation only: parsed by hand,
-    because the SDK names a list of files `image[]` and sends every field as a string)."""
+# A side of `size`: 256..2048.
+_SIDE = r"(25[6-9]|2[6-9][0-9]|[3-9][0-9]{2}|1[0-9]{3}|20[0-3][0-9]|204[0-8])"
+SIZE_PATTERN = rf"^(auto|{_SIDE}x{_SIDE})$"
+_SIZE = re.compile(SIZE_PATTERN)
+_BINARY = {"type": "string", "format": "binary"}
 
-    image: Annotated[bytes | None, Field(json_schema_extra={"format": "binary"})] = Field(
-        default=None, description="One image to edit (or use image[])."
-    )
-    image_array: list[Annotated[bytes, Field(json_schema_extra={"format": "binary"})]] | None = Field(
-        default=None, alias="image[]", max_length=MAX_IMAGES, description="1..4 images, in order."
-    )
-    prompt: str = Field(min_length=1, pattern=r"\S", description="The edit instruction.")
-    model: str | None = Field(default=None, description=f"A catalog model id; default {DEFAULT_MODEL_ID}.")
-    n: int | None = Field(default=None, ge=1, le=4, description="Number of images.")
-    size: str | None = Field(default=None, description="auto or WIDTHxHEIGHT (256..2048 each side).")
-    response_format: Literal["b64_json", "url"] | None = None
-    output_format: Literal["png", "jpeg", "webp"] | None = None
-    negative_prompt: str | None = Field(default=None, description="Pixelrun extension.")
-    seed: int | None = Field(default=None, ge=0, le=2**32 - 1, description="Pixelrun extension.")
-    num_inference_steps: int | None = Field(default=None, ge=1, le=50, description="Pixelrun extension.")
-    guidance_scale: float | None = Field(default=None, ge=1, le=20, description="Pixelrun extension.")
-    acceleration: Literal["none", "regular", "high"] | None = Field(
-        default=None, description="Pixelrun extension."
-    )
+
+def edit_form_schema() -> dict[str, Any]:
+    """The multipart form of `POST /v1/images/edits` as JSON Schema. Written out rather than
+    derived from a model: the form is parsed by hand (the SDK names a list of files
+    `image[]` and sends every field as a string), and this is exactly what the parser takes."""
+    ignored = {
+        name: {"type": "string", "description": "Accepted and ignored."} for name in sorted(IGNORED_FIELDS)
+    }
+    return {
+        "title": "OpenAIEditForm",
+        "type": "object",
+        "properties": {
+            "image": {**_BINARY, "description": "One image to edit (or image[])."},
+            "image[]": {"type": "array", "items": _BINARY, "minItems": 1, "maxItems": MAX_IMAGES},
+            "prompt": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_PROMPT_CHARS,
+                "pattern": PROMPT_PATTERN,
+            },
+            "model": {"type": "string", "enum": sorted(CATALOG), "default": DEFAULT_MODEL_ID},
+            "n": {"type": "integer", "minimum": 1, "maximum": 4, "description": "Number of images."},
+            "size": {
+                "type": "string",
+                "pattern": SIZE_PATTERN,
+                "description": "auto or WIDTHxHEIGHT, 256..2048.",
+            },
+            "response_format": {"type": "string", "enum": list(RESPONSE_FORMATS), "default": "b64_json"},
+            "output_format": {"type": "string", "enum": [f.value for f in OutputFormat], "default": "png"},
+            "negative_prompt": {"type": "string", "maxLength": MAX_PROMPT_CHARS, "pattern": NO_NUL_PATTERN},
+            "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
+            "num_inference_steps": {"type": "integer", "minimum": 1, "maximum": 50},
+            "guidance_scale": {"type": "number", "minimum": 1, "maximum": 20},
+            "acceleration": {"type": "string", "enum": [a.value for a in Acceleration]},
+            **ignored,
+        },
+        "required": ["prompt"],
+        "anyOf": [{"required": ["image"]}, {"required": ["image[]"]}],
+        # image comes first, then image[]: 4 in all.
+        "if": {"required": ["image"]},
+        "then": {"properties": {"image[]": {"maxItems": MAX_IMAGES - 1}}},
+        "additionalProperties": False,
+    }
 
 
 # ---- the error shape ----
@@ -209,7 +244,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
             "required": True,
             "content": {
                 "multipart/form-data": {
-                    "schema": {"$ref": "#/components/schemas/OpenAIEditForm"},
+                    "schema": edit_form_schema(),
                     "encoding": {
                         "image": {"contentType": "image/png"},
                         "image[]": {"contentType": "image/png"},
@@ -265,8 +300,12 @@ async def _translate(form: FormData) -> tuple[CatalogModel, dict[str, Any], str]
         if value is not None:
             raw[target] = _number(name, value, float)
     size = _text(form, "size")
-    if size is not None and size != "auto":
-        raw["image_size"] = size
+    if size is not None:
+        match = _SIZE.match(size)
+        if match is None:
+            raise _bad("size", "size must be auto or WIDTHxHEIGHT with each side 256..2048.")
+        if match.group(1) != "auto":
+            raw["image_size"] = match.group(1)
     return model, raw, response_format
 
 
@@ -295,18 +334,19 @@ def _number(name: str, value: str, kind: type[int] | type[float]) -> int | float
 
 
 async def _images(form: FormData) -> list[str]:
-    parts = [*form.getlist("image"), *form.getlist("image[]")]
+    single, listed = form.getlist("image"), form.getlist("image[]")
+    if len(single) > 1:
+        raise _bad("image", "image is one file; send several as image[].")
+    parts = [*single, *listed]  # image first, then image[] in order
     if not parts:
         raise _bad("image", "image is required: one file as image, or 1..4 files as image[].", "missing")
     if len(parts) > MAX_IMAGES:
-        raise _bad("image", f"At most {MAX_IMAGES} images.")
+        raise _bad("image", f"At most {MAX_IMAGES} images in all.")
     uris = []
     for part in parts:
         if not isinstance(part, UploadFile):
             raise _bad("image", "image must be a file part.")
         data = await part.read()
-        if not data:
-            raise _bad("image", "image is empty.")
         uris.append(to_data_uri(data, _content_type(part, data)))
     return uris
 

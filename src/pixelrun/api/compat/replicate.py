@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 
 import anyio.to_thread
 from fastapi import APIRouter, Header, Path, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
 from pixelrun.api.deps import CurrentAuth, SettingsDep, StorageDep, StoreDep
 from pixelrun.api.errors import ApiError, validation_error
@@ -26,6 +26,7 @@ from pixelrun.config import Settings
 from pixelrun.runs import PREDICTION_CALLBACK_FORMAT, build_prediction
 from pixelrun.storage import FileStorage
 from pixelrun.store import InvalidCursor, RunNotFound, RunRecord, Store
+from pixelrun.store.cursor import CURSOR_PATTERN
 
 PAGE_SIZE = 100
 MAX_WAIT_SECONDS = 60
@@ -90,7 +91,9 @@ class PredictionCreate(BaseModel):
         default=None,
         description="Pixelrun sends only `completed`; without it in the list no webhook is sent.",
     )
-    stream: bool | None = Field(default=None, description="Accepted; urls.stream is always given.")
+    stream: Annotated[bool | None, Strict()] = Field(
+        default=None, description="Accepted; urls.stream is always given."
+    )
 
     @field_validator("webhook")
     @classmethod
@@ -231,7 +234,10 @@ def list_predictions(
     store: StoreDep,
     settings: SettingsDep,
     storage: StorageDep,
-    cursor: Annotated[str | None, Query(description="From `next` of the previous page.")] = None,
+    cursor: Annotated[
+        str | None,
+        Query(description="From `next` of the previous page.", json_schema_extra={"pattern": CURSOR_PATTERN}),
+    ] = None,
 ) -> PredictionList:
     try:
         records, next_cursor = store.list_runs(auth.owner_id, limit=PAGE_SIZE, cursor=cursor)

@@ -12,6 +12,9 @@ from pixelrun.api.models_catalog import CATALOG, CatalogModel
 from pixelrun.api.wire import ErrorOut, ModelOut
 from pixelrun.store import Store
 
+# The POST routes under a model's path (runs, and Replicate's predictions).
+CREATE_ROUTES = ("runs", "predictions")
+
 router = APIRouter(
     tags=["models"],
     responses={401: {"model": ErrorOut, "description": "Missing or invalid API key"}},
@@ -31,7 +34,10 @@ def list_models(auth: CurrentAuth, store: StoreDep) -> list[ModelOut]:
     "/models/{model_id:path}",
     response_model=ModelOut,
     summary="Get a model",
-    responses={404: {"model": ErrorOut, "description": "MODEL_NOT_FOUND"}},
+    responses={
+        404: {"model": ErrorOut, "description": "MODEL_NOT_FOUND"},
+        405: {"model": ErrorOut, "description": "GET on a model's create route (POST only)"},
+    },
 )
 def get_model(
     model_id: Annotated[str, Path(description="e.g. alibaba/qwen-image-edit-2511")],
@@ -40,5 +46,14 @@ def get_model(
 ) -> ModelOut:
     model = CATALOG.get(model_id)
     if model is None:
+        parent, _, leaf = model_id.rpartition("/")
+        if parent in CATALOG and leaf in CREATE_ROUTES:
+            # A create route asked with GET: this path takes POST only.
+            raise ApiError(
+                405,
+                "METHOD_NOT_ALLOWED",
+                f"Method GET is not allowed on {model_id}.",
+                headers={"Allow": "POST"},
+            )
         raise ApiError(404, "MODEL_NOT_FOUND", f"Model {model_id!r} not found.")
     return _present(model, store)
