@@ -60,10 +60,22 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             body_name = f"{_title(model)}{suffix}"
             _add_component(components, _body_model(base, model, body_name), body_name)
             paths[template.format(id=model.id)] = _per_model(item, model, params, body_name)
+    # GET /v1/models/{model_id}: one path per model too (a model id holds a slash, which an
+    # OpenAPI path parameter cannot).
+    model_item = paths.pop("/v1/models/{model_id}", None)
+    if model_item is not None:
+        for model in CATALOG.values():
+            paths[f"/v1/models/{model.id}"] = _without_params(model_item, model, ("model_id",))
     request_schemas: list[Any] = []
     for path, item in paths.items():
         for operation in item.values():
-            request_schemas += [parameter.get("schema", {}) for parameter in operation.get("parameters", [])]
+            # Path parameters stay as they are: a NUL there is refused before routing (400,
+            # documented on every operation), and a pattern makes them hard to generate.
+            request_schemas += [
+                parameter.get("schema", {})
+                for parameter in operation.get("parameters", [])
+                if parameter.get("in") != "path"
+            ]
             request_schemas += [
                 m.get("schema", {}) for m in operation.get("requestBody", {}).get("content", {}).values()
             ]
@@ -198,17 +210,24 @@ def _add_component(components: dict[str, Any], model: type[BaseModel], name: str
     components[name] = schema
 
 
-def _per_model(
-    item: dict[str, Any], model: CatalogModel, params: tuple[str, ...], body: str
-) -> dict[str, Any]:
+def _without_params(item: dict[str, Any], model: CatalogModel, params: tuple[str, ...]) -> dict[str, Any]:
+    """A copy of a path item for one model: its path parameters gone, its operation ids its own."""
     item = copy.deepcopy(item)
     slug = re.sub(r"[^A-Za-z0-9]+", "_", model.id).strip("_")
     for operation in item.values():
         operation["parameters"] = [p for p in operation.get("parameters", []) if p.get("name") not in params]
         if not operation["parameters"]:
             del operation["parameters"]
-        operation["operationId"] = f"{operation.get('operationId', 'create')}_{slug}"
-        operation["summary"] = f"{operation.get('summary', 'Create')}: {model.name}"
+        operation["operationId"] = f"{operation.get('operationId', 'operation')}_{slug}"
+        operation["summary"] = f"{operation.get('summary', '')}: {model.name}"
+    return item
+
+
+def _per_model(
+    item: dict[str, Any], model: CatalogModel, params: tuple[str, ...], body: str
+) -> dict[str, Any]:
+    item = _without_params(item, model, params)
+    for operation in item.values():
         operation["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": {"$ref": COMPONENT_REF.format(model=body)}}},

@@ -137,7 +137,7 @@ def edit_form_schema() -> dict[str, Any]:
         "title": "OpenAIEditForm",
         "type": "object",
         "properties": {
-            "image": {**_BINARY, "description": "One image to edit (or image[])."},
+            "image": {**_BINARY, "description": "One image to edit; ignored when image[] is sent."},
             "image[]": {"type": "array", "items": _BINARY, "minItems": 1, "maxItems": MAX_IMAGES},
             "prompt": {
                 "type": "string",
@@ -162,10 +162,8 @@ def edit_form_schema() -> dict[str, Any]:
             **ignored,
         },
         "required": ["prompt"],
+        # One file as image, or 1..4 as image[] (which wins when both are sent).
         "anyOf": [{"required": ["image"]}, {"required": ["image[]"]}],
-        # image comes first, then image[]: 4 in all.
-        "if": {"required": ["image"]},
-        "then": {"properties": {"image[]": {"maxItems": MAX_IMAGES - 1}}},
         "additionalProperties": False,
     }
 
@@ -337,22 +335,37 @@ async def _images(form: FormData) -> list[str]:
     single, listed = form.getlist("image"), form.getlist("image[]")
     if len(single) > 1:
         raise _bad("image", "image is one file; send several as image[].")
-    parts = [*single, *listed]  # image first, then image[] in order
+    parts = listed or single  # the SDK sends one or the other; image[] wins
     if not parts:
         raise _bad("image", "image is required: one file as image, or 1..4 files as image[].", "missing")
     if len(parts) > MAX_IMAGES:
-        raise _bad("image", f"At most {MAX_IMAGES} images in all.")
+        raise _bad("image", f"At most {MAX_IMAGES} images.")
     uris = []
     for part in parts:
-        if not isinstance(part, UploadFile):
-            raise _bad("image", "image must be a file part.")
-        data = await part.read()
-        uris.append(to_data_uri(data, _content_type(part, data)))
+        if isinstance(part, UploadFile):
+            data = await part.read()
+            uris.append(to_data_uri(data, _content_type(part.content_type, data)))
+        else:  # a part without a filename: Starlette hands it over as text
+            data = _field_bytes(part)
+            uris.append(to_data_uri(data, _content_type(None, data)))
     return uris
 
 
-def _content_type(part: UploadFile, data: bytes) -> str:
-    declared = (part.content_type or "").split(";", 1)[0].strip().lower()
+def _field_bytes(text: str) -> bytes:
+    """The bytes of a form field Starlette decoded: as UTF-8 when they were UTF-8, else as latin-1."""
+    try:
+        raw = text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw  # not UTF-8: Starlette fell back to latin-1, which round-trips
+    return text.encode("utf-8")
+
+
+def _content_type(declared_type: str | None, data: bytes) -> str:
+    declared = (declared_type or "").split(";", 1)[0].strip().lower()
     if declared.startswith("image/"):
         return declared
     for magic, content_type in _MAGIC:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import anyio.to_thread
 from fastapi import APIRouter, Header, Path, Query, Response
@@ -21,7 +21,7 @@ from pixelrun.api.errors import ApiError, validation_error
 from pixelrun.api.models_catalog import get_catalog_model
 from pixelrun.api.run_service import submit_run
 from pixelrun.api.run_waiter import wait_for_terminal
-from pixelrun.api.wire import MAX_CALLBACK_URL_CHARS
+from pixelrun.api.wire import HTTP_URL_PATTERN, MAX_CALLBACK_URL_CHARS, check_http_url
 from pixelrun.config import Settings
 from pixelrun.runs import PREDICTION_CALLBACK_FORMAT, build_prediction
 from pixelrun.storage import FileStorage
@@ -83,7 +83,9 @@ class PredictionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     input: dict[str, Any] = Field(description="The model's input; see the model's input_schema.")
-    webhook: Annotated[str | None, Field(max_length=MAX_CALLBACK_URL_CHARS)] = Field(
+    webhook: Annotated[
+        str | None, Field(max_length=MAX_CALLBACK_URL_CHARS, json_schema_extra={"pattern": HTTP_URL_PATTERN})
+    ] = Field(
         default=None,
         description="POSTed the prediction object when it completes (Standard Webhooks headers).",
     )
@@ -98,12 +100,7 @@ class PredictionCreate(BaseModel):
     @field_validator("webhook")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            raise ValueError("webhook must be an absolute http:// or https:// URL")
-        return value
+        return check_http_url(value, "webhook")
 
 
 # ---- the error shape ----

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from pixelrun.api.deps import CurrentAuth, StoreDep
 from pixelrun.api.errors import ApiError
@@ -12,8 +13,16 @@ from pixelrun.api.models_catalog import CATALOG, CatalogModel
 from pixelrun.api.wire import ErrorOut, ModelOut
 from pixelrun.store import Store
 
-# The POST routes under a model's path (runs, and Replicate's predictions).
-CREATE_ROUTES = ("runs", "predictions")
+
+class ModelIdConvertor(StringConvertor):
+    """A model id in a path: slashes allowed, but not ending in `/runs` or `/predictions`,
+    which are the create routes under a model (POST only: GET there is a 405, not an
+    unknown model)."""
+
+    regex = r"[^/].*?(?<!/runs)(?<!/predictions)"
+
+
+register_url_convertor("model_id", ModelIdConvertor())
 
 router = APIRouter(
     tags=["models"],
@@ -31,7 +40,7 @@ def list_models(auth: CurrentAuth, store: StoreDep) -> list[ModelOut]:
 
 
 @router.get(
-    "/models/{model_id:path}",
+    "/models/{model_id:model_id}",
     response_model=ModelOut,
     summary="Get a model",
     responses={
@@ -46,14 +55,5 @@ def get_model(
 ) -> ModelOut:
     model = CATALOG.get(model_id)
     if model is None:
-        parent, _, leaf = model_id.rpartition("/")
-        if parent in CATALOG and leaf in CREATE_ROUTES:
-            # A create route asked with GET: this path takes POST only.
-            raise ApiError(
-                405,
-                "METHOD_NOT_ALLOWED",
-                f"Method GET is not allowed on {model_id}.",
-                headers={"Allow": "POST"},
-            )
         raise ApiError(404, "MODEL_NOT_FOUND", f"Model {model_id!r} not found.")
     return _present(model, store)
