@@ -114,6 +114,10 @@ def baseline_app() -> FastAPI:
     def create(model_id: str, body: BaselineBody) -> BaselineOut:
         return BaselineOut(id=str(uuid.uuid4()), status_code="queued", created_at=datetime.now().astimezone())
 
+    @app.get("/v1/runs/{run_id}")
+    def read(run_id: str) -> BaselineOut:
+        return BaselineOut(id=run_id, status_code="queued", created_at=datetime.now().astimezone())
+
     return app
 
 
@@ -240,6 +244,9 @@ def pixelrun_env(data_dir: Path, database_url: str) -> dict[str, str]:
             "TRANSFORMERS_OFFLINE": "1",
             "HF_HUB_DISABLE_PROGRESS_BARS": "1",
             "TOKENIZERS_PARALLELISM": "false",
+            # The load runs with no worker (it would compete for the CPU): queue the creates
+            # instead of refusing them with 503 MODEL_UNAVAILABLE.
+            "PIXELRUN_MODEL_GRACE_SECONDS": "-1",
         }
     )
     return env
@@ -272,6 +279,7 @@ def percentile(values: list[float], q: float) -> float | None:
 @dataclass
 class LoadResult:
     target: str
+    load: str
     backend: str
     requests: int
     ok: int
@@ -355,11 +363,51 @@ def encode_request(port: int, headers: dict[str, str], body: bytes) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+def encode_get(port: int, headers: dict[str, str], run_id: str) -> bytes:
+    lines = [
+        f"GET /v1/runs/{run_id} HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        *(f"{name}: {value}" for name, value in headers.items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+# The loads: "create" (every request creates a run), "get" (every request reads one run,
+# created before the load) and "mixed" (each client creates a run, then polls it
+# READS_PER_CREATE times, like a client waiting for its result).
+READS_PER_CREATE = 10
+LOADS = ("create", "get", "mixed")
+
+
+def request_plan(
+    kind: str, port: int, headers: dict[str, str], body: bytes, run_id: str | None
+) -> Callable[[int, str | None], tuple[bytes, int]]:
+    """For the n-th request of one client (and the run it created last): (raw request, expected status)."""
+    create = (encode_request(port, headers, body), 201)
+    if kind == "create":
+        return lambda _n, _last: create
+    if kind == "get":
+        assert run_id is not None
+        get = (encode_get(port, headers, run_id), 200)
+        return lambda _n, _last: get
+    reads: dict[str, bytes] = {}
+
+    def mixed(n: int, last: str | None) -> tuple[bytes, int]:
+        if n % (READS_PER_CREATE + 1) == 0 or last is None:
+            return create
+        raw = reads.get(last)
+        if raw is None:
+            reads.clear()
+            raw = reads[last] = encode_get(port, headers, last)
+        return raw, 200
+
+    return mixed
+
+
 async def _drive(
-    port: int, headers: dict[str, str], body: bytes, total: int, concurrency: int, expect: int
+    port: int, plan: Callable[[int, str | None], tuple[bytes, int]], total: int, concurrency: int
 ) -> tuple[list[tuple[int, float]], Counter[str], dict[str, str], float]:
-    """`total` POSTs from `concurrency` connections; returns (index, seconds) per request, error counts and samples, wall time."""
-    raw = encode_request(port, headers, body)
+    """`total` requests from `concurrency` connections; returns (index, seconds) per request, error counts and samples, wall time."""
     timings: list[tuple[int, float]] = []
     errors: Counter[str] = Counter()
     samples: dict[str, str] = {}
@@ -367,12 +415,18 @@ async def _drive(
 
     async def one_client() -> None:
         connection = RawConnection("127.0.0.1", port)
+        sent = 0
+        last_id: str | None = None
         try:
             for index in counter:  # a shared iterator: the load stops by itself after `total`
+                raw, expect = plan(sent, last_id)
+                sent += 1
                 started = time.perf_counter()
                 try:
                     status, text = await connection.request(raw, timeout=60)
                     elapsed = time.perf_counter() - started
+                    if status == 201:
+                        last_id = json.loads(text)["id"]
                     if status != expect:
                         label = f"HTTP {status}"
                         errors[label] += 1
@@ -402,20 +456,18 @@ def run_async(factory: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
 
 def measure_load(
     target: str,
+    kind: str,
     backend: str,
     port: int,
-    headers: dict[str, str],
+    plan: Callable[[int, str | None], tuple[bytes, int]],
     server_pid: int,
-    body: bytes,
     args: argparse.Namespace,
 ) -> LoadResult:
     if args.warmup:
-        run_async(lambda: _drive(port, headers, body, args.warmup, args.concurrency, 201))
+        run_async(lambda: _drive(port, plan, args.warmup, args.concurrency))
     server_cpu_before = cpu_seconds(server_pid)
     client_cpu_before = time.process_time()
-    timings, errors, samples, wall = run_async(
-        lambda: _drive(port, headers, body, args.requests, args.concurrency, 201)
-    )
+    timings, errors, samples, wall = run_async(lambda: _drive(port, plan, args.requests, args.concurrency))
     client_cpu = (time.process_time() - client_cpu_before) / wall
     server_cpu_after = cpu_seconds(server_pid)
     server_cpu_total = (
@@ -428,6 +480,7 @@ def measure_load(
     tenth = max(1, len(by_index) // 10)
     return LoadResult(
         target=target,
+        load=kind,
         backend=backend,
         requests=len(timings),
         ok=len(timings) - sum(errors.values()),
@@ -547,9 +600,16 @@ def postgres_database(admin_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+TARGETS = {
+    "create": "pixelrun create-run",
+    "get": "pixelrun GET /v1/runs/{id}",
+    "mixed": f"pixelrun mixed 1 create : {READS_PER_CREATE} GET",
+}
+
+
 def bench_backend(
     backend: str, workdir: Path, body: bytes, args: argparse.Namespace
-) -> tuple[LoadResult, DispatchResult | None]:
+) -> tuple[list[LoadResult], DispatchResult | None]:
     data_dir = workdir / backend
     data_dir.mkdir()
     database: AbstractContextManager[str] = (
@@ -593,18 +653,31 @@ def bench_backend(
                 worker.stop()
                 worker = None
 
-            log(f"[{backend}] create-run load: {args.warmup} warm-up + {args.requests} requests ...")
-            load = measure_load("pixelrun create-run", backend, port, headers, server.pid, body, args)
-            if server.alive() is False:
-                raise RuntimeError(f"pixelrun serve died during the load:\n{server.log_tail()}")
-            return load, dispatch
+            loads: list[LoadResult] = []
+            for kind in args.load_list:
+                log(f"[{backend}] {kind} load: {args.warmup} warm-up + {args.requests} requests ...")
+                run_id = None
+                if kind == "get":
+                    created = httpx.post(
+                        base_url + CREATE_PATH,
+                        content=body,
+                        headers={**headers, "Content-Type": "application/json"},
+                        timeout=30,
+                    )
+                    created.raise_for_status()
+                    run_id = created.json()["id"]
+                plan = request_plan(kind, port, headers, body, run_id)
+                loads.append(measure_load(TARGETS[kind], kind, backend, port, plan, server.pid, args))
+                if server.alive() is False:
+                    raise RuntimeError(f"pixelrun serve died during the load:\n{server.log_tail()}")
+            return loads, dispatch
         finally:
             if worker is not None:
                 worker.stop()
             server.stop()
 
 
-def bench_baseline(workdir: Path, body: bytes, args: argparse.Namespace) -> LoadResult:
+def bench_baseline(workdir: Path, body: bytes, args: argparse.Namespace) -> dict[str, LoadResult]:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     child = Child(
@@ -615,8 +688,15 @@ def bench_baseline(workdir: Path, body: bytes, args: argparse.Namespace) -> Load
     )
     try:
         wait_http(base_url, "/docs", child, timeout=60)
-        log(f"[baseline] load: {args.warmup} warm-up + {args.requests} requests ...")
-        return measure_load("baseline (bare FastAPI)", "-", port, {}, child.pid, body, args)
+        results: dict[str, LoadResult] = {}
+        for kind in args.load_list:
+            log(f"[baseline] {kind} load: {args.warmup} warm-up + {args.requests} requests ...")
+            plan = request_plan(kind, port, {}, body, str(uuid.uuid4()))
+            results[kind] = measure_load(
+                f"baseline (bare FastAPI) {kind}", kind, "-", port, plan, child.pid, args
+            )
+            results[kind].ratio_to_baseline = results[kind].cpu_ratio_to_baseline = 1.0
+        return results
     finally:
         child.stop()
 
@@ -750,6 +830,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="comma-separated back ends for Pixelrun: sqlite, postgres (default sqlite,postgres)",
     )
     parser.add_argument(
+        "--loads",
+        default=",".join(LOADS),
+        help="comma-separated loads: create (POST only), get (GET /v1/runs/{id} of one queued run), "
+        f"mixed (each client creates a run and polls it {READS_PER_CREATE} times) "
+        f"(default {','.join(LOADS)})",
+    )
+    parser.add_argument(
         "--postgres-url",
         default=DEFAULT_PG_ADMIN_URL,
         help="admin URL of the PostgreSQL server; a fresh database is created there and dropped "
@@ -786,6 +873,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             ]
         except KeyError as exc:
             parser.error(f"unknown back end {exc.args[0]!r}: use sqlite and/or postgres")
+        args.load_list = [name.strip() for name in args.loads.split(",") if name.strip()]
+        unknown = sorted(set(args.load_list) - set(LOADS))
+        if unknown or not args.load_list:
+            parser.error(f"unknown loads {unknown}: use {', '.join(LOADS)}")
     return args
 
 
@@ -809,18 +900,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="pixelrun-bench-") as directory:
             workdir = Path(directory)
-            baseline = bench_baseline(workdir, body, args)
-            baseline.ratio_to_baseline = 1.0
-            baseline.cpu_ratio_to_baseline = 1.0
-            loads.append(baseline)
+            baselines = bench_baseline(workdir, body, args)
+            loads.extend(baselines.values())
             for backend in args.backend_list:
-                load, dispatch = bench_backend(backend, workdir, body, args)
-                load.ratio_to_baseline = load.requests_per_s / baseline.requests_per_s
-                if load.server_cpu_ms_per_request and baseline.server_cpu_ms_per_request:
-                    load.cpu_ratio_to_baseline = (
-                        load.server_cpu_ms_per_request / baseline.server_cpu_ms_per_request
-                    )
-                loads.append(load)
+                backend_loads, dispatch = bench_backend(backend, workdir, body, args)
+                for load in backend_loads:
+                    baseline = baselines[load.load]
+                    load.ratio_to_baseline = load.requests_per_s / baseline.requests_per_s
+                    if load.server_cpu_ms_per_request and baseline.server_cpu_ms_per_request:
+                        load.cpu_ratio_to_baseline = (
+                            load.server_cpu_ms_per_request / baseline.server_cpu_ms_per_request
+                        )
+                loads.extend(backend_loads)
                 if dispatch is not None:
                     dispatches.append(dispatch)
     finally:
@@ -840,6 +931,7 @@ def main(argv: list[str] | None = None) -> int:
                 "warmup": args.warmup,
                 "dispatch_runs": args.dispatch_runs,
                 "backends": args.backend_list,
+                "loads": args.load_list,
             },
             "machine": {
                 "cpus": os.cpu_count(),

@@ -97,3 +97,18 @@ def engine(tiny_dir: Path) -> QwenImageEditEngine:
     from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
 
     return QwenImageEditEngine.load(tiny_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """moto's S3 server in its own process; the AWS variables point every boto3 client at it."""
+    from s3server import MotoServer
+
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log").start()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in server.env().items():
+                patch.setenv(name, value)
+            yield server
+    finally:
+        server.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +11,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from pixelrun.config import Settings
+from pixelrun.weights_cli import weights_app
 
 app = typer.Typer(
     help="Pixelrun: a self-hosted run API for Qwen-Image-Edit-2511.",
@@ -35,11 +35,16 @@ def _settings(**overrides: object) -> Settings:
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from pixelrun.log_setup import setup_logging
+
+    setup_logging(verbose, Settings().log_format)
+
+
+def _weights_error(error: Exception, verbose: bool) -> None:
+    """One plain line (no wrapping, no traceback); the cause's traceback with --verbose."""
+    if verbose and error.__cause__ is not None:
+        logging.getLogger("pixelrun").error("cause", exc_info=error.__cause__)
+    typer.echo(f"error: {error}", err=True)
 
 
 @app.command()
@@ -110,11 +115,19 @@ def edit(
     settings.load_safety_checker = safety_checker
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from pixelrun.engines.qwen_image_edit.engine import UnsupportedImage
-    from pixelrun.worker.engine_factory import load_engine
+    from pixelrun.engines.weights_source import check_weights
+    from pixelrun.engines.weights_unavailable import WeightsUnavailable
 
-    with err.status(f"loading {settings.weights} weights…"):
-        engine = load_engine(settings)
+    try:
+        check_weights(settings.weights)  # before torch is imported: a wrong path fails at once
+        from pixelrun.engines.qwen_image_edit.engine import UnsupportedImage
+        from pixelrun.worker.engine_factory import load_engine
+
+        with err.status(f"loading {settings.weights} weights…"):
+            engine = load_engine(settings)
+    except WeightsUnavailable as error:
+        _weights_error(error, verbose)
+        raise typer.Exit(1) from None
     try:
         engine.check_images(pictures)
     except UnsupportedImage as error:
@@ -155,6 +168,7 @@ def edit(
 
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(weights_app, name="weights")
 
 
 @keys_app.command("create")
@@ -202,6 +216,7 @@ def worker(
 ) -> None:
     """Run one worker (one per GPU): load the model once, then claim and run jobs from the store."""
     _setup_logging(verbose)
+    from pixelrun.storage import StorageError
     from pixelrun.worker.loop import Worker
 
     settings = _settings(
@@ -212,9 +227,18 @@ def worker(
         cpu_offload=cpu_offload or None,
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    from pixelrun.engines.weights_unavailable import EXIT_WEIGHTS_UNAVAILABLE, WeightsUnavailable
+
     process = Worker(settings, name=name)
     process.install_signal_handlers()
-    process.run()
+    try:
+        process.run()
+    except WeightsUnavailable as error:
+        _weights_error(error, False)
+        raise typer.Exit(EXIT_WEIGHTS_UNAVAILABLE) from None
+    except StorageError as exc:
+        typer.echo(f"pixelrun worker: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

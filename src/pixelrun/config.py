@@ -45,6 +45,19 @@ class Settings(BaseSettings):
     max_attempts: int = 3
     poll_interval_seconds: float = 0.2
 
+    # Run event streams (SPEC §7).
+    stream_keepalive_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=15.0,
+        description="Quiet seconds before a stream sends a `: keep-alive` comment",
+    )
+    stream_poll_seconds: float = Field(
+        default=0.1,
+        gt=0,
+        description="How often an API process reads new stream events on SQLite (PostgreSQL is notified)",
+    )
+
     # Limits.
     max_body_bytes: int = 40 * 1024 * 1024
     max_image_bytes: int = 25 * 1024 * 1024
@@ -52,7 +65,34 @@ class Settings(BaseSettings):
     fetch_connect_timeout_seconds: float = 5.0
     fetch_total_timeout_seconds: float = 30.0
     file_url_ttl_seconds: int = 7 * 24 * 3600
+    upload_url_ttl_seconds: int = Field(
+        default=3600,
+        ge=60,
+        le=7 * 24 * 3600,
+        description="How long an asset upload URL stays valid (SPEC §8)",
+    )
+    max_upload_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1, description="Largest asset a client may upload (SPEC §8: 50 MiB)"
+    )
     run_timeout_seconds: float = 1800.0
+    rate_limit_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        description="Creates allowed per API key and minute, counted in the store across every "
+        "API replica; beyond it 429 RATE_LIMITED with Retry-After. Unset: no limit",
+    )
+    rate_limit_window_seconds: int = Field(
+        default=60,
+        ge=1,
+        description="Length of the rate limit's counting window: RATE_LIMIT_PER_MINUTE creates are "
+        "allowed per window. Keep 60 (tests shorten it)",
+    )
+    auth_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="How long an API process reuses a key lookup; a revoked key stops working "
+        "within this time. 0 looks every key up on every request",
+    )
     sync_timeout_seconds: float = Field(
         default=300.0,
         gt=0,
@@ -66,13 +106,76 @@ class Settings(BaseSettings):
 
     # Set by `pixelrun serve` for its workers: a worker whose parent is gone stops.
     parent_pid: int | None = None
+    worker_id: str | None = Field(
+        default=None, description="Worker id in the store; set by `pixelrun serve`, default a random one"
+    )
+
+    # Weights that cannot be loaded (docs/weights.md).
+    worker_restart_backoff_seconds: float = Field(
+        default=2.0,
+        description="`pixelrun serve`: pause before restarting a worker that exited; doubles after "
+        "each load failure in a row",
+    )
+    worker_restart_backoff_max_seconds: float = Field(
+        default=60.0, description="`pixelrun serve`: longest pause between two restarts of a worker"
+    )
+    worker_max_load_failures: int = Field(
+        default=5,
+        ge=1,
+        description="`pixelrun serve`: load failures in a row after which a worker is no longer "
+        "restarted (the reason stays in the store and readiness shows it)",
+    )
+    model_grace_seconds: float = Field(
+        default=60.0,
+        description="Seconds after API start-up during which runs are queued even when no worker "
+        "serves the model; afterwards such creates answer 503 MODEL_UNAVAILABLE (a worker that is "
+        "loading counts as serving). Negative: never refuse (workers started on demand)",
+    )
 
     # API processes run the callback dispatcher and the lease reaper; off only for tests
     # that drive them by hand.
     background_tasks: bool = True
 
-    # Secret used to sign file URLs; generated into the data dir when not set.
-    signing_secret: str | None = None
+    # Storage of output files and uploads.
+    storage_url: str | None = Field(
+        default=None,
+        description="Where files live: a local directory (default: <data dir>/files) or "
+        "s3://BUCKET[/PREFIX] (credentials, region, endpoint: the standard AWS variables)",
+    )
+    file_urls: Literal["presigned", "api"] = Field(
+        default="presigned",
+        description="On S3 storage: output URLs are S3 presigned GETs, or API-signed URLs "
+        "the API streams from the bucket (for buckets clients cannot reach)",
+    )
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        default="auto", description="S3 bucket addressing; 'path' for most MinIO/Ceph setups"
+    )
+    # Secret used to sign file and upload URLs; default: one kept in the store, shared by
+    # every process.
+    signing_secret: str | None = Field(
+        default=None,
+        description="Secret that signs file and upload URLs; the same on every process. "
+        "Default: generated once and kept in the store",
+    )
+
+    # Retention.
+    retention_hours: float = Field(
+        default=24 * 30,
+        ge=0,
+        description="Output files, uploaded assets and callback attempts older than this are "
+        "deleted (run records stay); 0 keeps everything",
+    )
+    janitor_interval_seconds: float = Field(
+        default=300.0, gt=0, description="How often an API process runs the retention janitor"
+    )
+
+    # Operations.
+    metrics_token: str | None = Field(
+        default=None, description="Bearer token that GET /metrics requires; unset: /metrics is open"
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Process log lines: text, or JSON lines (one object per line)"
+    )
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -11,29 +11,36 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import typer
 from fastapi import FastAPI
 
 from pixelrun.config import Settings
+from pixelrun.engines.qwen_image_edit import MODEL_ID
+from pixelrun.engines.weights_unavailable import EXIT_WEIGHTS_UNAVAILABLE
+from pixelrun.storage import StorageError, storage_from_settings
 from pixelrun.store import Store
 
 log = logging.getLogger(__name__)
 
 #: A 16x16 PNG, inline, so the printed curl works on a machine without internet.
 _EXAMPLE_IMAGE = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAGUlEQVR4nGOUizrBQApgIkn1qIZRDUNKAwAFIgFgCRCdbAAAAABJRU5ErkJggg=="
-RESTART_BACKOFF_SECONDS = 2.0
 STOP_GRACE_SECONDS = 30.0
+#: How often the supervisor looks at its workers.
+WATCH_SECONDS = 0.25
 
 
-def worker_environment(settings: Settings) -> dict[str, str]:
+def worker_environment(settings: Settings, worker_id: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
             # The worker stops by itself if this process dies without stopping it (SIGKILL).
             "PIXELRUN_PARENT_PID": str(os.getpid()),
+            "PIXELRUN_WORKER_ID": worker_id,
             "PIXELRUN_DATA_DIR": str(settings.data_dir.resolve()),
             "PIXELRUN_DATABASE_URL": settings.resolved_database_url,
             "PIXELRUN_WEIGHTS": settings.weights,
@@ -44,49 +51,158 @@ def worker_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-class WorkerSupervisor:
-    """Starts worker processes and restarts any that die, until stopped."""
+def restart_delay(load_failures: int, base: float, cap: float) -> float:
+    """Seconds before the next start: `base` after an ordinary exit, doubling per load failure in a row."""
+    return min(base * 2 ** max(load_failures - 1, 0), cap)
 
-    def __init__(self, settings: Settings, count: int) -> None:
+
+@dataclass
+class WorkerSlot:
+    """One worker process the supervisor keeps running, and its restart state."""
+
+    index: int
+    name: str
+    process: subprocess.Popen[bytes] | None = None
+    worker_id: str = ""
+    #: Load failures in a row; a worker that got its model loaded resets it.
+    load_failures: int = 0
+    restart_at: float | None = None
+    given_up: bool = False
+
+
+class WorkerSupervisor:
+    """Starts worker processes and restarts any that die, until stopped.
+
+    Restarts back off exponentially (`worker_restart_backoff_seconds`, doubling per load
+    failure in a row, capped at `worker_restart_backoff_max_seconds`). A worker that
+    cannot load its model marks itself failed in the store and exits with
+    `EXIT_WEIGHTS_UNAVAILABLE`; one that dies while loading is marked failed here. After
+    `worker_max_load_failures` in a row the slot is given up: restarting cannot fix
+    missing weights, and readiness shows the stored reason.
+    """
+
+    def __init__(self, settings: Settings, count: int, store: Store | None = None) -> None:
         self.settings = settings
-        self.count = count
-        self.processes: list[subprocess.Popen[bytes]] = []
+        self.store = store
+        self.slots = [WorkerSlot(index, f"{os.uname().nodename}:w{index}") for index in range(count)]
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="worker-supervisor", daemon=True)
 
-    def _spawn(self, index: int) -> subprocess.Popen[bytes]:
-        command = [
-            sys.executable,
-            "-m",
-            "pixelrun.cli",
-            "worker",
-            "--name",
-            f"{os.uname().nodename}:w{index}",
-        ]
-        return subprocess.Popen(command, env=worker_environment(self.settings))
+    @property
+    def processes(self) -> list[subprocess.Popen[bytes]]:
+        return [slot.process for slot in self.slots if slot.process is not None]
+
+    def _spawn(self, slot: WorkerSlot) -> None:
+        slot.worker_id = f"wrk_{uuid.uuid4().hex[:16]}"
+        command = [sys.executable, "-m", "pixelrun.cli", "worker", "--name", slot.name]
+        slot.process = subprocess.Popen(command, env=worker_environment(self.settings, slot.worker_id))
 
     def start(self) -> None:
-        self.processes = [self._spawn(index) for index in range(self.count)]
+        for slot in self.slots:
+            self._spawn(slot)
         self._thread.start()
 
     def _watch(self) -> None:
-        while not self._stopping.wait(1.0):
-            for index, process in enumerate(self.processes):
-                code = process.poll()
-                if code is not None and not self._stopping.is_set():
-                    log.error("worker %d (pid %d) exited with %s; restarting", index, process.pid, code)
-                    time.sleep(RESTART_BACKOFF_SECONDS)
-                    self.processes[index] = self._spawn(index)
+        while not self._stopping.wait(WATCH_SECONDS):
+            for slot in self.slots:
+                if slot.process is not None:
+                    code = slot.process.poll()
+                    if code is None or self._stopping.is_set():
+                        continue
+                    slot.process = None
+                    try:
+                        self._after_exit(slot, code)
+                    except Exception:  # the store may be down: restart anyway, later
+                        log.exception("worker %s: could not record its exit", slot.name)
+                        slot.restart_at = time.monotonic() + self.settings.worker_restart_backoff_max_seconds
+                if slot.restart_at is not None and time.monotonic() >= slot.restart_at:
+                    slot.restart_at = None
+                    if not self._stopping.is_set():
+                        self._spawn(slot)
+
+    def _after_exit(self, slot: WorkerSlot, code: int) -> None:
+        failure = self._load_failure(slot, code)
+        settings = self.settings
+        if failure is None:
+            slot.load_failures = 0
+            delay = settings.worker_restart_backoff_seconds
+            log.error("worker %s exited with status %s; restarting in %.1f s", slot.name, code, delay)
+            slot.restart_at = time.monotonic() + delay
+            return
+        slot.load_failures += 1
+        limit = settings.worker_max_load_failures
+        if slot.load_failures >= limit:
+            slot.given_up = True
+            message = f"{failure} (not restarted after {limit} load failures in a row)"
+            if self.store is not None:
+                self.store.availability.mark_failed(slot.worker_id, self._reason(slot), message)
+            log.error(
+                "worker %s: the model could not be loaded %d times in a row; not restarting it. "
+                "Fix the cause and restart `pixelrun serve`. Last error: %s",
+                slot.name,
+                limit,
+                failure,
+            )
+            return
+        delay = restart_delay(
+            slot.load_failures,
+            settings.worker_restart_backoff_seconds,
+            settings.worker_restart_backoff_max_seconds,
+        )
+        log.error(
+            "worker %s: the model could not be loaded (%d of %d); restarting in %.1f s",
+            slot.name,
+            slot.load_failures,
+            limit,
+            delay,
+        )
+        slot.restart_at = time.monotonic() + delay
+
+    def _reason(self, slot: WorkerSlot) -> str:
+        record = self.store.get_worker(slot.worker_id) if self.store is not None else None
+        return (record.failure_reason if record else None) or "crashed"
+
+    def _load_failure(self, slot: WorkerSlot, code: int) -> str | None:
+        """The failure message when the worker exited before its model was loaded, else None.
+
+        A worker that died while loading (killed for memory, an import error) could not
+        say why itself: it is marked failed here, with its exit status.
+        """
+        if self.store is None:
+            return "the model could not be loaded" if code == EXIT_WEIGHTS_UNAVAILABLE else None
+        record = self.store.get_worker(slot.worker_id)
+        if record is not None and record.status == "failed":
+            return record.failure_message or "the model could not be loaded"
+        if record is not None and record.status not in ("starting", "loading"):
+            return None  # it had loaded its model: an ordinary crash or stop
+        if code == 0:
+            return None
+        died = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+        message = (
+            f"worker {died} while loading weights {self.settings.weights}"
+            + (" (out of host memory?)" if code == -signal.SIGKILL else "")
+            + "; run `pixelrun worker -v` to see why"
+        )
+        self.store.availability.mark_failed(
+            slot.worker_id,
+            "crashed",
+            message,
+            name=slot.name,
+            model_ids=[MODEL_ID],
+            device=self.settings.device,
+        )
+        return message
 
     def stop(self) -> None:
         if self._stopping.is_set() and not any(p.poll() is None for p in self.processes):
             return
         self._stopping.set()
-        for process in self.processes:
+        processes = self.processes
+        for process in processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for process in self.processes:
+        for process in processes:
             try:
                 process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -120,17 +236,30 @@ def serve(settings: Settings, workers: int) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(settings.resolved_database_url)
     store.migrate()
+    try:
+        # Here rather than in the app's lifespan: a signing secret this process may not
+        # invent, or a bad storage URL, stops it with one clear line before anything starts.
+        storage = storage_from_settings(
+            settings, store.shared_settings, store.shared_settings.deployment_has_runs
+        )
+    except StorageError as exc:
+        store.close()
+        typer.echo(f"pixelrun serve: {exc}", err=True)
+        raise typer.Exit(2) from None
     banner = first_key_banner(settings, store)
     if banner:
         typer.echo(banner)
         sys.stdout.flush()
-    supervisor = WorkerSupervisor(settings, workers)
+    supervisor = WorkerSupervisor(settings, workers, store)
     if workers:
         supervisor.start()
-    app = create_app(settings, store)
+    app = create_app(settings, store, storage)
     stop_workers_on_shutdown(app, supervisor)
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+        log.info("serving on http://%s:%d (%d worker process(es))", settings.host, settings.port, workers)
+        # log_config=None: uvicorn's loggers go through our handlers (text or JSON), its
+        # INFO banner and access lines stay below our WARNING threshold for libraries.
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
     finally:
         supervisor.stop()
         store.close()

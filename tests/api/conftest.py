@@ -83,6 +83,12 @@ def _settings(data_dir: Path) -> Settings:
         max_body_bytes=MAX_BODY_BYTES,
         signing_secret="s" * 32,
         max_attempts=2,
+        # The app is shared by the whole session and most tests run without a worker:
+        # never refuse creates here (tests/api/test_model_gate.py tests the refusal).
+        model_grace_seconds=-1,
+        # No retention janitor in the shared app: its store lease would keep the janitor
+        # of tests/api/test_retention.py waiting.
+        retention_hours=0,
     )
 
 

@@ -39,9 +39,21 @@ def test_wrong_or_malformed_key_is_401(client: TestClient, authorization: str) -
     assert response.headers["www-authenticate"] == "Bearer"
 
 
-def test_revoked_key_is_401(client: TestClient, caller: Caller, store: Store) -> None:
+def test_revoked_key_is_401_once_the_cached_lookup_expires(
+    client: TestClient, caller: Caller, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pixelrun.api.auth_cache import AuthCache
+
+    now = [0.0]
+    monkeypatch.setattr(client.app.state, "auth_cache", AuthCache(2.0, clock=lambda: now[0]), raising=False)  # type: ignore[attr-defined]
     assert client.get("/v1/auth/me", headers=caller.headers).status_code == 200
     assert store.revoke_api_key(caller.key_id)
+    # Within the cache's lifetime the lookup is reused (documented: at most 2 s by default).
+    now[0] = 1.9
+    assert client.get("/v1/auth/me", headers=caller.headers).status_code == 200
+    now[0] = 2.1
+    assert_envelope(client.get("/v1/auth/me", headers=caller.headers), 401, "UNAUTHORIZED")
+    now[0] = 10.0
     assert_envelope(client.get("/v1/auth/me", headers=caller.headers), 401, "UNAUTHORIZED")
 
 

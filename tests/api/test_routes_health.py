@@ -22,7 +22,27 @@ def test_readiness_is_503_without_a_ready_worker(client: TestClient, store: Stor
     assert body["checks"]["storage"] == {"ok": True, "detail": None}
     workers = body["checks"]["workers"]
     assert workers["ok"] is False and workers["ready"] == {MODEL: 0}
-    assert MODEL in workers["detail"]
+    assert workers["detail"] == f"no ready worker for {MODEL}: loading"
+    assert workers["loading"] == {MODEL: 1} and workers["failures"] == {}
+
+
+def test_readiness_names_why_the_last_worker_failed_to_load(client: TestClient, store: Store) -> None:
+    store.register_worker("w1", "gpu0", [MODEL], "cuda:0", status="loading")
+    store.availability.mark_failed("w1", "incomplete", "weights /w: not a complete checkpoint: vae/ missing")
+    workers = assert_envelope(client.get("/v1/readiness"), 503, "UNAVAILABLE")["checks"]["workers"]
+    assert (
+        workers["detail"]
+        == f"no ready worker for {MODEL}: weights /w: not a complete checkpoint: vae/ missing"
+    )
+    failure = workers["failures"][MODEL]
+    assert (failure["reason"], failure["worker"]) == ("incomplete", "gpu0")
+    assert failure["failed_at"].endswith("Z") or failure["failed_at"].endswith("+00:00")
+    # A worker of a machine that had never registered (the supervisor saw it die) is recorded too.
+    store.availability.mark_failed(
+        "w2", "crashed", "worker killed by signal 9", name="gpu1", model_ids=[MODEL]
+    )
+    workers = client.get("/v1/readiness").json()["checks"]["workers"]
+    assert workers["failures"][MODEL]["reason"] == "crashed"
 
 
 def test_readiness_is_200_once_a_worker_is_ready(client: TestClient, store: Store) -> None:
@@ -35,7 +55,13 @@ def test_readiness_is_200_once_a_worker_is_ready(client: TestClient, store: Stor
         "checks": {
             "store": {"ok": True, "detail": None},
             "storage": {"ok": True, "detail": None},
-            "workers": {"ok": True, "detail": None, "ready": {MODEL: 1}},
+            "workers": {
+                "ok": True,
+                "detail": None,
+                "ready": {MODEL: 1},
+                "loading": {MODEL: 0},
+                "failures": {},
+            },
         },
     }
     store.mark_worker_stopped("w1")

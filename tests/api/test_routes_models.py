@@ -19,7 +19,13 @@ def test_list_models(client: TestClient, caller: Caller) -> None:
     assert model["pricing"] == {"unit": "megapixel", "price": "0.03", "currency": "USD"}
     assert model["input_schema"] == EditInput.model_json_schema()
     assert model["output_schema"] == EditOutput.model_json_schema()
-    assert model["availability"] == {"workers_ready": 0, "available": False}
+    assert model["availability"] == {
+        "workers_ready": 0,
+        "available": False,
+        "workers_loading": 0,
+        "reason": None,
+        "message": None,
+    }
     assert model["name"] and model["description"]
 
 
@@ -39,11 +45,32 @@ def test_availability_counts_ready_workers_of_the_model(
 ) -> None:
     store.register_worker("w1", "gpu0", [MODEL], "cuda:0")  # starting: not ready yet
     store.register_worker("w2", "gpu1", ["acme/other"], "cuda:1", status="ready")
-    assert client.get(f"/v1/models/{MODEL}", headers=caller.headers).json()["availability"] == {
-        "workers_ready": 0,
-        "available": False,
-    }
+    availability = client.get(f"/v1/models/{MODEL}", headers=caller.headers).json()["availability"]
+    assert availability["workers_ready"] == 0 and availability["available"] is False
+    assert availability["workers_loading"] == 1  # "starting" counts as loading
     store.worker_heartbeat("w1", "ready")
     store.register_worker("w3", "gpu2", [MODEL], "cuda:2", status="busy")
     availability = client.get(f"/v1/models/{MODEL}", headers=caller.headers).json()["availability"]
-    assert availability == {"workers_ready": 2, "available": True}
+    assert availability == {
+        "workers_ready": 2,
+        "available": True,
+        "workers_loading": 0,
+        "reason": None,
+        "message": None,
+    }
+
+
+def test_availability_names_the_reason_the_last_worker_failed(
+    client: TestClient, caller: Caller, store: Store
+) -> None:
+    store.register_worker("w1", "gpu0", [MODEL], "cuda:0", status="loading")
+    store.availability.mark_failed("w1", "not_found", "weights /nope: no such directory")
+    availability = client.get(f"/v1/models/{MODEL}", headers=caller.headers).json()["availability"]
+    assert availability["available"] is False and availability["workers_loading"] == 0
+    assert (availability["reason"], availability["message"]) == (
+        "not_found",
+        "weights /nope: no such directory",
+    )
+    store.register_worker("w2", "gpu1", [MODEL], "cuda:1", status="ready")  # fixed: the failure is history
+    availability = client.get(f"/v1/models/{MODEL}", headers=caller.headers).json()["availability"]
+    assert availability["available"] is True and availability["reason"] is None

@@ -17,7 +17,7 @@ def test_api_throughput_bench_runs_and_prints_the_table(tmp_path: Path) -> None:
             sys.executable,
             str(BENCH),
             *("--requests", "40", "--warmup", "5", "--concurrency", "4"),
-            *("--dispatch-runs", "2", "--backends", "sqlite", "--json", str(out)),
+            *("--dispatch-runs", "2", "--backends", "sqlite", "--loads", "create,mixed", "--json", str(out)),
         ],
         capture_output=True,
         text=True,
@@ -27,14 +27,16 @@ def test_api_throughput_bench_runs_and_prints_the_table(tmp_path: Path) -> None:
     for row in (
         "baseline (bare FastAPI)",
         "pixelrun create-run",
+        "pixelrun mixed 1 create : 10 GET",
         "dispatch: create -> dispatching",
         "dispatch: create -> running",
     ):
         assert row in completed.stdout, completed.stdout
     report = json.loads(out.read_text())
-    baseline, pixelrun = report["throughput"]
-    assert baseline["ok"] == pixelrun["ok"] == 40
+    baseline, _baseline_mixed, pixelrun, mixed = report["throughput"]
+    assert baseline["ok"] == pixelrun["ok"] == mixed["ok"] == 40
     assert pixelrun["backend"] == "sqlite" and pixelrun["ratio_to_baseline"] > 0
+    assert mixed["load"] == "mixed" and mixed["cpu_ratio_to_baseline"] > 0
     summary = report["dispatch"][0]["summary"]
     assert summary["create_to_running"]["n"] == 2
     assert 0 <= summary["create_to_dispatching"]["p50_ms"] <= summary["create_to_running"]["p50_ms"]

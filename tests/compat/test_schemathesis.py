@@ -33,6 +33,8 @@ def target(module_data: Path) -> Iterator[Server]:
         f"sqlite:///{module_data / 'pixelrun.db'}",
         workers=0,
         PIXELRUN_SYNC_TIMEOUT_SECONDS="0.2",
+        # Creates are accepted with no worker (they queue) instead of 503 MODEL_UNAVAILABLE.
+        PIXELRUN_MODEL_GRACE_SECONDS="-1",
     )
     try:
         yield server

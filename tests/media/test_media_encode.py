@@ -40,3 +40,14 @@ def test_unknown_format() -> None:
         content_type_for("gif")
     with pytest.raises(ValueError):
         encode_image(Image.new("RGB", (1, 1)), "bmp")
+
+
+def test_png_of_noise_is_lossless_in_every_mode() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    for mode, shape in (("RGB", (33, 47, 3)), ("RGBA", (33, 47, 4)), ("L", (33, 47))):
+        image = Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode)
+        reopened = Image.open(io.BytesIO(encode_image(image, "png")))
+        assert reopened.mode == mode
+        assert reopened.tobytes() == image.tobytes()

@@ -83,3 +83,42 @@ def test_postgres_waiter_times_out(pg_store: Store) -> None:
         start = time.monotonic()
         waiter.wait(timeout=0.3)
         assert 0.25 < time.monotonic() - start < 2
+
+
+def test_sqlite_create_in_another_process_wakes_the_waiter_at_once(sqlite_store: Store) -> None:
+    import subprocess
+    import sys
+
+    store = sqlite_store
+    owner = store.ensure_owner("acme")
+    script = (
+        "import sys; from pixelrun.store import Store; "
+        "s = Store(sys.argv[1]); s.create_run(sys.argv[2], sys.argv[3], {'prompt': 'x'})"
+    )
+    # A poll interval far longer than the wait measured: only the wake-up can end it early.
+    with store.queue_waiter(model_ids=[MODEL], poll_interval=30) as waiter:
+        child = subprocess.Popen([sys.executable, "-c", script, str(store.engine.url), owner.id, MODEL])
+        start = time.monotonic()
+        waiter.wait(timeout=30)
+        woke_after = time.monotonic() - start
+        assert child.wait(30) == 0
+    assert woke_after < 10, woke_after
+    assert store.claim_next("wrk", [MODEL], 30) is not None
+
+
+def test_sqlite_wake_ups_skip_other_models_and_dead_sockets(sqlite_store: Store) -> None:
+    from pixelrun.store.local_wake import LocalWakeReceiver, wake_dir, wake_local
+
+    database = str(sqlite_store.engine.url.database)
+    dead = LocalWakeReceiver(database)
+    dead._sock.close()  # a worker killed without cleaning up leaves its socket file
+    with sqlite_store.queue_waiter(model_ids=[MODEL], poll_interval=0.3) as waiter:
+        wake_local(database, {"other/model"})
+        start = time.monotonic()
+        waiter.wait(timeout=5)
+        assert time.monotonic() - start >= 0.25  # not woken by another model's run
+        sqlite_store.notify_queued(MODEL)
+        start = time.monotonic()
+        waiter.wait(timeout=5)
+        assert time.monotonic() - start < 0.2
+    assert list(wake_dir(database).iterdir()) == []  # the dead socket was removed, ours closed

@@ -144,3 +144,30 @@ def test_invalid_stored_input_fails_at_validation(store: Store, owner: Owner, ex
     run = store.get_run(run_id)
     assert (run.failure_stage, run.failure_code) == ("validation", "invalid_input")
     assert "image_urls" in run.failure_message
+
+
+def test_a_running_run_past_its_deadline_stops_at_the_next_step(
+    store: Store, owner: Owner, executor: RunExecutor
+) -> None:
+    from datetime import timedelta
+
+    from pixelrun.runs import utc_now
+    from pixelrun.store import DEADLINE_EXCEEDED
+
+    run_id = store.create_run(
+        owner.id,
+        MODEL_ID,
+        small_input(num_inference_steps=50, image_size="1024x1024"),
+        callback_url="https://example.com/hook",
+        deadline_at=utc_now() + timedelta(seconds=1.5),
+    ).id
+    claimed = claim(store)
+    assert executor.execute(claimed) is RunStatus.CANCELED
+    run = store.get_run(run_id)
+    assert run.status is RunStatus.CANCELED and run.failure_code == DEADLINE_EXCEEDED
+    # It did start, and stopped before its 50 steps.
+    assert run.started_at is not None and run.output is None and run.cost == "0.000000"
+    events = [e.to_status for e in store.list_events(run_id)]
+    assert events[-2:] == [RunStatus.RUNNING, RunStatus.CANCELED]
+    assert store.balance(owner.id) == (None, 0)
+    assert len(store.list_deliveries(run_id)) == 1

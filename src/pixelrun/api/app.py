@@ -13,8 +13,10 @@ from pixelrun.api import compat
 from pixelrun.api.background import background_tasks
 from pixelrun.api.errors import install_error_handlers
 from pixelrun.api.middleware import RequestContextMiddleware
+from pixelrun.api.model_gate import open_model_gate
 from pixelrun.api.openapi import install_openapi
-from pixelrun.api.routes import account, callbacks, files, health, models, runs
+from pixelrun.api.routes import account, assets, callbacks, files, health, metrics, models, runs, stream
+from pixelrun.api.streaming import StreamEvents, StreamHub
 from pixelrun.config import Settings
 from pixelrun.storage import FileStorage, storage_from_settings
 from pixelrun.store import Store
@@ -37,10 +39,28 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
             app_store = store
         try:
             app.state.store = app_store
-            app.state.storage = storage if storage is not None else storage_from_settings(settings)
-            async with background_tasks(settings, app_store, app.state.storage) as dispatcher:
-                app.state.callback_dispatcher = dispatcher
-                yield
+            # The grace period for creates without a live worker starts now.
+            app.state.model_gate = open_model_gate(app_store, settings)
+            if storage is not None:
+                app.state.storage = storage
+            else:
+                app.state.storage = await anyio.to_thread.run_sync(
+                    storage_from_settings,
+                    settings,
+                    app_store.shared_settings,
+                    app_store.shared_settings.deployment_has_runs,
+                )
+            hub = StreamHub(
+                StreamEvents(app_store, settings, app.state.storage), settings.stream_poll_seconds
+            )
+            await hub.start()
+            app.state.stream_hub = hub
+            try:
+                async with background_tasks(settings, app_store, app.state.storage) as dispatcher:
+                    app.state.callback_dispatcher = dispatcher
+                    yield
+            finally:
+                await hub.stop()
         finally:
             if owned_store:
                 app_store.close()
@@ -55,11 +75,28 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
     app.state.error_shapes = compat.ERROR_SHAPES
     install_error_handlers(app)
     app.add_middleware(
-        RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, error_shapes=compat.ERROR_SHAPES
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        # Local-storage uploads (SPEC §8) may be larger than a JSON body; the route checks them.
+        body_limits={f"{API_PREFIX}/uploads/": settings.max_upload_bytes},
+        error_shapes=compat.ERROR_SHAPES,
     )
     # The compatibility routers first: /v1/models/{owner}/{name}/predictions must not be
-    # taken for a model id by GET /v1/models/{model_id:path}.
-    for module in (compat.openai, compat.replicate, runs, models, files, account, health, callbacks):
+    # taken for a model id by GET /v1/models/{model_id}.
+    for module in (
+        compat.openai,
+        compat.replicate,
+        runs,
+        stream,
+        models,
+        files,
+        assets,
+        account,
+        health,
+        callbacks,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
+    # Prometheus expects /metrics at the root, outside the versioned API.
+    app.include_router(metrics.router)
     install_openapi(app)
     return app

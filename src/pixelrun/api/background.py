@@ -1,6 +1,7 @@
-"""Work an API process does besides answering requests: the callback dispatcher and the reaper.
+"""Work an API process does besides answering requests: the callback dispatcher, the reaper
+and the retention janitor.
 
-Both run in every API process; the store makes that safe (deliveries and leases are
+All run in every API process; the store makes that safe (deliveries and leases are
 claimed with row locks), so any number of API replicas can run side by side.
 """
 
@@ -12,11 +13,12 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 
+from pixelrun.api.janitor import Janitor
 from pixelrun.callbacks.dispatcher import CallbackDispatcher
 from pixelrun.config import Settings
 from pixelrun.net import NetworkPolicy, OutboundClient
 from pixelrun.storage import FileStorage
-from pixelrun.store import Store
+from pixelrun.store import Store, is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +31,14 @@ async def reap_forever(store: Store, interval: float = REAP_INTERVAL_SECONDS) ->
         try:
             for run_id in await asyncio.to_thread(store.reap_expired):
                 log.warning("run %s: its worker's lease expired; returned to the queue or failed", run_id)
-        except Exception:
-            log.exception("reaper pass failed")
+            for run_id in await asyncio.to_thread(store.deadlines.expire):
+                log.info("run %s: canceled, its Cancel-After deadline passed", run_id)
+            await asyncio.to_thread(store.idempotent.purge_expired)
+        except Exception as exc:
+            if is_unavailable(exc):
+                log.warning("reaper pass skipped: the store is unavailable")
+            else:
+                log.exception("reaper pass failed")
         await asyncio.sleep(interval)
 
 
@@ -61,6 +69,9 @@ async def background_tasks(
         asyncio.create_task(dispatcher.run(), name="callback-dispatcher"),
         asyncio.create_task(reap_forever(store), name="reaper"),
     ]
+    if settings.retention_hours > 0:
+        janitor = Janitor(store, storage, settings.retention_hours, settings.janitor_interval_seconds)
+        tasks.append(asyncio.create_task(janitor.run_forever(), name="retention-janitor"))
     try:
         yield dispatcher
     finally:

@@ -14,13 +14,17 @@ import uuid
 from collections.abc import Sequence
 
 from starlette.datastructures import MutableHeaders
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pixelrun.api.errors import ApiError, ErrorShape, shaped_error_response
+from pixelrun.api.errors import ApiError, ErrorShape, error_response, shaped_error_response
+from pixelrun.store import is_unavailable
 
 log = logging.getLogger("pixelrun.api")
 
 REQUEST_ID_HEADER = "X-Request-Id"
+#: Seconds a client is asked to wait before retrying when the store cannot be reached.
+STORE_RETRY_AFTER_SECONDS = 5
 # A caller's id is reused only when it cannot smuggle anything into logs or headers.
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -30,10 +34,24 @@ def payload_too_large(limit: int) -> ApiError:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, error_shapes: Sequence[ErrorShape] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        body_limits: dict[str, int] | None = None,
+        error_shapes: Sequence[ErrorShape] = (),
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # Path prefix -> body limit, for routes whose bodies are not JSON documents.
+        self.body_limits = body_limits or {}
         self.error_shapes = tuple(error_shapes)
+
+    def _limit_for(self, path: str) -> int:
+        for prefix, limit in self.body_limits.items():
+            if path.startswith(prefix):
+                return limit
+        return self.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,10 +75,11 @@ class RequestContextMiddleware:
             await self._respond(bad_url, scope, receive, send_with_id)
             return
 
+        limit = self._limit_for(scope.get("path", ""))
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_body_bytes:
+        if declared is not None and declared > limit:
             # Refused before a byte of the body is read.
-            await self._respond(payload_too_large(self.max_body_bytes), scope, receive, send_with_id)
+            await self._respond(payload_too_large(limit), scope, receive, send_with_id)
             return
 
         received = 0
@@ -72,8 +91,8 @@ class RequestContextMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise payload_too_large(self.max_body_bytes)
+                if received > limit:
+                    raise payload_too_large(limit)
             return message
 
         try:
@@ -83,7 +102,29 @@ class RequestContextMiddleware:
             if started:
                 raise
             await self._respond(exc, scope, receive, send_with_id)
-        except Exception:
+        except Exception as exc:
+            if is_unavailable(exc):
+                # The database is down or unreachable: a 503 that clients and load balancers
+                # retry, not a 500. The pool reconnects by itself once it is back.
+                log.warning(
+                    "store unavailable in %s %s (request id %s): %s",
+                    scope.get("method"),
+                    scope.get("path"),
+                    request_id,
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                )
+                if started:
+                    raise
+                unavailable = store_unavailable_response()
+                await shaped_error_response(
+                    scope.get("path", ""),
+                    self.error_shapes,
+                    503,
+                    "UNAVAILABLE",
+                    "The store cannot be reached right now; retry later.",
+                    headers={"Retry-After": unavailable.headers["Retry-After"]},
+                )(scope, receive, send_with_id)
+                return
             log.exception(
                 "unhandled error in %s %s (request id %s)", scope.get("method"), scope.get("path"), request_id
             )
@@ -111,6 +152,15 @@ class RequestContextMiddleware:
         # Tell the client the connection will not carry the rest of an oversized body.
         response.headers["Connection"] = "close"
         await response(scope, receive, send)
+
+
+def store_unavailable_response() -> Response:
+    return error_response(
+        503,
+        "UNAVAILABLE",
+        "The store cannot be reached right now; retry later.",
+        headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)},
+    )
 
 
 def _request_id(scope: Scope) -> str:

@@ -15,6 +15,7 @@ from pixelrun.api.wire import AvailabilityOut, ModelOut, PricingOut
 from pixelrun.engines.qwen_image_edit import MODEL_ID as QWEN_IMAGE_EDIT_2511
 from pixelrun.engines.qwen_image_edit import EditInput, EditOutput
 from pixelrun.runs import PRICE_PER_MEGAPIXEL, estimate_cents
+from pixelrun.store.availability import ModelFailure
 
 # When the output size follows the input image (size null), the model aims at about one
 # megapixel; the credit check assumes exactly that before any image is fetched.
@@ -31,7 +32,9 @@ class CatalogModel:
     # Upper bound of a run's cost in cents from its validated input (the credit check).
     estimate_cents: Callable[[Any], int]
 
-    def to_wire(self, workers_ready: int) -> ModelOut:
+    def to_wire(
+        self, workers_ready: int, workers_loading: int = 0, failure: ModelFailure | None = None
+    ) -> ModelOut:
         return ModelOut(
             id=self.id,
             name=self.name,
@@ -39,7 +42,14 @@ class CatalogModel:
             pricing=PricingOut(unit="megapixel", price=str(PRICE_PER_MEGAPIXEL), currency="USD"),
             input_schema=_schema(self.input_model),
             output_schema=_schema(self.output_model),
-            availability=AvailabilityOut(workers_ready=workers_ready, available=workers_ready > 0),
+            availability=AvailabilityOut(
+                workers_ready=workers_ready,
+                available=workers_ready > 0,
+                workers_loading=workers_loading,
+                # A failure matters while no worker serves; once one is ready it is history.
+                reason=failure.reason if failure and not workers_ready else None,
+                message=failure.message if failure and not workers_ready else None,
+            ),
         )
 
 

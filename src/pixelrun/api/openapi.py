@@ -182,6 +182,10 @@ def _document_errors(path: str, operation: dict[str, Any]) -> None:
         ensure(401, "Missing or invalid API key")
     if "requestBody" in operation:
         ensure(413, "The body is over the configured limit")
+    ensure(
+        503,
+        responses.get("503", {}).get("description", "The store cannot be reached right now (Retry-After)"),
+    )
     validates = "requestBody" in operation or operation.get("parameters")
     if "422" in responses or (validates and not ERROR_SHAPES[0].matches(path)):
         ensure(422, responses.get("422", {}).get("description", "Validation error"))

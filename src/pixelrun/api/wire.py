@@ -196,6 +196,13 @@ class PricingOut(BaseModel):
 class AvailabilityOut(BaseModel):
     workers_ready: int
     available: bool
+    workers_loading: int = Field(0, description="Workers still loading the model.")
+    reason: str | None = Field(
+        None,
+        description="Why the last worker of this model failed to load (not_found, incomplete, "
+        "no_hub_access, gpu_memory, ...), while no worker is ready.",
+    )
+    message: str | None = Field(None, description="That failure, in one line that says what to do.")
 
 
 class ModelOut(BaseModel):
@@ -236,8 +243,20 @@ class CheckOut(BaseModel):
     detail: str | None = None
 
 
+class WorkerFailureOut(BaseModel):
+    reason: str
+    message: str
+    worker: str
+    failed_at: str = Field(description="ISO 8601, UTC.")
+
+
 class WorkersCheckOut(CheckOut):
     ready: dict[str, int] = Field(description="Ready workers per model id.")
+    loading: dict[str, int] = Field(default_factory=dict, description="Workers loading each model.")
+    failures: dict[str, WorkerFailureOut] = Field(
+        default_factory=dict,
+        description="Per model without a ready worker: why its last worker failed to load.",
+    )
 
 
 class ReadinessChecks(BaseModel):

@@ -29,7 +29,7 @@ from pixelrun.callbacks.message import callback_headers, encode_body
 from pixelrun.callbacks.policy import RETRY_WAITS, Decision, decide
 from pixelrun.net import OutboundClient, PostResult
 from pixelrun.runs import PREDICTION_CALLBACK_FORMAT, build_callback_payload, build_prediction, utc_now
-from pixelrun.store import DeliveryRecord, RunRecord, Store
+from pixelrun.store import DeliveryRecord, RunRecord, Store, is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +112,12 @@ class CallbackDispatcher:
                 self._wake.clear()
                 try:
                     delay = await self._pass()
-                except Exception:
+                except Exception as exc:
                     # The store may be down for a while; keep the loop alive and try later.
-                    log.exception("callback dispatcher pass failed")
+                    if is_unavailable(exc):
+                        log.warning("callback dispatcher: the store is unavailable; trying again")
+                    else:
+                        log.exception("callback dispatcher pass failed")
                     delay = self.poll_interval
                 if delay > 0 and not self._stopping.is_set():
                     await self._sleep(delay)

@@ -1,5 +1,6 @@
 """The run domain: statuses and transitions, ids and timestamps, pricing. Imports nothing of Pixelrun."""
 
+from pixelrun.runs.assets import ASSET_URL_SCHEME, asset_url, is_asset_url, resolve_asset_url
 from pixelrun.runs.callback_payload import CALLBACK_EVENTS, CallbackRun, build_callback_payload
 from pixelrun.runs.ids import isoformat_utc, new_run_id, utc_now, uuid7_timestamp_ms
 from pixelrun.runs.output import render_output
@@ -22,6 +23,7 @@ from pixelrun.runs.status import (
 )
 
 __all__ = [
+    "ASSET_URL_SCHEME",
     "CALLBACK_EVENTS",
     "LEASED_STATUSES",
     "PREDICTION_CALLBACK_FORMAT",
@@ -34,16 +36,19 @@ __all__ = [
     "PredictionRun",
     "Pricing",
     "RunStatus",
+    "asset_url",
     "build_callback_payload",
     "build_prediction",
     "can_transition",
     "estimate_cents",
+    "is_asset_url",
     "isoformat_utc",
     "new_run_id",
     "prediction_output",
     "prediction_urls",
     "price_outputs",
     "render_output",
+    "resolve_asset_url",
     "utc_now",
     "uuid7_timestamp_ms",
 ]

@@ -65,6 +65,16 @@ class FileStorage(Protocol):
         """An absolute URL a client can GET without a key, valid for ``expires_in`` seconds."""
         ...
 
+    def upload_url_for(self, key: str, expires_in: int) -> str:
+        """An absolute URL a client can PUT the file's bytes to without a key, with the
+        ``Content-Type`` of the key's extension, valid for ``expires_in`` seconds."""
+        ...
+
+    def read(self, key: str, max_bytes: int) -> bytes:
+        """The whole file; raises StoredFileNotFoundError, or StorageError when it is
+        larger than ``max_bytes`` (nothing past the limit is read)."""
+        ...
+
     def ping(self) -> None:
         """Readiness: raise StorageError when the back end cannot be written to."""
         ...

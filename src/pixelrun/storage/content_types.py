@@ -15,6 +15,9 @@ _BY_EXTENSION: dict[str, str] = {
     "jpeg": "image/jpeg",
     "webp": "image/webp",
     "gif": "image/gif",
+    "bmp": "image/bmp",
+    "tiff": "image/tiff",
+    "tif": "image/tiff",
     "json": "application/json",
     "txt": "text/plain",
 }

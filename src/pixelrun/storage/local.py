@@ -13,7 +13,7 @@ from urllib.parse import quote
 from pixelrun.storage.base import InvalidKeyError, StorageError, StoredFile, StoredFileNotFoundError
 from pixelrun.storage.content_types import content_type_for, normalize_content_type
 from pixelrun.storage.keys import validate_key, validate_prefix
-from pixelrun.storage.signing import UrlSigner
+from pixelrun.storage.signing import UrlSigner, upload_signing_path
 
 # Temporary names start with "." so no valid key (see keys.py) can ever name one.
 _TMP_PREFIX = ".tmp-"
@@ -126,6 +126,21 @@ class LocalFileStorage:
         expires = (int(time.time()) if now is None else now) + expires_in
         signature = self._signer.sign(key, expires)
         return f"{self._base_url}/v1/files/{quote(key, safe='/')}?expires={expires}&signature={signature}"
+
+    def upload_url_for(self, key: str, expires_in: int, now: int | None = None) -> str:
+        validate_key(key)
+        if expires_in <= 0:
+            raise ValueError("expires_in must be positive")
+        expires = (int(time.time()) if now is None else now) + expires_in
+        signature = self._signer.sign(upload_signing_path(key), expires)
+        return f"{self._base_url}/v1/uploads/{quote(key, safe='/')}?expires={expires}&signature={signature}"
+
+    def read(self, key: str, max_bytes: int) -> bytes:
+        with self.open(key) as stream:
+            data = stream.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise StorageError(f"{key!r} is larger than {max_bytes} bytes")
+        return data
 
     def ping(self) -> None:
         # A real write, because a read-only or full disk passes every cheaper check.

@@ -27,6 +27,12 @@ _EXPIRES_RE = re.compile(r"[0-9]{1,12}")
 _CONTEXT = b"pixelrun-file-url-v1\n"
 
 
+def upload_signing_path(key: str) -> str:
+    """What an upload (PUT) URL signs: never equal to a key (":" is not allowed in keys), so
+    a download link can never be turned into an upload link or back."""
+    return "PUT:" + key
+
+
 class UrlSigner:
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 16:

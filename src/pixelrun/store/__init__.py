@@ -1,8 +1,10 @@
 """The store, which is also the queue: SQLite or PostgreSQL through one code path."""
 
 from pixelrun.store.database import create_engine_for, normalize_url
+from pixelrun.store.deadlines import DEADLINE_EXCEEDED
 from pixelrun.store.errors import (
     DeliveryInFlight,
+    IdempotencyConflict,
     IllegalTransition,
     InsufficientCredit,
     InvalidCursor,
@@ -10,7 +12,9 @@ from pixelrun.store.errors import (
     RedeliveryNotAllowed,
     RunNotFound,
     StoreError,
+    is_unavailable,
 )
+from pixelrun.store.idempotency import Created, request_hash
 from pixelrun.store.migrate import current_revision, head_revision, migrate
 from pixelrun.store.notify import CHANNEL, QueueWaiter
 from pixelrun.store.outbox import DEFAULT_MAX_ATTEMPTS as DEFAULT_CALLBACK_ATTEMPTS
@@ -33,14 +37,17 @@ from pixelrun.store.tables import metadata
 
 __all__ = [
     "CHANNEL",
+    "DEADLINE_EXCEEDED",
     "DEFAULT_CALLBACK_ATTEMPTS",
     "WORKER_LOST",
     "AttemptRecord",
     "AuthContext",
     "CallbackSecretRecord",
+    "Created",
     "DeliveryInFlight",
     "DeliveryRecord",
     "EventRecord",
+    "IdempotencyConflict",
     "IllegalTransition",
     "InsufficientCredit",
     "InvalidCursor",
@@ -59,7 +66,9 @@ __all__ = [
     "create_engine_for",
     "current_revision",
     "head_revision",
+    "is_unavailable",
     "metadata",
     "migrate",
     "normalize_url",
+    "request_hash",
 ]

@@ -10,9 +10,10 @@ off (`isolation_level = None`) and SQLAlchemy's `begin` event emits the BEGIN.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -98,11 +99,36 @@ def _writer_lock(engine: Engine) -> threading.RLock | contextlib.nullcontext[Non
     return lock
 
 
+_AFTER_COMMIT = "pixelrun_after_commit"
+
+
+def after_commit(conn: Connection, hook: Callable[[], None]) -> bool:
+    """Run `hook` once the current `write_tx` commits (never on rollback); False outside one."""
+    hooks = conn.info.get(_AFTER_COMMIT)
+    if hooks is None:
+        return False
+    hooks.append(hook)
+    return True
+
+
 @contextmanager
 def write_tx(engine: Engine) -> Iterator[Connection]:
     """A write transaction: committed on success, rolled back on error."""
+    hooks: list[Callable[[], None]] = []
     with _writer_lock(engine), engine.begin() as conn:
-        yield conn
+        # conn.info lives as long as the pooled DBAPI connection: always take the list off.
+        # Held directly: `conn.info` cannot be read any more once the connection broke.
+        info = conn.info
+        info[_AFTER_COMMIT] = hooks
+        try:
+            yield conn
+        finally:
+            info.pop(_AFTER_COMMIT, None)
+    for hook in hooks:
+        try:
+            hook()
+        except Exception:  # a hint that failed must not fail the committed work
+            logging.getLogger(__name__).exception("after-commit hook failed")
 
 
 @contextmanager

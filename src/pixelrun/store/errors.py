@@ -57,3 +57,34 @@ class RedeliveryNotAllowed(StoreError):
         super().__init__(f"run {run_id}: {reason}")
         self.run_id = run_id
         self.reason = reason
+
+
+class IdempotencyConflict(StoreError):
+    """An `Idempotency-Key` of this owner was used within its lifetime for another request."""
+
+    def __init__(self, key: str, run_id: str) -> None:
+        super().__init__(f"idempotency key {key!r} was used for another request (run {run_id})")
+        self.key = key
+        self.run_id = run_id
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means the database cannot be reached now (worth retrying later).
+
+    PostgreSQL down, restarting, or the connection cut: the driver's OperationalError or
+    InterfaceError (SQLAlchemy marks a cut connection `connection_invalidated`). On
+    SQLite only a lock held past the busy timeout or a file that cannot be opened count:
+    its other OperationalErrors (e.g. a missing table) are bugs, not outages.
+    """
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+        module = type(exc.orig).__module__ if exc.orig is not None else ""
+        if module.startswith("sqlite3"):
+            text = str(exc.orig).lower()
+            return "locked" in text or "unable to open" in text or "disk i/o" in text
+        return True
+    # A pool that cannot hand out a connection in time is an outage for the caller too.
+    return isinstance(exc, sa_exc.TimeoutError)

@@ -9,6 +9,7 @@ from sqlalchemy import Engine, insert, select
 from pixelrun.runs import utc_now
 from pixelrun.store.database import read_tx, write_tx
 from pixelrun.store.records import LogRecord
+from pixelrun.store.stream import append_log_in_tx
 from pixelrun.store.tables import run_logs
 
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -20,12 +21,12 @@ def add_log(
 ) -> None:
     if level not in LOG_LEVELS:
         raise ValueError(f"unknown log level {level!r}; expected one of {sorted(LOG_LEVELS)}")
+    now = utc_now()
     with write_tx(engine) as conn:
-        conn.execute(
-            insert(run_logs).values(
-                run_id=run_id, level=level, message=message, created_at=utc_now(), meta=meta
-            )
+        result = conn.execute(
+            insert(run_logs).values(run_id=run_id, level=level, message=message, created_at=now, meta=meta)
         )
+        append_log_in_tx(conn, run_id, result.inserted_primary_key[0], now)
 
 
 def list_logs(engine: Engine, run_id: str) -> list[LogRecord]:

@@ -5,35 +5,64 @@ queues the run (so it is delivered at commit, never before the row is visible), 
 `QueueWaiter` that LISTENs on a dedicated psycopg connection and returns as soon as a
 notification arrives.
 
-SQLite has no notifications between processes: the waiter just sleeps a short poll
-interval (0.2 s by default) and the worker polls the queue again.
+SQLite has no notifications between processes: the transaction that queues a run sends,
+after its commit, a datagram to the Unix sockets of the idle workers of this box
+(`local_wake`); the waiter returns on it, or after its poll interval (0.2 s by default)
+when no wake-up comes (other machines, a lost datagram, an in-memory database).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from pixelrun.store.database import is_postgres
+from pixelrun.store.database import after_commit, is_postgres
+from pixelrun.store.local_wake import LocalWakeReceiver, wake_local
+
+log = logging.getLogger(__name__)
 
 CHANNEL = "pixelrun_runs"
 DEFAULT_POLL_INTERVAL_SECONDS = 0.2
 
 
 def notify_in_tx(conn: Connection, model_id: str) -> None:
-    """Queue a notification in the current transaction (PostgreSQL only; a no-op on SQLite)."""
+    """Queue a notification in the current transaction, delivered at its commit."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": model_id})
+        return
+    database = _sqlite_file(conn.engine)
+    if database is None:
+        return
+    # After the commit, so that a woken worker finds the run; outside a write_tx at once.
+    if not after_commit(conn, lambda: wake_local(database, {model_id})):
+        wake_local(database, {model_id})
+
+
+def _sqlite_file(engine: Engine) -> str | None:
+    database = engine.url.database
+    if (
+        engine.dialect.name != "sqlite"
+        or not database
+        or database == ":memory:"
+        or database.startswith("file:")
+    ):
+        return None
+    return database
 
 
 def notify_queued(engine: Engine, model_id: str) -> None:
     if is_postgres(engine):
         with engine.begin() as conn:
             notify_in_tx(conn, model_id)
+        return
+    database = _sqlite_file(engine)
+    if database is not None:
+        wake_local(database, {model_id})
 
 
 class QueueWaiter:
@@ -53,9 +82,15 @@ class QueueWaiter:
         self._model_ids = frozenset(model_ids) if model_ids is not None else None
         self._poll_interval = poll_interval
         self._listen_conn: Any = None
+        self._local: LocalWakeReceiver | None = None
         if is_postgres(engine):
             # Listen from construction on, so that a run queued before the first wait() wakes it.
             self._connect()
+        elif (database := _sqlite_file(engine)) is not None:
+            try:
+                self._local = LocalWakeReceiver(database)
+            except OSError as exc:
+                log.warning("no local wake-ups (%s); polling every %.2f s", exc, poll_interval)
 
     def _connect(self) -> None:
         import psycopg
@@ -67,7 +102,15 @@ class QueueWaiter:
 
     def wait(self, timeout: float) -> None:
         if not is_postgres(self._engine):
-            time.sleep(max(0.0, min(timeout, self._poll_interval)))
+            wait = max(0.0, min(timeout, self._poll_interval))
+            if self._local is not None:
+                until = time.monotonic() + wait
+                # Another model's wake-up does not count: wait on for the rest of the time.
+                while not self._local.wait(until - time.monotonic(), self._model_ids):
+                    if time.monotonic() >= until:
+                        break
+            else:
+                time.sleep(wait)
             return
         self._wait_postgres(timeout)
 
@@ -96,6 +139,9 @@ class QueueWaiter:
 
     def close(self) -> None:
         self._drop_connection()
+        if self._local is not None:
+            self._local.close()
+            self._local = None
 
     def __enter__(self) -> QueueWaiter:
         return self

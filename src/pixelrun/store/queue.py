@@ -16,10 +16,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, or_, select, update
 
 from pixelrun.runs import LEASED_STATUSES, FailureStage, RunStatus, utc_now
 from pixelrun.store.database import write_tx
+from pixelrun.store.deadlines import cancel_expired_queued
 from pixelrun.store.errors import IllegalTransition
 from pixelrun.store.events import record_event
 from pixelrun.store.notify import notify_in_tx
@@ -40,11 +41,17 @@ def claim_next(
         return None
     now = utc_now()
     with write_tx(engine) as conn:
+        # A queued run past its `Cancel-After` deadline never starts: canceled here instead.
+        cancel_expired_queued(conn, model_ids, now)
         # SKIP LOCKED lets concurrent claimers pass over each other on PostgreSQL; SQLite
         # renders no FOR UPDATE, and BEGIN IMMEDIATE makes this transaction the only writer.
         row = conn.execute(
             select(runs.c.id, runs.c.attempt, runs.c.model_id)
-            .where(runs.c.status == RunStatus.QUEUED.value, runs.c.model_id.in_(list(model_ids)))
+            .where(
+                runs.c.status == RunStatus.QUEUED.value,
+                runs.c.model_id.in_(list(model_ids)),
+                or_(runs.c.deadline_at.is_(None), runs.c.deadline_at > now),
+            )
             .order_by(runs.c.created_at, runs.c.id)
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -65,10 +72,18 @@ def claim_next(
         )
         if result.rowcount != 1:
             return None  # cannot happen while the row is locked; never claim what we did not update
+        claimed = fetch_run(conn, row.id)
         record_event(
-            conn, row.id, RunStatus.QUEUED, RunStatus.DISPATCHING, attempt, now, {"worker_id": worker_id}
+            conn,
+            row.id,
+            RunStatus.QUEUED,
+            RunStatus.DISPATCHING,
+            attempt,
+            now,
+            {"worker_id": worker_id},
+            run=claimed,
         )
-        return fetch_run(conn, row.id)
+        return claimed
 
 
 def _lock_owned(conn: Connection, run_id: str, attempt: int, worker_id: str) -> RunRecord | None:
@@ -102,7 +117,7 @@ def mark_running(engine: Engine, run_id: str, attempt: int, worker_id: str) -> b
         conn.execute(
             update(runs).where(runs.c.id == run_id).values(status=RunStatus.RUNNING.value, started_at=now)
         )
-        record_event(conn, run_id, run.status, RunStatus.RUNNING, attempt, now)
+        record_event(conn, run_id, run.status, RunStatus.RUNNING, attempt, now, run=run)
         return True
 
 
@@ -189,7 +204,7 @@ def finish_run(
                 .values(spent_cents=owners.c.spent_cents + cost_cents)
             )
         detail = None if succeeded else {"failure_code": failure_code}
-        record_event(conn, run_id, run.status, new, attempt, now, detail)
+        record_event(conn, run_id, run.status, new, attempt, now, detail, run=run)
         enqueue_if_callback(conn, run_id, run.owner_id, run.callback_url, now)
         return True
 
@@ -226,6 +241,7 @@ def requeue_run(engine: Engine, run_id: str, attempt: int, worker_id: str, reaso
             attempt,
             now,
             {"reason": reason, "worker_id": worker_id},
+            run=run,
         )
         notify_in_tx(conn, run.model_id)
         return True
@@ -271,7 +287,7 @@ def reap_expired(engine: Engine, now: datetime | None = None) -> list[str]:
             conn.execute(
                 update(runs).where(runs.c.id == run.id, runs.c.attempt == run.attempt).values(**values)
             )
-            record_event(conn, run.id, run.status, new, run.attempt, now, detail)
+            record_event(conn, run.id, run.status, new, run.attempt, now, detail, run=run)
             if new is RunStatus.QUEUED:
                 notify_in_tx(conn, run.model_id)
             else:

@@ -88,6 +88,8 @@ class RunRecord:
     worker_id: str | None
     lease_expires_at: datetime | None
     cancel_requested: bool
+    # `Cancel-After`: canceled (failure_code deadline_exceeded) when not terminal by then.
+    deadline_at: datetime | None = None
     callback_format: str | None = None
 
     @property
@@ -138,6 +140,7 @@ class RunRecord:
             worker_id=row["worker_id"],
             lease_expires_at=row["lease_expires_at"],
             cancel_requested=bool(row["cancel_requested"]),
+            deadline_at=row.get("deadline_at"),
             callback_format=row.get("callback_format"),
         )
 
@@ -210,6 +213,8 @@ class WorkerRecord:
     info: dict[str, Any] | None
     started_at: datetime
     heartbeat_at: datetime
+    failure_reason: str | None = None
+    failure_message: str | None = None
 
     @classmethod
     def from_row(cls, row: RowMapping) -> WorkerRecord:
@@ -222,6 +227,8 @@ class WorkerRecord:
             info=row["info"],
             started_at=row["started_at"],
             heartbeat_at=row["heartbeat_at"],
+            failure_reason=row.get("failure_reason"),
+            failure_message=row.get("failure_message"),
         )
 
 

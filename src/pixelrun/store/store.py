@@ -14,9 +14,15 @@ from sqlalchemy.engine import URL
 
 from pixelrun.runs import FailureStage, RunStatus
 from pixelrun.store import callbacks_repo, events, keys, logs, notify, queue, runs_repo, workers
+from pixelrun.store.assets_repo import AssetsRepo
+from pixelrun.store.availability import AvailabilityRepo
 from pixelrun.store.database import create_engine_for, is_postgres
+from pixelrun.store.deadlines import Deadlines
+from pixelrun.store.idempotency import IdempotentCreates
+from pixelrun.store.metrics_repo import MetricsRepo
 from pixelrun.store.migrate import migrate
 from pixelrun.store.notify import DEFAULT_POLL_INTERVAL_SECONDS, QueueWaiter
+from pixelrun.store.rate_limits import RateLimits
 from pixelrun.store.records import (
     AuthContext,
     CallbackSecretRecord,
@@ -29,6 +35,10 @@ from pixelrun.store.records import (
     RunRecord,
     WorkerRecord,
 )
+from pixelrun.store.retention_repo import RetentionRepo
+from pixelrun.store.run_reads import RunReads
+from pixelrun.store.shared_settings import SharedSettingsRepo
+from pixelrun.store.stream import StreamRepo
 
 
 class Store:
@@ -38,6 +48,16 @@ class Store:
                 raise ValueError("Store needs a database URL or an engine")
             engine = create_engine_for(url)
         self.engine = engine
+        self.stream = StreamRepo(engine)
+        self.assets = AssetsRepo(engine)
+        self.shared_settings = SharedSettingsRepo(engine)
+        self.retention = RetentionRepo(engine)
+        self.idempotent = IdempotentCreates(engine)
+        self.rate_limits = RateLimits(engine)
+        self.deadlines = Deadlines(engine)
+        self.run_reads = RunReads(engine)
+        self.availability = AvailabilityRepo(engine)
+        self.metrics = MetricsRepo(engine)
 
     @property
     def backend(self) -> str:
@@ -98,6 +118,7 @@ class Store:
         client_ref: str | None = None,
         max_attempts: int = 3,
         estimated_cents: int = 0,
+        deadline_at: datetime | None = None,
         callback_format: str | None = None,
     ) -> RunRecord:
         return runs_repo.create_run(
@@ -110,6 +131,7 @@ class Store:
             client_ref,
             max_attempts,
             estimated_cents,
+            deadline_at,
             callback_format,
         )
 

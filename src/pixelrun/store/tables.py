@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     ForeignKey,
@@ -83,10 +84,16 @@ runs = Table(
     Column("worker_id", String(64), nullable=True),
     Column("lease_expires_at", UTCDateTime(), nullable=True),
     Column("cancel_requested", Boolean, nullable=False, server_default=false(), default=False),
+    # Set by the retention janitor when the run's files were deleted (the record stays).
+    Column("files_expired_at", UTCDateTime(), nullable=True),
+    # `Cancel-After`: not terminal by then means canceled with failure_code deadline_exceeded.
+    Column("deadline_at", UTCDateTime(), nullable=True),
     # The body the callback_url receives: NULL for the run callback (SPEC §6),
     # "prediction" for a Replicate-compatible webhook (SPEC §10).
     Column("callback_format", String(16), nullable=True),
     Index("ix_runs_status_model_created", "status", "model_id", "created_at"),
+    Index("ix_runs_files_expired_completed", "files_expired_at", "completed_at"),
+    Index("ix_runs_deadline_at", "deadline_at"),
     Index("ix_runs_owner_created", "owner_id", "created_at"),
 )
 
@@ -113,6 +120,24 @@ run_logs = Table(
     Column("meta", json_type(), nullable=True),
 )
 
+# What a run's event stream (GET /v1/runs/{id}/stream) replays: one row per status change
+# (plus a `done` row when it becomes terminal), per denoising step and per log line,
+# written in the transaction that makes the change. The id orders the stream.
+run_stream_events = Table(
+    "run_stream_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(36), ForeignKey("runs.id"), nullable=False),
+    # status | progress | log | done
+    Column("kind", String(16), nullable=False),
+    Column("status", String(20), nullable=True),
+    Column("step", Integer, nullable=True),
+    Column("steps", Integer, nullable=True),
+    Column("log_id", Integer, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_run_stream_events_run_id_id", "run_id", "id"),
+)
+
 workers = Table(
     "workers",
     metadata,
@@ -124,6 +149,10 @@ workers = Table(
     Column("info", json_type(), nullable=True),
     Column("started_at", UTCDateTime(), nullable=False),
     Column("heartbeat_at", UTCDateTime(), nullable=False),
+    # Set with status "failed": why the model could not be loaded (a `Reason` of
+    # pixelrun.engines.weights_unavailable) and the one line shown to people.
+    Column("failure_reason", String(40), nullable=True),
+    Column("failure_message", Text, nullable=True),
 )
 
 # Callback signing secrets. Unlike API keys they are stored in plain text (`whsec_...`):
@@ -180,4 +209,72 @@ callback_attempts = Table(
     Column("response_time_ms", Integer, nullable=False),
     Column("error_message", Text, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Uploaded files (SPEC §8): `pending` from creation until the confirmation has read the
+# bytes back and checked them, then `ready`. The bytes live in file storage at `storage_key`.
+assets = Table(
+    "assets",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("owner_id", String(64), ForeignKey("owners.id"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("mime_type", String(100), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("storage_key", String(512), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("width", Integer, nullable=True),
+    Column("height", Integer, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("upload_expires_at", UTCDateTime(), nullable=False),
+    Column("confirmed_at", UTCDateTime(), nullable=True),
+    Index("ix_assets_owner_created", "owner_id", "created_at"),
+    Index("ix_assets_created", "created_at"),
+)
+
+# Values every process of a deployment must agree on (the file URL signing secret),
+# written once by the first process that needs them and read by all others.
+shared_settings = Table(
+    "shared_settings",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Named, expiring leases so that periodic jobs (the retention janitor) run in one API
+# replica at a time.
+maintenance_leases = Table(
+    "maintenance_leases",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+# `Idempotency-Key` of a create: one row per (owner, key), kept 24 h. The primary key is
+# what makes concurrent creates with one key produce one run: the create inserts this row
+# first (insert-or-fetch) in the transaction that inserts the run. No foreign key to runs:
+# the row is written before the run of the same transaction.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("owner_id", String(64), ForeignKey("owners.id"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    # SHA-256 of the normalised request: a replay must carry the same body.
+    Column("request_hash", String(64), nullable=False),
+    Column("run_id", String(36), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False, index=True),
+)
+
+# Per-key create counters for PIXELRUN_RATE_LIMIT_PER_MINUTE: one row per key and fixed
+# one-minute window, bumped by an atomic upsert, so every API replica counts together.
+rate_limit_windows = Table(
+    "rate_limit_windows",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    # Unix time of the window's start, in whole minutes.
+    Column("window_start", Integer, primary_key=True),
+    Column("count", Integer, nullable=False),
 )

@@ -12,9 +12,13 @@ from pixelrun.store.database import read_tx, write_tx
 from pixelrun.store.records import WorkerRecord
 from pixelrun.store.tables import workers
 
-WorkerStatus = Literal["starting", "loading", "ready", "busy", "stopping", "stopped"]
-WORKER_STATUSES: frozenset[str] = frozenset({"starting", "loading", "ready", "busy", "stopping", "stopped"})
+WorkerStatus = Literal["starting", "loading", "ready", "busy", "stopping", "stopped", "failed"]
+WORKER_STATUSES: frozenset[str] = frozenset(
+    {"starting", "loading", "ready", "busy", "stopping", "stopped", "failed"}
+)
 SERVING_STATUSES: tuple[str, ...] = ("ready", "busy")
+#: Statuses of a worker that serves, or soon will (it is loading its model).
+LIVE_STATUSES: tuple[str, ...] = ("starting", "loading", "ready", "busy")
 DEFAULT_FRESH_WITHIN_SECONDS = 30.0
 
 
@@ -43,6 +47,8 @@ def register_worker(
         "info": info,
         "started_at": now,
         "heartbeat_at": now,
+        "failure_reason": None,
+        "failure_message": None,
     }
     with write_tx(engine) as conn:
         exists = conn.execute(select(workers.c.id).where(workers.c.id == worker_id).with_for_update()).first()

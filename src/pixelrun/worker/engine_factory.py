@@ -9,8 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pixelrun.config import Settings
+from pixelrun.engines.checkpoint_check import model_folder_problems
 from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
 from pixelrun.engines.qwen_image_edit.tiny_weights import ensure_tiny_checkpoint
+from pixelrun.engines.weights_bundle import SAFETY, is_bundle
+from pixelrun.engines.weights_source import locate_weights
+from pixelrun.engines.weights_unavailable import WeightsUnavailable
 from pixelrun.safety import DEFAULT_SAFETY_WEIGHTS, NsfwClassifier, save_tiny_classifier
 
 log = logging.getLogger(__name__)
@@ -36,27 +40,34 @@ def generation_lock(settings: Settings) -> Iterator[None]:
 
 
 def resolve_weights(settings: Settings) -> str | Path:
-    """`tiny` → the generated checkpoint in the data dir (made on first use); else as given."""
+    """`tiny` → the generated checkpoint in the data dir (made on first use); else the
+    checked directory or Hub id (`WeightsUnavailable` when it cannot be loaded)."""
     if settings.weights == TINY:
         with generation_lock(settings):
             return ensure_tiny_checkpoint(settings.tiny_weights_dir)
-    return settings.weights
+    return locate_weights(settings.weights)
 
 
 def resolve_safety_weights(settings: Settings) -> str | Path:
     if settings.safety_weights:
-        return settings.safety_weights
+        return locate_weights(settings.safety_weights, problems=model_folder_problems, what="safety weights")
     if settings.weights == TINY:
         directory = settings.data_dir / "weights" / "tiny-safety"
         with generation_lock(settings):
             if not (directory / "preprocessor_config.json").is_file():
                 save_tiny_classifier(directory)
         return directory
-    return DEFAULT_SAFETY_WEIGHTS
+    root = Path(settings.weights).expanduser()
+    if is_bundle(root):
+        # `--weights` names a `pixelrun weights download` folder: its classifier is used.
+        return locate_weights(root / SAFETY.folder, problems=model_folder_problems, what="safety weights")
+    return locate_weights(DEFAULT_SAFETY_WEIGHTS, problems=model_folder_problems, what="safety weights")
 
 
 def load_engine(settings: Settings) -> QwenImageEditEngine:
+    """Raises `WeightsUnavailable` (one line that says why and what to do) when it cannot."""
     weights = resolve_weights(settings)
+    safety_weights = resolve_safety_weights(settings) if settings.load_safety_checker else None
     checker = None
     engine = QwenImageEditEngine.load(
         weights,
@@ -65,7 +76,13 @@ def load_engine(settings: Settings) -> QwenImageEditEngine:
         cpu_offload=settings.cpu_offload,
         attention_backend=settings.attention_backend,
     )
-    if settings.load_safety_checker:
-        checker = NsfwClassifier.load(resolve_safety_weights(settings), device=engine.device)
+    if safety_weights is not None:
+        try:
+            checker = NsfwClassifier.load(safety_weights, device=engine.device)
+        except Exception as error:
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise WeightsUnavailable(
+                "load_error", f"safety weights {safety_weights}: could not be loaded ({first_line[:300]})"
+            ) from error
         engine.safety_checker = checker
     return engine

@@ -26,10 +26,12 @@ from pixelrun.engines.qwen_image_edit.engine import (
 from pixelrun.net import OutboundClient
 from pixelrun.runs import FailureStage, RunStatus, price_outputs, utc_now
 from pixelrun.storage import FileStorage, StorageError
-from pixelrun.store import RunRecord, Store
+from pixelrun.store import DEADLINE_EXCEEDED, RunRecord, Store
+from pixelrun.worker.assets import StoredAssets
 from pixelrun.worker.inputs import InputImageError, InputLimits, load_input_images
 from pixelrun.worker.lease import LeaseKeeper
 from pixelrun.worker.outputs import save_outputs
+from pixelrun.worker.progress import ProgressRecorder
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,10 @@ class _Stopped(Exception):
 
 class _TimedOut(Exception):
     pass
+
+
+class _DeadlineExceeded(Exception):
+    """The run's `Cancel-After` deadline passed: canceled, not failed, and not billed."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,9 @@ class RunExecutor:
             except RunFailed as failure:
                 log_run.error(f"failed at {failure.stage.value}: {failure.message}", code=failure.code)
                 return self._finish_failed(run, failure)
+            except _DeadlineExceeded:
+                log_run.info("canceled: its Cancel-After deadline passed")
+                return self._finish_deadline(run)
             except EditCanceled:
                 log_run.info(
                     "stopped: " + ("canceled" if lease.canceled else "no longer held by this worker")
@@ -133,7 +142,8 @@ class RunExecutor:
 
         fetch_started = time.monotonic()
         try:
-            images = load_input_images(request.image_urls, self.client, self.config.limits)
+            assets = StoredAssets(self.store, self.storage, run.owner_id)
+            images = load_input_images(request.image_urls, self.client, self.config.limits, assets)
             self.engine.check_images(images)
         except (InputImageError, UnsupportedImage) as error:
             raise RunFailed(FailureStage.INPUT_FETCH, "input_fetch_failed", str(error)) from error
@@ -146,18 +156,27 @@ class RunExecutor:
             raise EditCanceled(0, request.num_inference_steps)
 
         deadline = started + self.config.run_timeout_seconds
+        cancel_after = run.deadline_at
+
+        recorder = ProgressRecorder(self.store, run.id)
 
         def on_step(step: int, steps: int) -> bool:
             lease.progress(step, steps)
+            recorder.step(step, steps)
             if self.stopping.is_set():
                 raise _Stopped
+            if cancel_after is not None and utc_now() >= cancel_after:
+                raise _DeadlineExceeded
             if time.monotonic() > deadline:
                 raise _TimedOut
             return not lease.lost.is_set()
 
+        if cancel_after is not None and utc_now() >= cancel_after:
+            raise _DeadlineExceeded
         try:
-            result = self.engine.edit(request, images, on_step=on_step)
-        except (EditCanceled, _Stopped):
+            with recorder:
+                result = self.engine.edit(request, images, on_step=on_step)
+        except (EditCanceled, _Stopped, _DeadlineExceeded):
             raise
         except _TimedOut as error:
             raise RunFailed(
@@ -170,6 +189,7 @@ class RunExecutor:
             f"({result.transformer_forwards} transformer passes, seed {result.seed})"
         )
 
+        store_started = time.monotonic()
         try:
             items = save_outputs(
                 run.id,
@@ -183,9 +203,21 @@ class RunExecutor:
                 FailureStage.STORAGE, "storage_failed", f"could not store outputs: {error}"
             ) from error
 
+        store_ms = (time.monotonic() - store_started) * 1000
         pricing = price_outputs([(image.width, image.height) for image in result.images])
-        output = _output_object(request, result, items, run, fetch_ms, started)
+        output = _output_object(request, result, items, run, fetch_ms, store_ms, started)
         return output, pricing
+
+    def _finish_deadline(self, run: RunRecord) -> RunStatus | None:
+        done = self.store.finish_run(
+            run.id,
+            run.attempt,
+            self.config.worker_id,
+            RunStatus.CANCELED,
+            failure_code=DEADLINE_EXCEEDED,
+            failure_message="canceled by its Cancel-After deadline while running",
+        )
+        return RunStatus.CANCELED if done else None
 
     def _finish_failed(self, run: RunRecord, failure: RunFailed) -> RunStatus | None:
         done = self.store.finish_run(
@@ -211,7 +243,13 @@ def _engine_failure(error: Exception) -> RunFailed:
 
 
 def _output_object(
-    request: EditInput, result: EditResult, items: list[dict], run: RunRecord, fetch_ms: float, started: float
+    request: EditInput,
+    result: EditResult,
+    items: list[dict],
+    run: RunRecord,
+    fetch_ms: float,
+    store_ms: float,
+    started: float,
 ) -> dict[str, Any]:
     flags = result.nsfw_flags
     queue_ms = (run.dispatched_at - run.created_at).total_seconds() * 1000 if run.dispatched_at else None
@@ -233,6 +271,8 @@ def _output_object(
             "inference_ms": round(result.timings_ms["inference_ms"]),
             "safety_ms": round(result.timings_ms["safety_ms"]),
             "fetch_ms": round(fetch_ms),
+            # Encoding the outputs and writing them to storage.
+            "store_ms": round(store_ms),
             "queue_ms": round(queue_ms) if queue_ms is not None else None,
             "total_ms": round((utc_now() - run.created_at).total_seconds() * 1000),
             "worker_ms": round((time.monotonic() - started) * 1000),

@@ -1,4 +1,5 @@
-"""Fetch and decode a run's input images: `data:` URIs and http(s) URLs under the address rules."""
+"""Fetch and decode a run's input images: `data:` URIs, `asset://` URLs (read from storage)
+and http(s) URLs under the address rules."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from PIL import Image
 
 from pixelrun.media import ImageRejected, decode_image, parse_data_uri
 from pixelrun.net import OutboundClient, OutboundError
+from pixelrun.runs import is_asset_url
+from pixelrun.worker.assets import AssetUnavailable, StoredAssets
 
 
 class InputImageError(Exception):
@@ -25,15 +28,21 @@ class InputLimits:
     max_pixels: int
 
 
-def load_input_images(urls: list[str], client: OutboundClient, limits: InputLimits) -> list[Image.Image]:
+def load_input_images(
+    urls: list[str], client: OutboundClient, limits: InputLimits, assets: StoredAssets | None = None
+) -> list[Image.Image]:
     images = []
     for index, url in enumerate(urls):
         try:
             if url.startswith("data:"):
                 _, data = parse_data_uri(url, max_bytes=limits.max_bytes)
+            elif is_asset_url(url):
+                if assets is None:
+                    raise AssetUnavailable("asset URLs are not available here")
+                data = assets.read(url)
             else:
                 data = client.fetch(url, max_bytes=limits.max_bytes).content
             images.append(decode_image(data, max_pixels=limits.max_pixels))
-        except (ImageRejected, OutboundError) as error:
+        except (ImageRejected, OutboundError, AssetUnavailable) as error:
             raise InputImageError(index, str(error)) from error
     return images

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from pixelrun.store import Store
+from pixelrun.store import Store, is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,11 @@ class LeaseKeeper:
             state = self._store.heartbeat_run(
                 self._run_id, self._attempt, self._worker_id, self._lease_seconds, step, steps
             )
-        except Exception:  # a store hiccup must not kill the run; the lease has slack
-            log.exception("heartbeat of run %s failed", self._run_id)
+        except Exception as exc:  # a store hiccup must not kill the run; the lease has slack
+            if is_unavailable(exc):
+                log.warning("heartbeat of run %s failed: the store is unavailable", self._run_id)
+            else:
+                log.exception("heartbeat of run %s failed", self._run_id)
             return
         if not state.owned:
             self.canceled = bool(state.canceled)

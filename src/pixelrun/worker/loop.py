@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -9,18 +10,25 @@ import socket
 import threading
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pixelrun.config import Settings
 from pixelrun.engines.qwen_image_edit import MODEL_ID
+from pixelrun.engines.weights_source import check_weights
+from pixelrun.engines.weights_unavailable import WeightsUnavailable
 from pixelrun.net import NetworkPolicy, OutboundClient
 from pixelrun.storage import storage_from_settings
-from pixelrun.store import Store
-from pixelrun.worker.executor import ExecutorConfig, RunExecutor
-from pixelrun.worker.inputs import InputLimits
+from pixelrun.store import Store, is_unavailable
+from pixelrun.store.workers import WorkerStatus
+from pixelrun.worker.vitals import engine_figures, gpu_memory
+
+if TYPE_CHECKING:
+    from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
 
 log = logging.getLogger(__name__)
 
+#: How long a worker waits before trying a store that could not be reached again.
+STORE_RETRY_SECONDS = 1.0
 #: How often an idle worker reaps expired leases and says it is alive.
 HOUSEKEEPING_SECONDS = 2.0
 
@@ -28,7 +36,7 @@ HOUSEKEEPING_SECONDS = 2.0
 class Worker:
     def __init__(self, settings: Settings, *, name: str | None = None) -> None:
         self.settings = settings
-        self.worker_id = f"wrk_{uuid.uuid4().hex[:16]}"
+        self.worker_id = settings.worker_id or f"wrk_{uuid.uuid4().hex[:16]}"
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.stopping = threading.Event()
         self.store = Store(settings.resolved_database_url)
@@ -44,9 +52,14 @@ class Worker:
         signal.signal(signal.SIGINT, handle)
 
     def run(self) -> None:
-        from pixelrun.worker.engine_factory import load_engine
-
+        """Serve until stopped. Raises `WeightsUnavailable` (after marking this worker
+        failed in the store) when the model cannot be loaded."""
         self.store.migrate()
+        # Before the (slow) model load, so a storage or signing-secret misconfiguration
+        # stops the worker at once, with its message.
+        storage = storage_from_settings(
+            self.settings, self.store.shared_settings, self.store.shared_settings.deployment_has_runs
+        )
         info = {"weights": self.settings.weights, "pid": os.getpid()}
         self.store.register_worker(
             self.worker_id, self.name, [MODEL_ID], self.settings.device, info, "loading"
@@ -56,17 +69,30 @@ class Worker:
         self._status = "loading"
         log.info("worker %s: loading %s weights", self.worker_id, self.settings.weights)
         started = time.monotonic()
-        engine = load_engine(self.settings)
+        try:
+            engine = self._load_engine()
+        except WeightsUnavailable as error:
+            self._status = "failed"
+            self.stopping.set()
+            self.store.availability.mark_failed(self.worker_id, error.reason, error.message)
+            raise
         device = str(engine.device)
-        log.info("worker %s: model ready on %s in %.1f s", self.worker_id, device, time.monotonic() - started)
+        load_seconds = time.monotonic() - started
+        log.info("worker %s: model ready on %s in %.1f s", self.worker_id, device, load_seconds)
+        info = {**info, "device": device, **engine_figures(engine, load_seconds)}
         self.store.register_worker(
-            self.worker_id, self.name, [MODEL_ID], device, {**info, "device": device}, "ready"
+            self.worker_id, self.name, [MODEL_ID], device, {**info, **gpu_memory(device)}, "ready"
         )
         self._status = "ready"
+        # Imported here, not at the top: they pull in torch, and a worker whose weights
+        # are missing should say so before spending seconds importing it.
+        from pixelrun.worker.executor import ExecutorConfig, RunExecutor
+        from pixelrun.worker.inputs import InputLimits
+
         executor = RunExecutor(
             self.store,
             engine,
-            storage_from_settings(self.settings),
+            storage,
             OutboundClient(
                 NetworkPolicy.from_settings(self.settings.allow_private_urls, self.settings.allowed_networks),
                 self.settings.fetch_connect_timeout_seconds,
@@ -84,13 +110,23 @@ class Worker:
         waiter = self.store.queue_waiter([MODEL_ID], self.settings.poll_interval_seconds)
         try:
             while not self.stopping.is_set():
-                self._housekeeping()
-                run = self.store.claim_next(self.worker_id, [MODEL_ID], self.settings.lease_seconds)
+                try:
+                    self._housekeeping()
+                    run = self.store.claim_next(self.worker_id, [MODEL_ID], self.settings.lease_seconds)
+                except Exception as exc:
+                    if not is_unavailable(exc):
+                        raise
+                    # The store is down: wait for it rather than exit (the runs are safe there).
+                    log.warning(
+                        "worker %s: store unavailable, retrying: %s", self.worker_id, _first_line(exc)
+                    )
+                    self.stopping.wait(STORE_RETRY_SECONDS)
+                    continue
                 if run is None:
                     waiter.wait(HOUSEKEEPING_SECONDS)
                     continue
                 self._status = "busy"
-                self.store.worker_heartbeat(self.worker_id, "busy")
+                self._report("busy")
                 try:
                     executor.execute(run)
                 except Exception:
@@ -99,11 +135,28 @@ class Worker:
                     log.exception("worker %s: run %s crashed the executor", self.worker_id, run.id)
                 finally:
                     self._status = "ready"
-                    self.store.worker_heartbeat(self.worker_id, "ready")
+                    # GPU memory after the run reaches /metrics through the store.
+                    self._report("ready", {**info, **gpu_memory(device)})
         finally:
             waiter.close()
-            self.store.mark_worker_stopped(self.worker_id)
+            with contextlib.suppress(Exception):
+                self.store.mark_worker_stopped(self.worker_id)
             log.info("worker %s: stopped", self.worker_id)
+
+    def _load_engine(self) -> QwenImageEditEngine:
+        # The torch-free check first: a wrong path fails in milliseconds, not after the
+        # seconds it takes to import torch and diffusers.
+        check_weights(self.settings.weights)
+        from pixelrun.worker.engine_factory import load_engine
+
+        return load_engine(self.settings)
+
+    def _report(self, status: WorkerStatus, info: dict[str, Any] | None = None) -> None:
+        """Heartbeat with a new status; a store outage only delays it to the next heartbeat."""
+        try:
+            self.store.worker_heartbeat(self.worker_id, status, info)
+        except Exception as exc:
+            log.warning("worker %s: could not report %s: %s", self.worker_id, status, _first_line(exc))
 
     def _housekeeping(self) -> None:
         now = time.monotonic()
@@ -112,6 +165,8 @@ class Worker:
         self._last_housekeeping = now
         for run_id in self.store.reap_expired():
             log.warning("run %s: lease expired, returned to the queue (or failed after max attempts)", run_id)
+        for run_id in self.store.deadlines.expire():
+            log.info("run %s: canceled, its Cancel-After deadline passed", run_id)
 
     def _parent_gone(self) -> bool:
         parent = self.settings.parent_pid
@@ -129,5 +184,13 @@ class Worker:
                 return
             try:
                 self.store.worker_heartbeat(self.worker_id, self._status)  # type: ignore[arg-type]
-            except Exception:
-                log.exception("worker heartbeat failed")
+            except Exception as exc:
+                if is_unavailable(exc):
+                    log.warning("worker %s: heartbeat failed, the store is unavailable", self.worker_id)
+                else:
+                    log.exception("worker heartbeat failed")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__

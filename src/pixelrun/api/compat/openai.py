@@ -19,7 +19,7 @@ from starlette.datastructures import FormData, UploadFile
 from pixelrun.api.deps import CurrentAuth, SettingsDep, StorageDep, StoreDep
 from pixelrun.api.errors import ApiError
 from pixelrun.api.models_catalog import CATALOG, CatalogModel, get_catalog_model
-from pixelrun.api.run_service import submit_run
+from pixelrun.api.run_service import CreateOptions, submit_run
 from pixelrun.api.run_waiter import wait_for_terminal
 from pixelrun.engines.qwen_image_edit import MODEL_ID as DEFAULT_MODEL_ID
 from pixelrun.engines.qwen_image_edit.schema import (
@@ -222,9 +222,11 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         401: "Missing or invalid API key",
         402: "Insufficient credit",
         404: "Unknown model",
-        409: "The run was canceled before it finished",
+        409: "The run was canceled before it finished, or an Idempotency-Key reused with another request",
+        429: "Rate limited (Retry-After)",
         413: "Body over the configured limit",
         500: "The run failed",
+        503: "No worker can serve the model, or the store is unreachable",
         504: "The run did not finish in time; the message names the run id and the run goes on",
     }.items()
 }
@@ -260,9 +262,16 @@ async def images_edits(
         raise _bad(None, "The request body must be multipart/form-data.", "bad_request")
     async with request.form(max_files=MAX_IMAGES + len(REFUSED_FILES), max_fields=100) as form:
         model, raw_input, response_format = await _translate(form)
+    options = CreateOptions.from_request(request)  # Idempotency-Key, Cancel-After (SPEC §11)
     run = await anyio.to_thread.run_sync(
         lambda: submit_run(
-            store=store, settings=settings, auth=auth, model=model, raw_input=raw_input, input_loc=("body",)
+            store=store,
+            settings=settings,
+            auth=auth,
+            model=model,
+            raw_input=raw_input,
+            input_loc=("body",),
+            options=options,
         )
     )
     final = await wait_for_terminal(store, run, settings.sync_timeout_seconds)

@@ -13,13 +13,14 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 import anyio.to_thread
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
 from pixelrun.api.deps import CurrentAuth, SettingsDep, StorageDep, StoreDep
 from pixelrun.api.errors import ApiError, validation_error
 from pixelrun.api.models_catalog import get_catalog_model
-from pixelrun.api.run_service import submit_run
+from pixelrun.api.prefer import parse_prefer_wait
+from pixelrun.api.run_service import CreateOptions, submit
 from pixelrun.api.run_waiter import wait_for_terminal
 from pixelrun.api.wire import HTTP_URL_PATTERN, MAX_CALLBACK_URL_CHARS, check_http_url
 from pixelrun.config import Settings
@@ -29,10 +30,8 @@ from pixelrun.store import InvalidCursor, RunNotFound, RunRecord, Store
 from pixelrun.store.cursor import CURSOR_PATTERN
 
 PAGE_SIZE = 100
-MAX_WAIT_SECONDS = 60
 WEBHOOK_EVENTS = ("start", "output", "logs", "completed")
 _PATHS = re.compile(r"^/v1/(predictions(/.*)?|models/[^/]+/[^/]+/predictions/?)$")
-_PREFER_WAIT = re.compile(r"^\s*wait\s*(?:=\s*\"?(\d{1,6})\"?)?\s*$", re.IGNORECASE)
 
 router = APIRouter(tags=["replicate-compatible"])
 
@@ -151,19 +150,6 @@ def present(
     )
 
 
-def wait_seconds(prefer: str | None) -> int | None:
-    """Seconds asked for by `Prefer: wait` or `wait=N` (clamped to 1..60); None without it.
-    Other preferences, and malformed ones, are ignored (RFC 7240)."""
-    if not prefer:
-        return None
-    for preference in prefer.split(","):
-        match = _PREFER_WAIT.match(preference.split(";", 1)[0])
-        if match:
-            seconds = int(match.group(1)) if match.group(1) else MAX_WAIT_SECONDS
-            return min(max(seconds, 1), MAX_WAIT_SECONDS)
-    return None
-
-
 # ---- routes ----
 
 
@@ -180,8 +166,11 @@ def wait_seconds(prefer: str | None) -> int | None:
             s400="Body is not JSON",
             s402="Insufficient credit",
             s404="Model not found",
+            s409="Idempotency-Key reused with another request",
             s413="Body over the configured limit",
             s422="Input validation failed",
+            s429="Rate limited (Retry-After)",
+            s503="No worker can serve the model",
         ),
     },
 )
@@ -190,6 +179,7 @@ async def create_prediction(
     name: Annotated[str, Path(description="e.g. qwen-image-edit-2511")],
     auth: CurrentAuth,
     body: PredictionCreate,
+    request: Request,
     response: Response,
     store: StoreDep,
     settings: SettingsDep,
@@ -202,18 +192,23 @@ async def create_prediction(
     webhook = body.webhook
     if body.webhook_events_filter is not None and "completed" not in body.webhook_events_filter:
         webhook = None  # Pixelrun only sends the completion webhook
-    run = await anyio.to_thread.run_sync(
-        lambda: submit_run(
+    options = CreateOptions.from_request(request)  # Idempotency-Key, Cancel-After (SPEC §11)
+    submission = await anyio.to_thread.run_sync(
+        lambda: submit(
             store=store,
             settings=settings,
             auth=auth,
             model=model,
             raw_input=body.input,
             callback_url=webhook,
+            options=options,
             callback_format=PREDICTION_CALLBACK_FORMAT if webhook else None,
         )
     )
-    wait = wait_seconds(prefer)
+    run = submission.run
+    response.status_code = submission.status_code
+    response.headers.update(submission.headers())
+    wait = parse_prefer_wait(prefer)
     if wait is not None:
         run = await wait_for_terminal(store, run, wait)
         response.headers["Preference-Applied"] = f"wait={wait}"

@@ -9,8 +9,18 @@ from fastapi.responses import JSONResponse
 
 from pixelrun.api.deps import StorageDep, StoreDep
 from pixelrun.api.errors import error_response
+from pixelrun.api.middleware import STORE_RETRY_AFTER_SECONDS
 from pixelrun.api.models_catalog import CATALOG
-from pixelrun.api.wire import CheckOut, HealthOut, NotReadyOut, ReadinessChecks, ReadinessOut, WorkersCheckOut
+from pixelrun.api.wire import (
+    CheckOut,
+    HealthOut,
+    NotReadyOut,
+    ReadinessChecks,
+    ReadinessOut,
+    WorkerFailureOut,
+    WorkersCheckOut,
+)
+from pixelrun.runs import isoformat_utc
 from pixelrun.storage import FileStorage
 from pixelrun.store import Store
 
@@ -46,6 +56,7 @@ def readiness(store: StoreDep, storage: StorageDep) -> ReadinessOut | JSONRespon
         503,
         "UNAVAILABLE",
         f"Not ready: {', '.join(failing)}.",
+        headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)} if not store_check.ok else None,
         extra={"checks": checks.model_dump(mode="json")},
     )
 
@@ -70,10 +81,32 @@ def _check_storage(storage: FileStorage) -> CheckOut:
 
 def _check_workers(store: Store) -> WorkersCheckOut:
     try:
-        ready = {model_id: len(store.ready_workers(model_id)) for model_id in CATALOG}
+        summary = store.availability.summary(list(CATALOG))
     except Exception as exc:
         log.warning("readiness: workers check failed: %s", exc)
         return WorkersCheckOut(ok=False, detail=type(exc).__name__, ready={})
-    missing = [model_id for model_id, count in ready.items() if count == 0]
-    detail = f"no ready worker for {', '.join(missing)}" if missing else None
-    return WorkersCheckOut(ok=not missing, detail=detail, ready=ready)
+    failures: dict[str, WorkerFailureOut] = {}
+    problems: list[str] = []
+    for model_id, availability in summary.items():
+        if availability.ready:
+            continue
+        failure = availability.last_failure
+        if availability.loading:
+            problems.append(f"{model_id}: loading")
+        elif failure is not None:
+            failures[model_id] = WorkerFailureOut(
+                reason=failure.reason,
+                message=failure.message,
+                worker=failure.worker_name,
+                failed_at=isoformat_utc(failure.failed_at),
+            )
+            problems.append(f"{model_id}: {failure.message}")
+        else:
+            problems.append(f"{model_id}: no worker")
+    return WorkersCheckOut(
+        ok=not problems,
+        detail=f"no ready worker for {'; '.join(problems)}" if problems else None,
+        ready={model_id: availability.ready for model_id, availability in summary.items()},
+        loading={model_id: availability.loading for model_id, availability in summary.items()},
+        failures=failures,
+    )

@@ -31,7 +31,8 @@ router = APIRouter(
 
 
 def _present(model: CatalogModel, store: Store) -> ModelOut:
-    return model.to_wire(workers_ready=len(store.ready_workers(model.id)))
+    availability = store.availability.summary([model.id])[model.id]
+    return model.to_wire(availability.ready, availability.loading, availability.last_failure)
 
 
 @router.get("/models", response_model=list[ModelOut], summary="List the models")

@@ -5,13 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BeforeValidator
 
-from pixelrun.api.deps import CurrentAuth, SettingsDep, StorageDep, StoreDep
+from pixelrun.api.deps import CurrentAuth, SettingsDep, StorageDep, StoreDep, services
 from pixelrun.api.errors import ApiError, validation_error
 from pixelrun.api.models_catalog import CatalogModel, get_catalog_model
-from pixelrun.api.run_service import present_run, submit_run
+from pixelrun.api.prefer import parse_prefer_wait
+from pixelrun.api.run_service import CreateOptions, json_response, present_run, submit
+from pixelrun.api.run_waiter import wait_for_terminal
 from pixelrun.api.wire import (
     ErrorOut,
     LogOut,
@@ -54,7 +57,7 @@ def run_not_found(run_id: str) -> ApiError:
     return ApiError(404, "RUN_NOT_FOUND", f"Run {run_id} not found.")
 
 
-def catalog_model(
+async def catalog_model(
     model_id: Annotated[str, Path(description="e.g. alibaba/qwen-image-edit-2511")],
 ) -> CatalogModel:
     model = get_catalog_model(model_id)
@@ -72,30 +75,56 @@ def catalog_model(
         400: {"model": ErrorOut, "description": "Body is not JSON"},
         402: {"model": ErrorOut, "description": "INSUFFICIENT_CREDIT"},
         404: {"model": ErrorOut, "description": "MODEL_NOT_FOUND"},
+        409: {"model": ErrorOut, "description": "CONFLICT: Idempotency-Key reused with another body"},
         413: {"model": ErrorOut, "description": "PAYLOAD_TOO_LARGE"},
         422: {"model": ErrorOut, "description": "VALIDATION_ERROR; errors[] says where"},
+        429: {"model": ErrorOut, "description": "RATE_LIMITED; Retry-After says when to retry"},
     },
+    description="Optional headers: `Idempotency-Key` (a retry with the same key and body returns the "
+    "first run, with `Idempotent-Replayed: true`), `Cancel-After` (`90s`, `5m`, `1h`: canceled with "
+    "failure_code `deadline_exceeded` when not finished by then).",
 )
-def create_run(
+async def create_run(
     # Declaration order is check order: key, then model, then the body.
     auth: CurrentAuth,
     model: Annotated[CatalogModel, Depends(catalog_model)],
     body: RunCreate,
-    store: StoreDep,
-    settings: SettingsDep,
-    storage: StorageDep,
-) -> RunOut:
-    run = submit_run(
-        store=store,
-        settings=settings,
-        auth=auth,
-        model=model,
-        raw_input=body.input,
-        metadata=body.metadata,
-        callback_url=body.callback_url,
-        client_ref=body.client_ref,
-    )
-    return present_run(run, store, settings, storage)
+    request: Request,
+    prefer: Annotated[
+        str | None,
+        Header(description="`wait` or `wait=N` (1..60 s): answer when the run is terminal or after N s."),
+    ] = None,
+) -> Response:
+    store, settings, storage = services(request)
+    options = CreateOptions.from_request(request)
+    wait = parse_prefer_wait(prefer)
+
+    def create() -> tuple[Any, Any]:
+        submission = submit(
+            store=store,
+            settings=settings,
+            auth=auth,
+            model=model,
+            raw_input=body.input,
+            metadata=body.metadata,
+            callback_url=body.callback_url,
+            client_ref=body.client_ref,
+            options=options,
+        )
+        if wait is not None:
+            return submission, None
+        return submission, present_run(
+            submission.run, store, settings, storage, queue_position=submission.queue_position
+        )
+
+    submission, out = await anyio.to_thread.run_sync(create)
+    headers = submission.headers()
+    if wait is not None:
+        # The run is committed: a client that hangs up here does not cancel it.
+        run = await wait_for_terminal(store, submission.run, wait)
+        headers["Preference-Applied"] = f"wait={wait}"
+        out = await anyio.to_thread.run_sync(present_run, run, store, settings, storage)
+    return json_response(out, submission.status_code, headers)
 
 
 @router.get("/runs", response_model=RunList, summary="List runs, newest first")
@@ -157,13 +186,13 @@ def list_statuses(auth: CurrentAuth) -> list[StatusOut]:
 
 
 @router.get("/runs/{run_id}", response_model=RunOut, summary="Get a run", responses=_RUN_NOT_FOUND)
-def get_run(
-    run_id: RunId, auth: CurrentAuth, store: StoreDep, settings: SettingsDep, storage: StorageDep
-) -> RunOut:
-    run = store.get_run(run_id, auth.owner_id)
-    if run is None:
+def get_run(run_id: RunId, auth: CurrentAuth, request: Request) -> Response:
+    store, settings, storage = services(request)
+    found = store.run_reads.get_with_position(run_id, auth.owner_id)
+    if found is None:
         raise run_not_found(run_id)
-    return present_run(run, store, settings, storage)
+    run, position = found
+    return json_response(present_run(run, store, settings, storage, queue_position=position))
 
 
 @router.post(

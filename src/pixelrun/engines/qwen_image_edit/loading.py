@@ -18,6 +18,8 @@ from transformers import Qwen2Tokenizer
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 from transformers.utils import logging as transformers_logging
 
+from pixelrun.engines.weights_unavailable import WeightsUnavailable
+
 from .processor import ImageOnlyQwen2VLProcessor
 from .tiny_weights import TINY_MARKER
 
@@ -38,12 +40,35 @@ class Placement:
 
 
 def choose_placement(device: str = "auto", dtype: str = "auto", cpu_offload: bool = False) -> Placement:
-    """`auto` picks CUDA with bf16 when there is a GPU, else the CPU with fp32."""
+    """`auto` picks CUDA with bf16 when there is a GPU, else the CPU with fp32.
+
+    A device that does not exist here raises `WeightsUnavailable("wrong_device")`.
+    """
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} asked for, but torch sees no CUDA device")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise WeightsUnavailable(
+            "wrong_device", f"device {device!r}: not a device name; use auto, cpu, cuda or cuda:N"
+        ) from None
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise WeightsUnavailable(
+                "wrong_device",
+                f"device {device!r}: torch sees no CUDA device here (torch {torch.__version__}); "
+                "check the driver and CUDA_VISIBLE_DEVICES, or use --device cpu",
+            )
+        if resolved.index is not None and resolved.index >= count:
+            raise WeightsUnavailable(
+                "wrong_device",
+                f"device {device!r}: this machine has {count} CUDA device(s) (cuda:0..cuda:{count - 1})",
+            )
+    elif resolved.type != "cpu":
+        raise WeightsUnavailable(
+            "wrong_device", f"device {device!r}: only auto, cpu, cuda and cuda:N are supported"
+        )
     if dtype == "auto":
         torch_dtype = torch.bfloat16 if resolved.type == "cuda" else torch.float32
     else:
@@ -68,10 +93,41 @@ def quiet_library_progress_bars() -> None:
     transformers_logging.disable_progress_bar()
 
 
+def _gpu_memory_message(source: str, placement: Placement) -> str:
+    free, total = torch.cuda.mem_get_info(placement.device)
+    gib = 1024**3
+    return (
+        f"weights {source}: not enough GPU memory on {placement.device} "
+        f"({free / gib:.1f} GiB free of {total / gib:.1f} GiB); free the GPU, "
+        "or use --cpu-offload (PIXELRUN_CPU_OFFLOAD=1)"
+    )
+
+
 def load_pipeline(weights: str | Path, placement: Placement) -> QwenImageEditPlusPipeline:
-    """`weights` is a Hugging Face id (downloaded or cached by huggingface_hub) or a directory."""
-    quiet_library_progress_bars()
+    """`weights` is a Hugging Face id (downloaded or cached by huggingface_hub) or a directory.
+
+    Any failure raises `WeightsUnavailable` with one line that says what to do; the
+    library's own exception is chained for `--verbose` logs.
+    """
     source = str(weights)
+    try:
+        return _load_pipeline(source, placement)
+    except WeightsUnavailable:
+        raise
+    except torch.OutOfMemoryError as error:
+        torch.cuda.empty_cache()
+        raise WeightsUnavailable("gpu_memory", _gpu_memory_message(source, placement)) from error
+    except Exception as error:
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise WeightsUnavailable(
+            "load_error",
+            f"weights {source}: could not be loaded ({type(error).__name__}: {first_line[:300]}); "
+            "check it with `pixelrun weights check`",
+        ) from error
+
+
+def _load_pipeline(source: str, placement: Placement) -> QwenImageEditPlusPipeline:
+    quiet_library_progress_bars()
     log.info("loading %s on %s (%s)", source, placement.device, placement.dtype)
     processor = ImageOnlyQwen2VLProcessor(
         image_processor=Qwen2VLImageProcessorPil.from_pretrained(source, subfolder="processor"),

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from pixelrun.runs.assets import resolve_asset_url
+
 MAX_PROMPT_CHARS = 2000
 MAX_IMAGES = 4
 MIN_SIDE = 256
@@ -199,8 +201,8 @@ class EditInput(EditParameters):
         Field(
             min_length=1,
             max_length=MAX_IMAGES,
-            description="Reference images in order (Picture 1, Picture 2, ...): http(s) URLs "
-            "or data:image/...;base64, URIs.",
+            description="Reference images in order (Picture 1, Picture 2, ...): http(s) URLs, "
+            "data:image/...;base64, URIs, or asset://<id> URLs of the caller's uploaded assets.",
         ),
     ]
 
@@ -213,8 +215,11 @@ class EditInput(EditParameters):
                 continue
             if _DATA_URI.match(url):
                 continue
+            if resolve_asset_url(url) is not None:
+                continue
             raise ValueError(
-                f"image_urls[{index}] must start with http://, https:// or data:image/<type>;base64,"
+                f"image_urls[{index}] must start with http://, https://, data:image/<type>;base64, "
+                "or be an asset URL (asset://<asset id>)"
             )
         return urls
 

@@ -4,12 +4,15 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-25
 
-Reserved slot in the revision chain, filled by the work it names; until then a no-op.
+A worker that cannot load its model registers itself as `failed` with the reason.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -18,8 +21,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("workers") as batch:
+        batch.add_column(sa.Column("failure_reason", sa.String(40), nullable=True))
+        batch.add_column(sa.Column("failure_message", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("workers") as batch:
+        batch.drop_column("failure_message")
+        batch.drop_column("failure_reason")

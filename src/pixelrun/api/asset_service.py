@@ -1,0 +1,225 @@
+"""The upload flow's rules (SPEC §8), between the routes and the store and storage.
+
+Bytes go to an upload key (``uploads/<id>/upload.<ext>``) that the signed PUT URL names;
+the confirmation reads them back, checks them, and writes them to the asset's own key
+(``assets/<id>/asset.<ext>``), which no URL can write to. So the bytes a run reads are the
+bytes that were checked, even if the client PUTs again while its upload URL is still valid.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from pixelrun.api.errors import ApiError, validation_error
+from pixelrun.config import Settings
+from pixelrun.media import ImageRejected, decode_image
+from pixelrun.runs import is_asset_url, resolve_asset_url, utc_now
+from pixelrun.storage import FileStorage, StorageError, StoredFileNotFoundError
+from pixelrun.store import Store
+from pixelrun.store.assets_repo import AssetRecord
+
+# The image types of SPEC §5, by the extension their keys get.
+IMAGE_TYPES: dict[str, str] = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/webp": "webp",
+    "image/bmp": "bmp",
+    "image/tiff": "tiff",
+    "image/gif": "gif",
+}
+SAFETENSORS_TYPE = "application/octet-stream"
+SAFETENSORS_EXTENSION = "safetensors"
+
+
+def asset_not_found() -> ApiError:
+    return ApiError(404, "NOT_FOUND", "Asset not found.")
+
+
+def extension_for(filename: str, mime_type: str) -> str | None:
+    """The key extension of an allowed upload, None when the type is not allowed."""
+    media = mime_type.split(";", 1)[0].strip().lower()
+    if media in IMAGE_TYPES:
+        return IMAGE_TYPES[media]
+    if media == SAFETENSORS_TYPE and filename.lower().endswith(".safetensors"):
+        return SAFETENSORS_EXTENSION
+    return None
+
+
+def upload_key(asset_id: str, extension: str) -> str:
+    return f"uploads/{asset_id}/upload.{extension}"
+
+
+def asset_key(asset_id: str, extension: str) -> str:
+    return f"assets/{asset_id}/asset.{extension}"
+
+
+def upload_key_of(asset: AssetRecord) -> str:
+    return upload_key(asset.id, asset.storage_key.rsplit(".", 1)[-1])
+
+
+def create_upload(
+    store: Store,
+    storage: FileStorage,
+    settings: Settings,
+    owner_id: str,
+    filename: str,
+    mime_type: str,
+    size: int,
+) -> tuple[AssetRecord, str]:
+    """A pending asset and the URL to PUT its bytes to."""
+    extension = extension_for(filename, mime_type)
+    if extension is None:
+        allowed = ", ".join(IMAGE_TYPES)
+        raise validation_error(
+            [
+                {
+                    "loc": ["body", "mime_type"],
+                    "msg": f"must be one of {allowed}, or {SAFETENSORS_TYPE} for a .safetensors file",
+                    "type": "mime_type",
+                }
+            ]
+        )
+    if size > settings.max_upload_bytes:
+        raise validation_error(
+            [
+                {
+                    "loc": ["body", "size_bytes"],
+                    "msg": f"must be at most {settings.max_upload_bytes} bytes",
+                    "type": "less_than_equal",
+                }
+            ]
+        )
+    asset_id = store.assets.new_id()
+    ttl = settings.upload_url_ttl_seconds
+    url = storage.upload_url_for(upload_key(asset_id, extension), ttl)
+    record = store.assets.create(
+        asset_id,
+        owner_id,
+        filename,
+        mime_type.split(";", 1)[0].strip().lower(),
+        size,
+        asset_key(asset_id, extension),
+        upload_expires_at=utc_now() + timedelta(seconds=ttl),
+    )
+    return record, url
+
+
+def confirm_upload(
+    store: Store, storage: FileStorage, settings: Settings, owner_id: str, asset_id: str
+) -> AssetRecord:
+    asset = store.assets.get(asset_id, owner_id)
+    if asset is None:
+        raise asset_not_found()
+    if asset.ready:
+        return asset  # confirming twice is harmless
+    key = upload_key_of(asset)
+    try:
+        data = storage.read(key, asset.size_bytes)
+    except StoredFileNotFoundError:
+        raise ApiError(409, "CONFLICT", "Nothing has been uploaded for this asset yet.") from None
+    except StorageError:
+        # Larger than declared (read stops past the declared size).
+        _discard(storage, key)
+        raise _bad_upload(f"the uploaded file is larger than the declared {asset.size_bytes} bytes") from None
+    if len(data) != asset.size_bytes:
+        _discard(storage, key)
+        raise _bad_upload(f"the uploaded file has {len(data)} bytes, not the declared {asset.size_bytes}")
+    try:
+        width, height = _check_content(asset, data, settings)
+    except ApiError:
+        _discard(storage, key)
+        raise
+    storage.put(asset.storage_key, data, storage_content_type(asset))
+    confirmed = store.assets.confirm(asset.id, owner_id, width, height)
+    _discard(storage, key)
+    if confirmed is None:  # deleted while we checked it
+        storage.delete_prefix(asset.storage_key.rsplit("/", 1)[0] + "/")
+        raise asset_not_found()
+    return confirmed
+
+
+def delete_asset(store: Store, storage: FileStorage, asset: AssetRecord) -> None:
+    """Files first, then the row: a crash in between leaves a row a retry deletes, never an orphan file."""
+    storage.delete_prefix(f"uploads/{asset.id}/")
+    storage.delete_prefix(f"assets/{asset.id}/")
+    store.assets.delete(asset.id)
+
+
+def storage_content_type(asset: AssetRecord) -> str:
+    return SAFETENSORS_TYPE if asset.storage_key.endswith(".safetensors") else asset.mime_type
+
+
+def asset_reference_errors(store: Store, owner_id: str, value: Any, loc: tuple[str | int, ...]) -> list[dict]:
+    """Field errors for asset URLs in a run's input that are malformed or not the caller's ready assets."""
+    found = list(_asset_urls(value, loc))
+    if not found:
+        return []
+    ids = [asset_id for _, _, asset_id in found if asset_id is not None]
+    usable = store.assets.ready_ids(ids, owner_id)
+    errors = []
+    for where, url, asset_id in found:
+        if asset_id is None:
+            errors.append({"loc": list(where), "msg": f"malformed asset URL {url!r}", "type": "asset_url"})
+        elif asset_id not in usable:
+            errors.append(
+                {
+                    "loc": list(where),
+                    "msg": f"asset {asset_id} does not exist or is not confirmed",
+                    "type": "asset_not_found",
+                }
+            )
+    return errors
+
+
+def _asset_urls(
+    value: Any, loc: tuple[str | int, ...]
+) -> Iterable[tuple[tuple[str | int, ...], str, str | None]]:
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, loc)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if is_asset_url(item):
+                yield where, item, resolve_asset_url(item)
+        elif isinstance(item, dict):
+            stack.extend((sub, (*where, key)) for key, sub in item.items())
+        elif isinstance(item, list):
+            stack.extend((sub, (*where, index)) for index, sub in enumerate(item))
+
+
+def _check_content(asset: AssetRecord, data: bytes, settings: Settings) -> tuple[int | None, int | None]:
+    if asset.storage_key.endswith(".safetensors"):
+        if not _is_safetensors(data):
+            raise _bad_upload("the uploaded file is not a safetensors file")
+        return None, None
+    try:
+        image = decode_image(data, max_pixels=settings.max_image_pixels)
+    except ImageRejected as exc:
+        raise _bad_upload(f"the uploaded file is not an allowed image: {exc}") from None
+    return image.width, image.height
+
+
+def _is_safetensors(data: bytes) -> bool:
+    # The format: an 8-byte little-endian header length, then a JSON object header.
+    if len(data) < 8:
+        return False
+    (length,) = struct.unpack("<Q", data[:8])
+    if length > len(data) - 8:
+        return False
+    try:
+        header = json.loads(data[8 : 8 + length])
+    except ValueError:
+        return False
+    return isinstance(header, dict)
+
+
+def _bad_upload(message: str) -> ApiError:
+    return validation_error([{"loc": ["upload"], "msg": message, "type": "upload_invalid"}], message=message)
+
+
+def _discard(storage: FileStorage, key: str) -> None:
+    # So the client can PUT again (while its URL is valid) and confirm again.
+    storage.delete_prefix(key.rsplit("/", 1)[0] + "/")

@@ -1,0 +1,93 @@
+"""Retention (`PIXELRUN_RETENTION_HOURS`): delete old output files, uploaded assets and
+callback attempts; keep run records (they carry billing).
+
+Runs in every API process, but a lease in the store lets one replica at a time do a
+pass. A run whose files were deleted keeps its outputs' sizes and types, each marked
+`"expired": true` with `"url": null`, so clients see why there is no link rather than
+getting a dead one. Files go first and the record is marked after, so a crash in between
+leaves a run that the next pass cleans again, never a record that hides a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pixelrun.api.asset_service import delete_asset
+from pixelrun.runs import utc_now
+from pixelrun.storage import FileStorage
+from pixelrun.store import Store
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "retention-janitor"
+BATCH = 100
+
+
+@dataclass
+class JanitorReport:
+    runs: int = 0
+    assets: int = 0
+    callback_attempts: int = 0
+
+
+def expired_output(output: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The output with each stored file replaced by an expired marker (no URL)."""
+    if output is None:
+        return None
+    rewritten = copy.deepcopy(output)
+    for item in rewritten.get("outputs", []):
+        if isinstance(item, dict) and item.pop("key", None) is not None:
+            item["url"] = None
+            item["expired"] = True
+    return rewritten
+
+
+class Janitor:
+    def __init__(
+        self, store: Store, storage: FileStorage, retention_hours: float, interval_seconds: float
+    ) -> None:
+        self.store = store
+        self.storage = storage
+        self.retention = timedelta(hours=retention_hours)
+        self.interval = interval_seconds
+        self.holder = f"api_{uuid.uuid4().hex[:12]}"
+
+    def run_once(self) -> JanitorReport | None:
+        """One pass; None when another replica holds the lease."""
+        # The lease outlives a pass by far; a crashed holder's lease lapses after it.
+        if not self.store.retention.try_lease(LEASE_NAME, self.holder, max(self.interval * 3, 60.0)):
+            return None
+        cutoff = utc_now() - self.retention
+        report = JanitorReport()
+        while batch := self.store.retention.runs_with_files(cutoff, BATCH):
+            for run in batch:
+                self.storage.delete_prefix(f"runs/{run.id}/")
+                self.store.retention.mark_files_expired(run.id, expired_output(run.output))
+                report.runs += 1
+        while assets := self.store.assets.created_before(cutoff, BATCH):
+            for asset in assets:
+                delete_asset(self.store, self.storage, asset)
+                report.assets += 1
+        report.callback_attempts = self.store.retention.delete_callback_attempts(cutoff)
+        return report
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                report = await asyncio.to_thread(self.run_once)
+                if report and (report.runs or report.assets or report.callback_attempts):
+                    log.info(
+                        "retention: deleted the files of %d run(s), %d asset(s), %d callback attempt(s)",
+                        report.runs,
+                        report.assets,
+                        report.callback_attempts,
+                    )
+            except Exception:
+                log.exception("retention pass failed; trying again later")
+            await asyncio.sleep(self.interval)

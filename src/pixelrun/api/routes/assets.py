@@ -1,0 +1,140 @@
+"""Uploads and assets (SPEC §8): create an upload, PUT the bytes, confirm, then use the
+asset's `asset://` URL in runs. `GET` and `DELETE /v1/assets/{id}`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import anyio.to_thread
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from pixelrun.api import asset_service
+from pixelrun.api.asset_wire import AssetOut, AssetUploadCreate, AssetUploadOut
+from pixelrun.api.deps import CurrentAuth, SettingsDep, StorageDep, StoreDep
+from pixelrun.api.errors import ApiError
+from pixelrun.api.wire import ErrorOut
+from pixelrun.runs import isoformat_utc
+from pixelrun.storage import InvalidKeyError, StorageError, content_type_for, validate_key
+from pixelrun.storage.content_types import normalize_content_type
+from pixelrun.storage.signing import upload_signing_path
+
+router = APIRouter(tags=["assets"])
+
+_AUTH_ERRORS = {401: {"model": ErrorOut, "description": "Missing or invalid API key"}}
+
+
+@router.post(
+    "/asset-uploads",
+    status_code=201,
+    response_model=AssetUploadOut,
+    summary="Start an upload: a signed URL to PUT the file to",
+    responses={**_AUTH_ERRORS, 422: {"model": ErrorOut, "description": "VALIDATION_ERROR"}},
+)
+def create_upload(
+    body: AssetUploadCreate, auth: CurrentAuth, store: StoreDep, storage: StorageDep, settings: SettingsDep
+) -> AssetUploadOut:
+    record, url = asset_service.create_upload(
+        store, storage, settings, auth.owner_id, body.filename, body.mime_type, body.size_bytes
+    )
+    return AssetUploadOut(
+        asset_id=record.id, upload_url=url, expires_at=isoformat_utc(record.upload_expires_at)
+    )
+
+
+@router.post(
+    "/asset-uploads/{asset_id}/confirmations",
+    status_code=201,
+    response_model=AssetOut,
+    summary="Confirm an upload: the bytes are checked and the asset becomes usable",
+    responses={
+        **_AUTH_ERRORS,
+        404: {"model": ErrorOut, "description": "NOT_FOUND"},
+        409: {"model": ErrorOut, "description": "CONFLICT: nothing uploaded yet"},
+        422: {"model": ErrorOut, "description": "VALIDATION_ERROR: not an allowed image, or wrong size"},
+    },
+)
+def confirm_upload(
+    asset_id: str, auth: CurrentAuth, store: StoreDep, storage: StorageDep, settings: SettingsDep
+) -> AssetOut:
+    return AssetOut.from_record(
+        asset_service.confirm_upload(store, storage, settings, auth.owner_id, asset_id)
+    )
+
+
+@router.get(
+    "/assets/{asset_id}",
+    response_model=AssetOut,
+    summary="An asset",
+    responses={**_AUTH_ERRORS, 404: {"model": ErrorOut, "description": "NOT_FOUND"}},
+)
+def get_asset(asset_id: str, auth: CurrentAuth, store: StoreDep) -> AssetOut:
+    asset = store.assets.get(asset_id, auth.owner_id)
+    if asset is None or not asset.ready:
+        raise asset_service.asset_not_found()
+    return AssetOut.from_record(asset)
+
+
+@router.delete(
+    "/assets/{asset_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete an asset and its file",
+    responses={**_AUTH_ERRORS, 404: {"model": ErrorOut, "description": "NOT_FOUND"}},
+)
+def delete_asset(asset_id: str, auth: CurrentAuth, store: StoreDep, storage: StorageDep) -> Response:
+    asset = store.assets.get(asset_id, auth.owner_id)
+    if asset is None:
+        raise asset_service.asset_not_found()
+    asset_service.delete_asset(store, storage, asset)
+    return Response(status_code=204)
+
+
+@router.put(
+    "/uploads/{path:path}",
+    summary="Receive an upload (local storage; the signed URL from POST /v1/asset-uploads)",
+    response_class=Response,
+    responses={403: {"model": ErrorOut, "description": "FORBIDDEN: expired or invalid link"}},
+)
+async def put_upload(
+    request: Request,
+    path: Annotated[str, Path(description="The upload's storage key.")],
+    storage: StorageDep,
+    settings: SettingsDep,
+    expires: Annotated[str | None, Query()] = None,
+    signature: Annotated[str | None, Query()] = None,
+) -> Response:
+    # Only back ends whose upload URLs point here sign them with a `signer`.
+    signer = getattr(storage, "signer", None)
+    valid = (
+        expires is not None
+        and signature is not None
+        and signer is not None
+        and path.startswith("uploads/")
+        and signer.verify(upload_signing_path(path), expires, signature)
+    )
+    if not valid:
+        raise _forbidden("The upload link has expired or is invalid.")
+    try:
+        validate_key(path)
+    except InvalidKeyError:
+        raise _forbidden("The upload link has expired or is invalid.") from None
+    expected = content_type_for(path)
+    if normalize_content_type(request.headers.get("content-type", "")) != expected:
+        # As S3 does for a presigned PUT: the content type is part of what was signed.
+        raise _forbidden(f"The upload must be sent with Content-Type: {expected}.")
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > settings.max_upload_bytes:
+            raise ApiError(
+                413, "PAYLOAD_TOO_LARGE", f"Uploads are limited to {settings.max_upload_bytes} bytes."
+            )
+    try:
+        await anyio.to_thread.run_sync(storage.put, path, bytes(data), expected)
+    except StorageError as exc:
+        raise ApiError(503, "UNAVAILABLE", f"Could not store the upload: {exc}") from None
+    return Response(status_code=200)
+
+
+def _forbidden(message: str) -> ApiError:
+    return ApiError(403, "FORBIDDEN", message)

@@ -1,0 +1,55 @@
+"""`GET /v1/runs/{run_id}/stream`: the run's events as Server-Sent Events (SPEC §7)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import anyio.to_thread
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import StreamingResponse
+
+from pixelrun.api.deps import CurrentAuth, SettingsDep, StoreDep
+from pixelrun.api.routes.runs import RunId, run_not_found
+from pixelrun.api.streaming.follow import follow_run, parse_last_event_id
+from pixelrun.api.streaming.hub import StreamHub
+from pixelrun.api.wire import ErrorOut
+
+router = APIRouter(tags=["runs"])
+
+_DESCRIPTION = """`text/event-stream` of the run's events, each with an increasing `id:`:
+`status` (the run object; first the current state, then at every status change),
+`progress` (`{"step", "steps"}` after each denoising step), `log` (a log line as in
+`/logs`) and `done` (the terminal run object; the stream then closes). A `: keep-alive`
+comment is sent at least every 15 s. Send `Last-Event-ID` to resume after an event."""
+
+
+@router.get(
+    "/runs/{run_id}/stream",
+    summary="Stream a run's events (SSE)",
+    description=_DESCRIPTION,
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "The event stream"},
+        401: {"model": ErrorOut, "description": "Missing or invalid API key"},
+        404: {"model": ErrorOut, "description": "RUN_NOT_FOUND"},
+    },
+)
+async def stream_run(
+    run_id: RunId,
+    request: Request,
+    auth: CurrentAuth,
+    store: StoreDep,
+    settings: SettingsDep,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> StreamingResponse:
+    run = await anyio.to_thread.run_sync(store.get_run, run_id, auth.owner_id)
+    if run is None:
+        raise run_not_found(run_id)
+    hub: StreamHub = request.app.state.stream_hub
+    body = follow_run(hub, run_id, parse_last_event_id(last_event_id), settings.stream_keepalive_seconds)
+    return StreamingResponse(
+        body,
+        media_type="text/event-stream",
+        # No proxy buffering or caching: events must reach the client as they happen.
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

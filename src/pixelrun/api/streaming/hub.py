@@ -1,0 +1,161 @@
+"""One per-process hub that watches the store for every open stream and fans events out.
+
+However many clients follow a run, the process reads the store once per change: on
+PostgreSQL when a `NOTIFY pixelrun_stream` names the run (a listener thread, plus a slow
+safety poll in case a notification was missed while reconnecting); on SQLite by one
+short poll for all watched runs. Each subscriber gets the shared events on an asyncio
+queue, so a stream costs a coroutine, not a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import anyio.to_thread
+
+from pixelrun.api.streaming.events import SseEvent, StreamEvents
+from pixelrun.store import Store
+
+log = logging.getLogger(__name__)
+
+# PostgreSQL: poll anyway this often, in case a notification was lost.
+SAFETY_POLL_SECONDS = 5.0
+
+_hubs: dict[int, StreamHub] = {}
+
+
+def hub_for(store: Store) -> StreamHub | None:
+    """The hub serving `store` in this process, if the app started one."""
+    return _hubs.get(id(store))
+
+
+@dataclass(eq=False)
+class Subscription:
+    run_id: str
+    queue: asyncio.Queue[list[SseEvent]] = field(default_factory=asyncio.Queue)
+
+
+@dataclass
+class _Watched:
+    cursor: int
+    subscribers: set[Subscription] = field(default_factory=set)
+
+
+class StreamHub:
+    def __init__(self, events: StreamEvents, poll_interval: float) -> None:
+        self.events = events
+        self._store = events.store
+        self._poll_interval = poll_interval
+        self._watched: dict[str, _Watched] = {}
+        self._dirty: set[str] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._listener: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.reads = 0  # store reads done for streams (the bench reports it)
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._run(), name="stream-hub")
+        url = self._store.stream.listen_url()
+        if url is not None:
+            self._listener = threading.Thread(
+                target=self._listen, args=(url,), name="stream-listen", daemon=True
+            )
+            self._listener.start()
+        _hubs[id(self._store)] = self
+
+    async def stop(self) -> None:
+        _hubs.pop(id(self._store), None)
+        self._stopping.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._listener is not None:
+            await anyio.to_thread.run_sync(self._listener.join, 5)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, run_id: str, after: int) -> AsyncIterator[Subscription]:
+        """Events of `run_id` with ids above the hub's cursor arrive on `.queue` (they may
+        repeat ones the caller read itself: skip ids already sent)."""
+        sub = Subscription(run_id)
+        watched = self._watched.get(run_id)
+        if watched is None:
+            watched = self._watched[run_id] = _Watched(cursor=after)
+        watched.subscribers.add(sub)
+        self._dirty.add(run_id)
+        self._wake.set()
+        try:
+            yield sub
+        finally:
+            watched.subscribers.discard(sub)
+            if not watched.subscribers and self._watched.get(run_id) is watched:
+                del self._watched[run_id]
+
+    def _mark_dirty(self, run_id: str) -> None:
+        if run_id in self._watched:
+            self._dirty.add(run_id)
+            self._wake.set()
+
+    async def _run(self) -> None:
+        postgres = self._listener is not None
+        while True:
+            timeout = SAFETY_POLL_SECONDS if postgres else self._poll_interval
+            if not self._watched:
+                timeout = None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            self._wake.clear()
+            # Notified runs on PostgreSQL; otherwise a poll of every watched run.
+            targets = self._dirty & self._watched.keys() if postgres and self._dirty else set(self._watched)
+            self._dirty.clear()
+            if not targets:
+                continue
+            cursors = {run_id: self._watched[run_id].cursor for run_id in targets}
+            try:
+                batches = await anyio.to_thread.run_sync(self.events.after, cursors)
+            except Exception:
+                log.exception("stream hub: reading the store failed")
+                await asyncio.sleep(self._poll_interval)
+                continue
+            self.reads += 1
+            for run_id, events in batches.items():
+                watched = self._watched.get(run_id)
+                if watched is None or not events:
+                    continue
+                watched.cursor = max(watched.cursor, events[-1].id)
+                for sub in watched.subscribers:
+                    sub.queue.put_nowait(events)
+
+    def _listen(self, url: str) -> None:
+        """Thread: LISTEN for stream notifications and mark their runs dirty."""
+        import psycopg
+
+        from pixelrun.store.stream import CHANNEL
+
+        while not self._stopping.is_set():
+            try:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    # Anything missed while (re)connecting is picked up by one full poll.
+                    self._call(self._wake.set)
+                    while not self._stopping.is_set():
+                        for notify in conn.notifies(timeout=1.0):
+                            self._call(self._mark_dirty, notify.payload)
+            except Exception:
+                if self._stopping.is_set():
+                    return
+                log.warning("stream hub: LISTEN connection lost; reconnecting", exc_info=True)
+                self._stopping.wait(1.0)
+
+    def _call(self, fn: object, *args: object) -> None:
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # the loop is closing
+            self._loop.call_soon_threadsafe(fn, *args)  # type: ignore[arg-type]

@@ -1,0 +1,95 @@
+"""`Cancel-After` deadlines (SPEC §11): a run not terminal by its deadline is canceled.
+
+Three places enforce it, so that no path lets a late run through:
+- the claim cancels the queued runs past their deadline instead of starting them
+  (`cancel_expired_queued`, called inside `queue.claim_next`'s transaction);
+- the worker checks the deadline at every denoising step and finishes the run itself
+  (`queue.finish_run` with `DEADLINE_EXCEEDED`);
+- a sweep (`Deadlines.expire`, run by the API's reaper and idle workers) cancels whatever
+  is left: queued runs of a model no worker serves, runs whose worker is stuck in a step.
+A canceled run costs nothing and gets its callback, like any other cancellation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, select, update
+
+from pixelrun.runs import TERMINAL_STATUSES, RunStatus, utc_now
+from pixelrun.store.database import write_tx
+from pixelrun.store.events import record_event
+from pixelrun.store.outbox import enqueue_if_callback
+from pixelrun.store.records import RunRecord
+from pixelrun.store.runs_repo import ZERO_COST
+from pixelrun.store.tables import runs
+
+DEADLINE_EXCEEDED = "deadline_exceeded"
+_TERMINAL = [status.value for status in TERMINAL_STATUSES]
+# Runs handled per pass; the next pass takes the rest.
+_BATCH = 100
+
+
+def deadline_message(run: RunRecord) -> str:
+    started = "before it started" if run.started_at is None else "while running"
+    return f"canceled by its Cancel-After deadline {started}"
+
+
+def cancel_for_deadline(conn: Connection, run: RunRecord, now: datetime) -> None:
+    """Cancel a locked, non-terminal run whose deadline passed (inside a write transaction)."""
+    conn.execute(
+        update(runs)
+        .where(runs.c.id == run.id)
+        .values(
+            status=RunStatus.CANCELED.value,
+            completed_at=now,
+            failure_code=DEADLINE_EXCEEDED,
+            failure_message=deadline_message(run),
+            cost=ZERO_COST,
+            cost_breakdown=[],
+            cost_cents=0,
+            lease_expires_at=None,
+            progress_step=None,
+            progress_steps=None,
+        )
+    )
+    detail = {"reason": DEADLINE_EXCEEDED, "failure_code": DEADLINE_EXCEEDED}
+    record_event(conn, run.id, run.status, RunStatus.CANCELED, run.attempt, now, detail, run=run)
+    enqueue_if_callback(conn, run.id, run.owner_id, run.callback_url, now)
+
+
+def _expired(
+    conn: Connection, now: datetime, statuses: Sequence[str] | None, model_ids: Sequence[str] | None
+) -> list[RunRecord]:
+    query = select(runs).where(runs.c.deadline_at.is_not(None), runs.c.deadline_at <= now)
+    if statuses is None:
+        query = query.where(runs.c.status.not_in(_TERMINAL))
+    else:
+        query = query.where(runs.c.status.in_(list(statuses)))
+    if model_ids is not None:
+        query = query.where(runs.c.model_id.in_(list(model_ids)))
+    query = query.order_by(runs.c.deadline_at).limit(_BATCH).with_for_update(skip_locked=True)
+    return [RunRecord.from_row(row) for row in conn.execute(query).mappings()]
+
+
+def cancel_expired_queued(conn: Connection, model_ids: Sequence[str], now: datetime) -> list[str]:
+    """Cancel the queued runs of `model_ids` past their deadline; their ids."""
+    expired = _expired(conn, now, [RunStatus.QUEUED.value], model_ids)
+    for run in expired:
+        cancel_for_deadline(conn, run, now)
+    return [run.id for run in expired]
+
+
+class Deadlines:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def expire(self, now: datetime | None = None) -> list[str]:
+        """Cancel every non-terminal run past its deadline (one batch); their ids."""
+        now = now or utc_now()
+        with write_tx(self.engine) as conn:
+            expired = _expired(conn, now, None, None)
+            for run in expired:
+                cancel_for_deadline(conn, run, now)
+        return [run.id for run in expired]

@@ -1,0 +1,59 @@
+"""Reads for the hot path of polling clients: a run and its queue position in one query.
+
+`GET /v1/runs/{id}` is what a waiting client sends over and over. Reading the run and then
+counting the runs ahead of it took two transactions; one statement with a correlated
+count (evaluated only while the run is queued) does both.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, and_, bindparam, case, func, or_, select
+
+from pixelrun.runs import RunStatus
+from pixelrun.store.database import read_tx
+from pixelrun.store.records import RunRecord
+from pixelrun.store.tables import runs
+
+_QUEUED = RunStatus.QUEUED.value
+
+
+def _position_of_outer_run() -> object:
+    ahead = runs.alias("ahead")
+    return (
+        select(func.count())
+        .select_from(ahead)
+        .where(
+            ahead.c.status == _QUEUED,
+            ahead.c.model_id == runs.c.model_id,
+            or_(
+                ahead.c.created_at < runs.c.created_at,
+                and_(ahead.c.created_at == runs.c.created_at, ahead.c.id <= runs.c.id),
+            ),
+        )
+        .scalar_subquery()
+    )
+
+
+class RunReads:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        position = case((runs.c.status == _QUEUED, _position_of_outer_run()), else_=None)
+        # Built once, with bound parameters (building per call cost more than running it).
+        by_id = select(runs, position.label("queue_position")).where(runs.c.id == bindparam("run_id"))
+        self._by_id = by_id
+        self._by_id_and_owner = by_id.where(runs.c.owner_id == bindparam("owner_id"))
+
+    def get_with_position(
+        self, run_id: str, owner_id: str | None = None
+    ) -> tuple[RunRecord, int | None] | None:
+        """(the run, its 1-based place among its model's queued runs or None), or None when unknown."""
+        if owner_id is None:
+            query, params = self._by_id, {"run_id": run_id}
+        else:
+            query, params = self._by_id_and_owner, {"run_id": run_id, "owner_id": owner_id}
+        with read_tx(self.engine) as conn:
+            row = conn.execute(query, params).mappings().first()
+        if row is None:
+            return None
+        position = row["queue_position"]
+        return RunRecord.from_row(row), (int(position) or None) if position is not None else None
