@@ -58,7 +58,7 @@ def test_openapi_document_lists_every_route_with_summary_and_responses(client: T
         "/v1/runs/{run_id}/cancellation": ["post"],
         "/v1/runs/{run_id}/logs": ["get"],
         "/v1/models": ["get"],
-        "/v1/models/{model_id}": ["get"],
+        "/v1/models/alibaba/qwen-image-edit-2511": ["get"],
         "/v1/files/{path}": ["get"],
         "/v1/auth/me": ["get"],
         "/v1/billing/balance": ["get"],
