@@ -66,6 +66,10 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     if model_item is not None:
         for model in CATALOG.values():
             paths[f"/v1/models/{model.id}"] = _without_params(model_item, model, ("model_id",))
+    # Limits that are settings, not constants.
+    upload = components.get("AssetUploadCreate", {}).get("properties", {}).get("size_bytes")
+    if upload is not None:
+        upload["maximum"] = app.state.settings.max_upload_bytes
     request_schemas: list[Any] = []
     for path, item in paths.items():
         for operation in item.values():
