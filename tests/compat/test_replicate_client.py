@@ -153,3 +153,23 @@ def test_webhook_left_out_without_completed_in_the_filter(client: replicate.Clie
         wait_until(prediction, {"succeeded"})
         assert server.get_run(prediction.id)["callback_url"] is None
         assert not receiver.arrived.wait(1)
+
+
+def test_the_stream_speaks_replicates_events(client: replicate.Client) -> None:
+    prediction = client.models.predictions.create(model=MODEL, input=FAST, stream=True)
+    events = list(prediction.stream())
+    names = [event.event.value for event in events]
+    assert names[-1] == "done" and names.count("output") == 1, names
+    assert "logs" in names
+    (output,) = [event.data for event in events if event.event.value == "output"]
+    prediction.reload()
+    assert prediction.status == "succeeded" and prediction.output == [output]
+
+
+def test_a_failed_prediction_streams_its_error(client: replicate.Client) -> None:
+    broken = {**FAST, "image_urls": ["data:image/png;base64,bm90IGFuIGltYWdl"]}
+    prediction = client.models.predictions.create(model=MODEL, input=broken)
+    with pytest.raises(RuntimeError):
+        list(prediction.stream())
+    prediction.reload()
+    assert prediction.status == "failed"

@@ -14,14 +14,18 @@ from urllib.parse import quote
 
 import anyio.to_thread
 from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
+from pixelrun.api.compat.replicate_stream import replicate_events
 from pixelrun.api.deps import CurrentAuth, SettingsDep, StorageDep, StoreDep
 from pixelrun.api.errors import ApiError, validation_error
 from pixelrun.api.models_catalog import get_catalog_model
 from pixelrun.api.prefer import parse_prefer_wait
 from pixelrun.api.run_service import CreateOptions, submit
 from pixelrun.api.run_waiter import wait_for_terminal
+from pixelrun.api.streaming.follow import follow_run, parse_last_event_id
+from pixelrun.api.streaming.hub import StreamHub
 from pixelrun.api.wire import HTTP_URL_PATTERN, MAX_CALLBACK_URL_CHARS, check_http_url
 from pixelrun.config import Settings
 from pixelrun.runs import PREDICTION_CALLBACK_FORMAT, build_prediction
@@ -292,3 +296,42 @@ def cancel_prediction(
     except RunNotFound:
         raise prediction_not_found(prediction_id) from None
     return present(run, store, settings, storage)
+
+
+@router.get(
+    "/predictions/{prediction_id}/stream",
+    summary="Stream a prediction (Replicate-compatible SSE)",
+    description="`text/event-stream` with Replicate's events: `logs` (a log line), `output` (an output "
+    "URL, once the run succeeded), `error` (the failure message), `done` (`{}` or "
+    '`{"reason": "canceled"}`); then the stream closes. `: keep-alive` comments at least every 15 s.',
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "The event stream"},
+        **_AUTH_ERRORS,
+        **_NOT_FOUND,
+    },
+)
+async def stream_prediction(
+    prediction_id: PredictionId,
+    request: Request,
+    auth: CurrentAuth,
+    store: StoreDep,
+    settings: SettingsDep,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> StreamingResponse:
+    run = await anyio.to_thread.run_sync(store.get_run, prediction_id, auth.owner_id)
+    if run is None:
+        raise prediction_not_found(prediction_id)
+    hub: StreamHub = request.app.state.stream_hub
+    run_events = follow_run(
+        hub, run.id, parse_last_event_id(last_event_id), settings.stream_keepalive_seconds
+    )
+
+    def output_urls(wire_run: dict[str, Any]) -> list[str]:
+        return [str(item["url"]) for item in (wire_run.get("output") or {}).get("outputs", [])]
+
+    return StreamingResponse(
+        replicate_events(run_events, output_urls),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
