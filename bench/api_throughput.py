@@ -9,7 +9,12 @@ What it measures (all on this machine, all traffic on 127.0.0.1):
 2. pixelrun create-run: `POST /v1/models/alibaba/qwen-image-edit-2511/runs` against
    `pixelrun serve --workers 0` on each back end (SQLite in a temporary data dir, and a
    fresh PostgreSQL database that is dropped at the end). Requests/s, p50/p99 latency and
-   the ratio of requests/s to the baseline's.
+   the ratio of requests/s to the baseline's. Three loads (--loads), each against the
+   same load on the baseline (which has a matching GET endpoint): `create` (every request
+   creates a run), `get` (every request reads one queued run, created before the load, so
+   its queue position is computed over every run queued by the create load) and `mixed`
+   (each client creates a run and then polls it 10 times, like a client waiting for its
+   result: ten reads per create).
    Load: --requests requests per target (after --warmup requests that are not counted)
    from --concurrency clients: asyncio tasks in this process, each on its own keep-alive
    HTTP/1.1 connection, sending pre-encoded requests (a minimal client: httpx costs ~5 ms
@@ -21,10 +26,10 @@ What it measures (all on this machine, all traffic on 127.0.0.1):
    --dispatch-runs runs are created one at a time, each after the previous one finished.
    From the store's events: create -> `dispatching` (claim) and create -> `running`
    (inputs fetched and checked), i.e. event.created_at - run.created_at. The worker is
-   stopped before the load so that it does not compete for the CPU. On SQLite an idle
-   worker polls (0.2 s by default), on PostgreSQL it wakes on LISTEN/NOTIFY; because each
-   run is created just after the previous one finished, the SQLite figure sits near the
-   full poll interval rather than half of it.
+   stopped before the load so that it does not compete for the CPU (the server runs with
+   PIXELRUN_MODEL_GRACE_SECONDS=-1 so that it queues creates with no worker). An idle
+   worker wakes on LISTEN/NOTIFY on PostgreSQL and on a Unix datagram from the creating
+   process on SQLite (store/local_wake.py), with polling (0.2 s) as the fallback.
 
 Columns: `srv CPU` is the server process's CPU time over the wall time of the measured
 load (100% = one core busy: the server is the bottleneck); `srv CPU ms/req` is that CPU
@@ -37,7 +42,7 @@ the maximum when there are few samples.
 Usage:
 
     .venv/bin/python bench/api_throughput.py [--requests 2000] [--concurrency 16] [--warmup 200]
-        [--dispatch-runs 30] [--backends sqlite,postgres] [--json out.json]
+        [--dispatch-runs 30] [--backends sqlite,postgres] [--loads create,get,mixed] [--json out.json]
 
 Every child process runs in its own session and is killed on exit (also on Ctrl-C or
 SIGTERM); the PostgreSQL database and the temporary directories are removed.

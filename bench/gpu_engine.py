@@ -39,9 +39,11 @@ import json
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,7 @@ from diffusers import (
     QwenImageTransformer2DModel,
 )
 from PIL import Image
+from safetensors.torch import save_file
 from torch.utils.flop_counter import FlopCounterMode
 from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
@@ -62,7 +65,13 @@ from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLIm
 import flops as flops_bench  # bench/flops.py: bench/ is on sys.path when this runs as a script
 from pixelrun.engines.qwen_image_edit import Acceleration, CustomImageSize, EditParameters
 from pixelrun.engines.qwen_image_edit.engine import EditResult, QwenImageEditEngine
-from pixelrun.engines.qwen_image_edit.loading import MODEL_REFERENCE_AREAS, quiet_library_progress_bars
+from pixelrun.engines.qwen_image_edit.lightning import random_lora_state_dict
+from pixelrun.engines.qwen_image_edit.loading import (
+    MODEL_REFERENCE_AREAS,
+    check_quantization,
+    quantization_config,
+    quiet_library_progress_bars,
+)
 from pixelrun.engines.qwen_image_edit.processor import ImageOnlyQwen2VLProcessor
 from pixelrun.engines.qwen_image_edit.tiny_weights import (
     TINY_REFERENCE_AREAS,
@@ -384,6 +393,8 @@ class Row:
     size: int
     steps: int
     warmup_s: float
+    #: "base" (true CFG at GUIDANCE_SCALE) or "lightning" (the Lightning LoRA and scheduler, no CFG).
+    variant: str = "base"
     measurements: list[Measurement] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
 
@@ -393,13 +404,13 @@ def reference_images(count: int, size: int) -> list[Image.Image]:
     return [Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)) for _ in range(count)]
 
 
-def parameters(level: str, size: int, steps: int) -> EditParameters:
+def parameters(level: str, size: int, steps: int, guidance_scale: float = GUIDANCE_SCALE) -> EditParameters:
     request = EditParameters(
         prompt=PROMPT,
         seed=0,
         image_size=f"{max(size, MIN_SIDE)}x{max(size, MIN_SIDE)}",
         num_inference_steps=steps,
-        guidance_scale=GUIDANCE_SCALE,
+        guidance_scale=guidance_scale,
         acceleration=level,
         enable_safety_checker=False,
     )
@@ -418,6 +429,7 @@ def measure(
     flops: ForwardFlops,
     request: EditParameters,
     images: list[Image.Image],
+    lightning: bool = False,
 ) -> Measurement:
     clock = timer.clock
     clock.sync()
@@ -425,7 +437,7 @@ def measure(
     if clock.cuda:
         torch.cuda.reset_peak_memory_stats(clock.device)
     started = time.perf_counter()
-    result: EditResult = engine.edit(request, images, on_step=timer.on_step)
+    result: EditResult = engine.edit(request, images, on_step=timer.on_step, lightning=lightning)
     clock.sync()
     end_to_end = time.perf_counter() - started
     full = [call for call in timer.calls if call.full]
@@ -462,7 +474,10 @@ def summarise(row: Row, peak_tflops: float) -> dict[str, Any]:
     end_to_end = median("end_to_end_s")
     memory = [m.peak_memory_bytes for m in row.measurements if m.peak_memory_bytes is not None]
     return {
+        "variant": row.variant,
         "seconds_per_step": median("seconds_per_step"),
+        # The name docs/performance.md uses: one denoising step (both CFG branches when CFG is on).
+        "s_per_cfg_step": median("seconds_per_step"),
         "end_to_end_s": end_to_end,
         "text_encoder_s": median("text_encoder_s"),
         "vae_s": median("vae_encode_s") + median("vae_decode_s"),
@@ -510,13 +525,18 @@ COLUMNS = (
     ("LB s", ">7"),
     ("×LB", ">6"),
     ("vs none", ">7"),
+    ("variant", "<10"),
 )
 
 
 def format_table(rows: list[Row]) -> str:
     header = " ".join(f"{name:{spec}}" for name, spec in COLUMNS)
     lines = [header, "-" * len(header)]
-    baseline = {(r.references, r.size): r.summary["end_to_end_s"] for r in rows if r.level == "none"}
+    baseline = {
+        (r.references, r.size): r.summary["end_to_end_s"]
+        for r in rows
+        if r.level == "none" and r.variant == "base"
+    }
     for row in rows:
         s = row.summary
         text = "/".join(str(t) for t in s["text_tokens"])
@@ -538,6 +558,7 @@ def format_table(rows: list[Row]) -> str:
             f"{s['lower_bound_s']:.2f}",
             "n/a" if s["ratio_to_lower_bound"] is None else f"{s['ratio_to_lower_bound']:.1f}",
             "n/a" if none_s is None else f"{none_s / s['end_to_end_s']:.2f}×",
+            row.variant,
         )
         lines.append(" ".join(f"{cell:{spec}}" for cell, (_, spec) in zip(cells, COLUMNS, strict=True)))
     return "\n".join(lines)
@@ -572,6 +593,33 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         "--attention-backend", help="diffusers attention backend for the transformer, e.g. _native_cudnn"
     )
     parser.add_argument("--cpu-offload", action="store_true", help="diffusers model CPU offload (CUDA only)")
+    parser.add_argument(
+        "--group-offload",
+        action="store_true",
+        help="diffusers group offloading with CUDA streams (CUDA only)",
+    )
+    parser.add_argument(
+        "--quantize",
+        choices=("none", "int8wo", "fp8"),
+        default="none",
+        help="torchao transformer quantization",
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="regional torch.compile + warm-up (compile time reported apart)",
+    )
+    parser.add_argument(
+        "--lightning-steps",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also run the Lightning variant (random rank-64 LoRA of the real targets, no CFG) at these steps",
+    )
+    parser.add_argument(
+        "--no-base", action="store_true", help="skip the base (CFG) rows: only the Lightning rows"
+    )
+    parser.add_argument("--label", default="", help="a name for this configuration, kept in the JSON")
     args = parser.parse_args(argv)
 
     if args.scale is None:
@@ -588,8 +636,12 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     args.sizes = args.sizes or ([1024, 512] if full else [256, 128])
     if any(size % 16 or size < (MIN_SIDE if full else 64) for size in args.sizes):
         parser.error(f"sizes must be multiples of 16, at least {MIN_SIDE} at full scale (the API's limit)")
-    if args.cpu_offload and not args.device.startswith("cuda"):
-        parser.error("--cpu-offload needs a CUDA device")
+    if (args.cpu_offload or args.group_offload) and not args.device.startswith("cuda"):
+        parser.error("--cpu-offload and --group-offload need a CUDA device")
+    if args.cpu_offload and args.group_offload:
+        parser.error("choose one of --cpu-offload and --group-offload")
+    if args.quantize != "none":
+        check_quantization(args.quantize, torch.device(args.device))
     return args
 
 
@@ -605,14 +657,58 @@ def build(
     else:
         pipeline = build_tiny_pipeline()
         areas = TINY_REFERENCE_AREAS
+    if args.quantize != "none":
+        from torchao.quantization import quantize_
+
+        # The engine quantizes through diffusers' TorchAoConfig at load time; these random
+        # weights are built in place, so the same torchao config is applied directly.
+        quantize_(pipeline.transformer, quantization_config(args.quantize).quant_type)
     if args.cpu_offload:
         pipeline.enable_model_cpu_offload(device=device)
+    elif args.group_offload:
+        pipeline.enable_group_offload(
+            onload_device=device,
+            offload_device=torch.device("cpu"),
+            offload_type="leaf_level",
+            use_stream=True,
+        )
     else:
         pipeline.to(device)
     pipeline.set_progress_bar_config(disable=True)
     if args.attention_backend:
         pipeline.transformer.set_attention_backend(args.attention_backend)
     return pipeline, areas
+
+
+#: Layers the published Lightning LoRAs adapt in each block (their rank is 64 at bf16).
+LIGHTNING_TARGETS = (
+    "attn.to_q",
+    "attn.to_k",
+    "attn.to_v",
+    "attn.to_out.0",
+    "attn.add_q_proj",
+    "attn.add_k_proj",
+    "attn.add_v_proj",
+    "attn.to_add_out",
+    "img_mlp.net.0.proj",
+    "img_mlp.net.2",
+    "txt_mlp.net.0.proj",
+    "txt_mlp.net.2",
+    "img_mod.1",
+    "txt_mod.1",
+)
+
+
+def random_lightning_lora(pipeline: QwenImageEditPlusPipeline, scale: str, directory: Path) -> Path:
+    """A random LoRA shaped like the Lightning one (speed does not depend on its values)."""
+    rank = 64 if scale == "full" else 4
+    state = random_lora_state_dict(
+        pipeline.transformer, seed=7, rank=rank, std=0.01, targets=LIGHTNING_TARGETS
+    )
+    dtype = pipeline.transformer.dtype
+    path = directory / "lightning.safetensors"
+    save_file({key: value.to(dtype) for key, value in state.items()}, str(path))
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -631,7 +727,21 @@ def main(argv: list[str] | None = None) -> int:
     dtype = pipeline.transformer.dtype
     weights_gib = torch.cuda.memory_allocated(device) / GIB if clock.cuda else None
 
-    engine = QwenImageEditEngine(pipeline, reference_areas=areas, safety_checker=None)
+    scratch = tempfile.TemporaryDirectory()
+    lightning_lora = (
+        random_lightning_lora(pipeline, args.scale, Path(scratch.name)) if args.lightning_steps else None
+    )
+    engine = QwenImageEditEngine(
+        pipeline, reference_areas=areas, safety_checker=None, lightning_lora=lightning_lora
+    )
+    compile_s = None
+    if args.compile:
+        started = time.perf_counter()
+        engine.compile()
+        engine.warm_up([(max(size, MIN_SIDE), max(size, MIN_SIDE)) for size in args.sizes])
+        clock.sync()
+        compile_s = time.perf_counter() - started
+        print(f"compiled and warmed up in {compile_s:.1f} s", flush=True)
     timer = ComponentTimer(pipeline, clock)
     flops = ForwardFlops(pipeline.transformer.config)
     if args.scale == "full":
@@ -657,22 +767,32 @@ def main(argv: list[str] | None = None) -> int:
         for size in args.sizes:
             for count in args.references:
                 images = reference_images(count, size)
-                for level in args.levels:
+                runs = [] if args.no_base else [(level, args.steps, "base") for level in args.levels]
+                runs += [("none", steps, "lightning") for steps in args.lightning_steps]
+                for level, steps, variant in runs:
+                    lightning = variant == "lightning"
+                    guidance = 1.0 if lightning else GUIDANCE_SCALE
                     warm = time.perf_counter()
-                    engine.edit(parameters(level, size, args.warmup_steps), images)
+                    engine.edit(
+                        parameters(level, size, min(steps, args.warmup_steps), guidance),
+                        images,
+                        lightning=lightning,
+                    )
                     clock.sync()
-                    row = Row(level, count, size, args.steps, warmup_s=time.perf_counter() - warm)
-                    request = parameters(level, size, args.steps)
+                    row = Row(level, count, size, steps, warmup_s=time.perf_counter() - warm, variant=variant)
+                    request = parameters(level, size, steps, guidance)
                     for _ in range(args.repeats):
-                        row.measurements.append(measure(engine, timer, flops, request, images))
+                        row.measurements.append(measure(engine, timer, flops, request, images, lightning))
                     rows.append(row)
                     print(
-                        f"  {level} × {count} ref × {size}²: {row.measurements[-1].end_to_end_s:.2f} s",
+                        f"  {variant} {level} × {count} ref × {size}², {steps} steps: "
+                        f"{row.measurements[-1].end_to_end_s:.2f} s",
                         file=sys.stderr,
                         flush=True,
                     )
     finally:
         timer.close()
+        scratch.cleanup()
 
     # Measured again at the end: a GPU that heats up clocks down; the higher value is the yardstick.
     peak_after, _ = matmul_peak_tflops(device, dtype, clock)
@@ -692,6 +812,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.json:
         report = {
+            "label": args.label,
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
             "scale": args.scale,
             "device": str(device),
             "device_name": device_name,
@@ -706,12 +828,18 @@ def main(argv: list[str] | None = None) -> int:
             "template_drop_index": drop_index,
             "attention_backend": args.attention_backend,
             "cpu_offload": args.cpu_offload,
+            "group_offload": args.group_offload,
+            "quantize": args.quantize,
+            "compile": args.compile,
+            "compile_s": compile_s,
+            "lightning_steps": args.lightning_steps,
             "build_s": build_s,
             "weights_gib": weights_gib,
             "matmul_peak_tflops": {"used": peak, "start": peak_before, "end": peak_after, "n": matmul_n},
             "rows": [
                 {
                     "level": r.level,
+                    "variant": r.variant,
                     "references": r.references,
                     "size": r.size,
                     "steps": r.steps,

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from pixelrun.config import Settings
+from pixelrun.client.cli import register_client_commands
 from pixelrun.weights_cli import weights_app
+
+# Server modules (settings, torch, FastAPI, SQLAlchemy) are imported inside the server
+# commands: the client commands work with the light base install (`pip install pixelrun`).
+if TYPE_CHECKING:
+    from pixelrun.config import Settings
 
 app = typer.Typer(
     help="Pixelrun: a self-hosted run API for Qwen-Image-Edit-2511.",
@@ -28,16 +33,25 @@ DataDirOption = Annotated[
     Path | None, typer.Option(help="Data directory (default: $PIXELRUN_DATA_DIR or ./.pixelrun).")
 ]
 DeviceOption = Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:N")]
+ModelsOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Comma-separated model ids the worker(s) serve (default $PIXELRUN_MODELS, else both "
+        "alibaba/qwen-image-edit-2511 and alibaba/qwen-image-edit-2511-lightning)."
+    ),
+]
 
 
 def _settings(**overrides: object) -> Settings:
+    from pixelrun.config import Settings
+
     return Settings(**{key: value for key, value in overrides.items() if value is not None})
 
 
 def _setup_logging(verbose: bool) -> None:
     from pixelrun.log_setup import setup_logging
 
-    setup_logging(verbose, Settings().log_format)
+    setup_logging(verbose, _settings().log_format)
 
 
 def _weights_error(error: Exception, verbose: bool) -> None:
@@ -111,7 +125,14 @@ def edit(
             err.print(f"[red]error:[/] --image #{index + 1} {path}: {error}")
             raise typer.Exit(2) from None
 
-    settings = _settings(weights=weights, device=device, cpu_offload=cpu_offload or None, data_dir=data_dir)
+    # One-shot edits use the base model: no Lightning LoRA to fetch.
+    settings = _settings(
+        weights=weights,
+        device=device,
+        cpu_offload=cpu_offload or None,
+        data_dir=data_dir,
+        models="alibaba/qwen-image-edit-2511",
+    )
     settings.load_safety_checker = safety_checker
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -169,6 +190,7 @@ def edit(
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(weights_app, name="weights")
+register_client_commands(app)
 
 
 @keys_app.command("create")
@@ -212,6 +234,7 @@ def worker(
     data_dir: DataDirOption = None,
     name: Annotated[str | None, typer.Option(help="Worker name shown in logs (default host:pid).")] = None,
     cpu_offload: Annotated[bool, typer.Option(help="Model CPU offload (GPUs with less memory).")] = False,
+    models: ModelsOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = True,
 ) -> None:
     """Run one worker (one per GPU): load the model once, then claim and run jobs from the store."""
@@ -225,6 +248,7 @@ def worker(
         database_url=database_url,
         data_dir=data_dir,
         cpu_offload=cpu_offload or None,
+        models=models,
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     from pixelrun.engines.weights_unavailable import EXIT_WEIGHTS_UNAVAILABLE, WeightsUnavailable
@@ -255,6 +279,7 @@ def serve(
     public_base_url: Annotated[
         str | None, typer.Option(help="URL clients use to reach this server (default http://HOST:PORT).")
     ] = None,
+    models: ModelsOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = True,
 ) -> None:
     """Serve the API, with N worker processes (one by default) on this machine."""
@@ -269,6 +294,7 @@ def serve(
         database_url=database_url,
         data_dir=data_dir,
         public_base_url=public_base_url,
+        models=models,
     )
     if "public_base_url" not in settings.model_fields_set:
         shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -38,6 +39,37 @@ class Settings(BaseSettings):
         "else Falconsai/nsfw_image_detection",
     )
     load_safety_checker: bool = True
+    models: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["alibaba/qwen-image-edit-2511", "alibaba/qwen-image-edit-2511-lightning"],
+        description="Model ids a worker serves (JSON list or comma-separated); one set of base "
+        "weights serves both, the Lightning LoRA is loaded only when its model is listed",
+    )
+    lightning_lora: str = Field(
+        default=(
+            "lightx2v/Qwen-Image-Edit-2511-Lightning/Qwen-Image-Edit-2511-Lightning-8steps-V1.0-bf16.safetensors"
+        ),
+        description="The Lightning LoRA: a local .safetensors file or OWNER/REPO/FILE on the Hugging Face "
+        "Hub; with tiny weights a tiny random one is generated instead",
+    )
+    lora_cache: int = Field(
+        default=4, ge=0, description="User LoRA adapters kept loaded in a worker between runs"
+    )
+    max_lora_bytes: int = Field(default=1024**3, ge=1, description="Largest LoRA file a run may use")
+    compile: bool = Field(
+        default=False,
+        description="torch.compile the transformer's repeated blocks (dynamic shapes) and warm up "
+        "the common sizes at worker start",
+    )
+    quantize: Literal["none", "int8wo", "fp8"] = Field(
+        default="none",
+        description="Transformer weight quantization through torchao: int8 weight-only, or FP8 "
+        "(CUDA compute capability 8.9+)",
+    )
+    group_offload: bool = Field(
+        default=False,
+        description="diffusers group offloading with CUDA streams (CUDA only; less GPU memory than "
+        "cpu_offload at a smaller speed cost)",
+    )
 
     # Queue.
     lease_seconds: float = 30.0
@@ -182,6 +214,19 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'pixelrun.db').resolve()}"
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @property
+    def lora_dir(self) -> Path:
+        return self.data_dir / "loras"
 
     @property
     def tiny_weights_dir(self) -> Path:

@@ -20,7 +20,6 @@ import typer
 from fastapi import FastAPI
 
 from pixelrun.config import Settings
-from pixelrun.engines.qwen_image_edit import MODEL_ID
 from pixelrun.engines.weights_unavailable import EXIT_WEIGHTS_UNAVAILABLE
 from pixelrun.storage import StorageError, storage_from_settings
 from pixelrun.store import Store
@@ -45,6 +44,7 @@ def worker_environment(settings: Settings, worker_id: str) -> dict[str, str]:
             "PIXELRUN_DATABASE_URL": settings.resolved_database_url,
             "PIXELRUN_WEIGHTS": settings.weights,
             "PIXELRUN_DEVICE": settings.device,
+            "PIXELRUN_MODELS": ",".join(settings.models),
             "PIXELRUN_PUBLIC_BASE_URL": settings.public_base_url,
         }
     )
@@ -188,7 +188,7 @@ class WorkerSupervisor:
             "crashed",
             message,
             name=slot.name,
-            model_ids=[MODEL_ID],
+            model_ids=list(self.settings.models),
             device=self.settings.device,
         )
         return message

@@ -16,7 +16,9 @@ from .conftest import MODEL, Caller, assert_envelope
 def test_unknown_route_is_404_not_found(client: TestClient) -> None:
     body = assert_envelope(client.get("/v1/nothing-here"), 404, "NOT_FOUND")
     assert body["errors"] is None
-    assert_envelope(client.get("/"), 404, "NOT_FOUND")
+    # "/" is the playground (SPEC §13); other paths outside /v1 are still the envelope.
+    assert_envelope(client.get("/nothing-here"), 404, "NOT_FOUND")
+    assert_envelope(client.get("/playground/static/nothing.js"), 404, "NOT_FOUND")
 
 
 def test_wrong_method_is_405_with_allow_header(client: TestClient, caller: Caller) -> None:

@@ -10,17 +10,17 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pixelrun.api import create_app
-from pixelrun.api.model_gate import ModelGate, open_model_gate
+from pixelrun.api.model_gate import ModelGate
 from pixelrun.config import Settings
 from pixelrun.store import Store
 
-from .conftest import BASE_URL, MODEL, Backend, Caller, assert_envelope, valid_input
+from .conftest import BASE_URL, MODEL, Caller, assert_envelope, valid_input
 
 GRACE_SECONDS = 30.0
 
 
 @pytest.fixture
-def gated(store: Store, tmp_path: Path, backend: Backend) -> Iterator[TestClient]:
+def gated(store: Store, tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(
         data_dir=tmp_path / "data",
         public_base_url=BASE_URL,
@@ -32,9 +32,6 @@ def gated(store: Store, tmp_path: Path, backend: Backend) -> Iterator[TestClient
     # session-wide app of the other API tests must keep its own.
     with TestClient(create_app(settings, Store(engine=store.engine)), base_url=BASE_URL) as client:
         yield client
-    # The gate is registered per store, and the store is shared by the session's app:
-    # give that app its own (never-refusing) gate back.
-    open_model_gate(store, backend.settings)
 
 
 def _gate(client: TestClient) -> ModelGate:

@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 from pixelrun.api.models_catalog import CATALOG, get_catalog_model
-from pixelrun.engines.qwen_image_edit import MODEL_ID, EditInput
+from pixelrun.engines.qwen_image_edit import LIGHTNING_MODEL_ID, MODEL_ID, EditInput, LightningEditInput
 
 from .conftest import valid_input
 
 
-def test_catalog_serves_qwen_image_edit_2511() -> None:
-    assert list(CATALOG) == [MODEL_ID]
+def test_catalog_serves_qwen_image_edit_2511_and_its_lightning_variant() -> None:
+    assert list(CATALOG) == [MODEL_ID, LIGHTNING_MODEL_ID]
     model = get_catalog_model(MODEL_ID)
     assert model is not None and model.input_model is EditInput
+    lightning = get_catalog_model(LIGHTNING_MODEL_ID)
+    assert lightning is not None and lightning.input_model is LightningEditInput
+    defaults = LightningEditInput.model_validate(valid_input())
+    assert (defaults.num_inference_steps, defaults.guidance_scale, defaults.acceleration) == (8, 1.0, "none")
     assert get_catalog_model("nope") is None
+
+
+def test_loras_are_checked_at_create() -> None:
+    """Up to 3 adapters, each an http(s) URL with a scale in 0..4 (SPEC.md §12)."""
+    import pytest
+    from pydantic import ValidationError
+
+    lora = {"path": "https://example.com/style.safetensors"}
+    parsed = EditInput.model_validate(valid_input(loras=[lora, {**lora, "scale": 0.5}]))
+    assert [item.scale for item in parsed.loras] == [1.0, 0.5]
+    for bad in ([lora] * 4, [{**lora, "scale": 4.5}], [{"path": "file:///etc/passwd"}], [{"scale": 1}]):
+        with pytest.raises(ValidationError):
+            LightningEditInput.model_validate(valid_input(loras=bad))
 
 
 def test_estimate_uses_the_requested_size_or_one_megapixel() -> None:

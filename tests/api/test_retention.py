@@ -102,7 +102,11 @@ def test_old_files_assets_and_attempts_go_records_stay(
     assert _attempt_rows(store) == 0
     before = client.get(f"/v1/runs/{run_id}", headers=caller.headers).json()
     file_url = before["output"]["outputs"][0]["url"]
-    assert file_url
+    # Local: served by the API; S3 here with PIXELRUN_FILE_URLS=api: streamed from the bucket.
+    assert file_url.startswith(f"{BASE_URL}/v1/files/runs/{run_id}/0.png?")
+    downloaded = client.get(file_url)
+    assert downloaded.status_code == 200 and downloaded.content == png()
+    assert downloaded.headers["content-type"] == "image/png"
     with store.engine.begin() as conn:
         delivery_id = conn.execute(select(callback_deliveries.c.id)).scalar_one()
         conn.execute(
@@ -165,3 +169,17 @@ def test_one_janitor_at_a_time(store: Store, storage: FileStorage) -> None:
     assert store.retention.try_lease(
         "retention-janitor", second.holder, 60, now=utc_now() + timedelta(hours=1)
     )
+
+
+def test_abandoned_uploads_are_deleted(store: Store, storage: FileStorage, caller: Caller) -> None:
+    janitor = Janitor(store, storage, retention_hours=24, interval_seconds=60)
+    fresh_id, stale_id = store.assets.new_id(), store.assets.new_id()
+    for asset_id, expires in ((fresh_id, utc_now()), (stale_id, utc_now() - timedelta(hours=2))):
+        store.assets.create(
+            asset_id, caller.owner_id, "a.png", "image/png", 3, f"assets/{asset_id}/asset.png", expires
+        )
+        storage.put(f"uploads/{asset_id}/upload.png", b"abc", "image/png")
+    report = janitor.run_once()
+    assert report is not None and report.assets == 1
+    assert store.assets.get(stale_id) is None and not storage.exists(f"uploads/{stale_id}/upload.png")
+    assert store.assets.get(fresh_id) is not None and storage.exists(f"uploads/{fresh_id}/upload.png")

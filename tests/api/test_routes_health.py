@@ -8,6 +8,10 @@ from pixelrun.store import Store
 
 from .conftest import MODEL, Backend, assert_envelope
 
+LIGHTNING = "alibaba/qwen-image-edit-2511-lightning"
+#: What a worker serves by default: both catalog models on one set of weights.
+BOTH = [MODEL, LIGHTNING]
+
 
 def test_health_needs_no_key(client: TestClient) -> None:
     response = client.get("/v1/health")
@@ -16,24 +20,30 @@ def test_health_needs_no_key(client: TestClient) -> None:
 
 
 def test_readiness_is_503_without_a_ready_worker(client: TestClient, store: Store) -> None:
-    store.register_worker("w1", "gpu0", [MODEL], "cuda:0", status="loading")
+    store.register_worker("w1", "gpu0", BOTH, "cuda:0", status="loading")
     body = assert_envelope(client.get("/v1/readiness"), 503, "UNAVAILABLE")
     assert body["checks"]["store"] == {"ok": True, "detail": None}
     assert body["checks"]["storage"] == {"ok": True, "detail": None}
     workers = body["checks"]["workers"]
-    assert workers["ok"] is False and workers["ready"] == {MODEL: 0}
-    assert workers["detail"] == f"no ready worker for {MODEL}: loading"
-    assert workers["loading"] == {MODEL: 1} and workers["failures"] == {}
+    assert workers["ok"] is False and workers["ready"] == {MODEL: 0, LIGHTNING: 0}
+    assert workers["detail"] == f"no ready worker for {MODEL}: loading; {LIGHTNING}: loading"
+    assert workers["loading"] == {MODEL: 1, LIGHTNING: 1} and workers["failures"] == {}
+
+
+def test_readiness_says_warming_up_while_a_compiled_worker_warms_up(client: TestClient, store: Store) -> None:
+    store.register_worker("w1", "gpu0", BOTH, "cuda:0", {"phase": "warming up"}, status="loading")
+    workers = assert_envelope(client.get("/v1/readiness"), 503, "UNAVAILABLE")["checks"]["workers"]
+    assert workers["detail"] == f"no ready worker for {MODEL}: warming up; {LIGHTNING}: warming up"
+    store.register_worker("w1", "gpu0", BOTH, "cuda:0", {"phase": "serving"}, status="ready")
+    assert client.get("/v1/readiness").status_code == 200
 
 
 def test_readiness_names_why_the_last_worker_failed_to_load(client: TestClient, store: Store) -> None:
-    store.register_worker("w1", "gpu0", [MODEL], "cuda:0", status="loading")
+    store.register_worker("w1", "gpu0", BOTH, "cuda:0", status="loading")
     store.availability.mark_failed("w1", "incomplete", "weights /w: not a complete checkpoint: vae/ missing")
     workers = assert_envelope(client.get("/v1/readiness"), 503, "UNAVAILABLE")["checks"]["workers"]
-    assert (
-        workers["detail"]
-        == f"no ready worker for {MODEL}: weights /w: not a complete checkpoint: vae/ missing"
-    )
+    message = "weights /w: not a complete checkpoint: vae/ missing"
+    assert workers["detail"] == f"no ready worker for {MODEL}: {message}; {LIGHTNING}: {message}"
     failure = workers["failures"][MODEL]
     assert (failure["reason"], failure["worker"]) == ("incomplete", "gpu0")
     assert failure["failed_at"].endswith("Z") or failure["failed_at"].endswith("+00:00")
@@ -46,7 +56,7 @@ def test_readiness_names_why_the_last_worker_failed_to_load(client: TestClient, 
 
 
 def test_readiness_is_200_once_a_worker_is_ready(client: TestClient, store: Store) -> None:
-    store.register_worker("w1", "gpu0", [MODEL], "cuda:0")
+    store.register_worker("w1", "gpu0", BOTH, "cuda:0")
     assert store.worker_heartbeat("w1", status="ready")
     response = client.get("/v1/readiness")
     assert response.status_code == 200, response.text
@@ -58,8 +68,8 @@ def test_readiness_is_200_once_a_worker_is_ready(client: TestClient, store: Stor
             "workers": {
                 "ok": True,
                 "detail": None,
-                "ready": {MODEL: 1},
-                "loading": {MODEL: 0},
+                "ready": {MODEL: 1, LIGHTNING: 1},
+                "loading": {MODEL: 0, LIGHTNING: 0},
                 "failures": {},
             },
         },

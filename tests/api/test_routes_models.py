@@ -14,7 +14,7 @@ def test_list_models(client: TestClient, caller: Caller) -> None:
     response = client.get("/v1/models", headers=caller.headers)
     assert response.status_code == 200
     models = response.json()
-    assert [m["id"] for m in models] == [MODEL]
+    assert [m["id"] for m in models] == [MODEL, "alibaba/qwen-image-edit-2511-lightning"]
     model = models[0]
     assert model["pricing"] == {"unit": "megapixel", "price": "0.03", "currency": "USD"}
     assert model["input_schema"] == EditInput.model_json_schema()

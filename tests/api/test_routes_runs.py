@@ -133,6 +133,10 @@ INVALID_INPUTS: list[tuple[str, dict[str, Any], list[str | int]]] = [
     ("enable_safety_checker int", valid_input(enable_safety_checker=1), ["enable_safety_checker"]),
     ("sync_mode string", valid_input(sync_mode="yes"), ["sync_mode"]),
     ("unknown field", valid_input(strength=0.5), ["strength"]),
+    ("4 loras", valid_input(loras=[{"path": "https://e.com/a.safetensors"}] * 4), ["loras"]),
+    ("lora scale 5", valid_input(loras=[{"path": "https://e.com/a.safetensors", "scale": 5}]), ["loras"]),
+    ("lora path ftp", valid_input(loras=[{"path": "ftp://e.com/a.safetensors"}]), ["loras"]),
+    ("lora extra key", valid_input(loras=[{"path": "https://e.com/a", "rank": 4}]), ["loras"]),
 ]
 
 

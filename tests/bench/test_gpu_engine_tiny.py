@@ -71,3 +71,28 @@ def test_gpu_engine_bench_runs_tiny_and_reports_every_configuration(tmp_path: Pa
         assert two["transformer_tflop"] / two["transformer_forwards"] > (
             one["transformer_tflop"] / one["transformer_forwards"]
         )
+
+
+def test_gpu_engine_bench_runs_the_lightning_and_quantized_configurations_tiny(tmp_path: Path) -> None:
+    out = tmp_path / "lightning.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH),
+            *("--scale", "tiny", "--device", "cpu", "--steps", "4", "--repeats", "1", "--sizes", "128"),
+            *("--references", "1", "--levels", "none", "--lightning-steps", "2", "4"),
+            *("--quantize", "int8wo", "--label", "lightning-int8", "--json", str(out)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr[-4000:]
+    report = json.loads(out.read_text())
+    assert report["label"] == "lightning-int8" and report["quantize"] == "int8wo" and report["date"]
+    rows = [(r["variant"], r["steps"], r["transformer_forwards"]) for r in report["rows"]]
+    # Lightning runs without CFG: one transformer pass per step.
+    assert rows == [("base", 4, 8), ("lightning", 2, 2), ("lightning", 4, 4)]
+    for row in report["rows"]:
+        assert row["s_per_cfg_step"] == row["seconds_per_step"] > 0 and row["end_to_end_s"] > 0
+    assert "lightning" in completed.stdout

@@ -58,11 +58,20 @@ class Hook:
         self.server.server_close()
 
 
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ops_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database of this module's own: the package's shared server must find an empty
+    store (it prints its first key), and the figures here must be this server's alone."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('ops-db') / 'pixelrun.db'}"
+    return request.getfixturevalue("postgres_databases").create()
+
+
 @pytest.fixture(scope="module")
-def ops_server(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def ops_server(ops_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = Server(
         tmp_path_factory.mktemp("ops"),
-        module_database_url,
+        ops_database_url,
         PIXELRUN_METRICS_TOKEN=TOKEN,
         PIXELRUN_LOG_FORMAT="json",
     ).start()

@@ -80,3 +80,19 @@ def test_bad_input_image_fails_with_a_clear_message_and_the_worker_keeps_serving
     good = server.wait_run(create(server, num_inference_steps=1, sync_mode=True, output_format="jpeg")["id"])
     assert good["status_code"] == "succeeded"
     assert good["output"]["outputs"][0]["url"].startswith("data:image/jpeg;base64,")
+
+
+def test_the_tiny_server_serves_the_lightning_model_out_of_the_box(server: Server) -> None:
+    """`serve --weights tiny` generates a tiny Lightning LoRA and serves both models."""
+    model = server.base_url + "/v1/models/alibaba/qwen-image-edit-2511-lightning"
+    body = {
+        "input": {"prompt": "make it blue", "image_urls": [IMAGE], "image_size": "256x256", "sync_mode": True}
+    }
+    response = requests.post(model + "/runs", json=body, headers=server.headers(), timeout=10)
+    assert response.status_code == 201, response.text
+    run = server.wait_run(response.json()["id"])
+    assert run["status_code"] == "succeeded", run
+    data = run["output"]["model_data"]
+    assert (data["num_inference_steps"], data["guidance_scale"], data["transformer_forwards"]) == (8, 1.0, 8)
+    availability = requests.get(model, headers=server.headers(), timeout=10).json()["availability"]
+    assert availability["available"] is True

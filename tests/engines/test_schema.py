@@ -31,6 +31,7 @@ def test_defaults() -> None:
     assert value.model_dump(mode="json") == {
         "prompt": "edit",
         "image_urls": [URL],
+        "loras": [],
         "negative_prompt": "",
         "num_images": 1,
         "image_size": None,

@@ -129,7 +129,11 @@ def test_upload_url_takes_a_put_with_the_signed_content_type(storage: FileStorag
         assert storage.signer.verify("PUT:uploads/a1/upload.png", query["expires"][0], query["signature"][0])
         assert not storage.signer.verify("uploads/a1/upload.png", query["expires"][0], query["signature"][0])
     else:
+        # What AWS, MinIO and R2 check (moto does not): the expiry and the signed content type.
+        assert query["X-Amz-Expires"] == ["60"]
         assert "content-type" in query["X-Amz-SignedHeaders"][0].split(";")
+        sized = parse_qs(urlsplit(storage.upload_url_for("uploads/a1/upload.png", 60, len(PNG))).query)
+        assert set(sized["X-Amz-SignedHeaders"][0].split(";")) == {"content-length", "content-type", "host"}
         response = httpx.put(url, content=PNG, headers={"Content-Type": "image/png"})
         assert response.status_code == 200, response.text
         assert storage.read("uploads/a1/upload.png", len(PNG)) == PNG

@@ -43,3 +43,22 @@ def test_concurrent_first_starts_generate_once(tmp_path: Path) -> None:
     # Model loading is not thread-safe in diffusers/transformers (workers are processes).
     QwenImageEditEngine.load(weights, device="cpu")
     NsfwClassifier.load(safety)
+
+
+def test_tiny_weights_come_with_a_tiny_lightning_lora_when_the_lightning_model_is_served(
+    tmp_path: Path,
+) -> None:
+    import pytest
+
+    from pixelrun.engines.qwen_image_edit import LIGHTNING_MODEL_ID, MODEL_ID
+    from pixelrun.worker.engine_factory import lightning_lora_for
+    from pixelrun.worker.served_models import served_models
+
+    both = Settings(data_dir=tmp_path, weights="tiny")
+    assert served_models(both) == [MODEL_ID, LIGHTNING_MODEL_ID]
+    lora = lightning_lora_for(both)
+    assert lora is not None and lora.parent == both.tiny_weights_dir and lora.stat().st_size > 0
+    assert lightning_lora_for(both) == lora  # generated once
+    assert lightning_lora_for(Settings(data_dir=tmp_path, weights="tiny", models=MODEL_ID)) is None
+    with pytest.raises(ValueError, match="acme/other not served by this engine"):
+        served_models(Settings(data_dir=tmp_path, models="acme/other"))

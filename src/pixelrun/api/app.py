@@ -16,6 +16,7 @@ from pixelrun.api.middleware import RequestContextMiddleware
 from pixelrun.api.model_gate import open_model_gate
 from pixelrun.api.openapi import install_openapi
 from pixelrun.api.routes import account, assets, callbacks, files, health, metrics, models, runs, stream
+from pixelrun.api.routes.playground import install_playground
 from pixelrun.api.streaming import StreamEvents, StreamHub
 from pixelrun.config import Settings
 from pixelrun.storage import FileStorage, storage_from_settings
@@ -98,5 +99,6 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
         app.include_router(module.router, prefix=API_PREFIX)
     # Prometheus expects /metrics at the root, outside the versioned API.
     app.include_router(metrics.router)
+    install_playground(app)
     install_openapi(app)
     return app

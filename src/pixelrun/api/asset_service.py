@@ -95,7 +95,7 @@ def create_upload(
         )
     asset_id = store.assets.new_id()
     ttl = settings.upload_url_ttl_seconds
-    url = storage.upload_url_for(upload_key(asset_id, extension), ttl)
+    url = storage.upload_url_for(upload_key(asset_id, extension), ttl, size)
     record = store.assets.create(
         asset_id,
         owner_id,

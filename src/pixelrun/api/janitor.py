@@ -1,5 +1,6 @@
 """Retention (`PIXELRUN_RETENTION_HOURS`): delete old output files, uploaded assets and
-callback attempts; keep run records (they carry billing).
+callback attempts; keep run records (they carry billing). Uploads never confirmed are
+deleted an hour after their upload URL expired.
 
 Runs in every API process, but a lease in the store lets one replica at a time do a
 pass. A run whose files were deleted keeps its outputs' sizes and types, each marked
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 LEASE_NAME = "retention-janitor"
 BATCH = 100
+# An upload not confirmed within this long after its URL expired is given up on.
+ABANDONED_UPLOAD_GRACE = timedelta(hours=1)
 
 
 @dataclass
@@ -72,6 +75,10 @@ class Janitor:
                 report.runs += 1
         while assets := self.store.assets.created_before(cutoff, BATCH):
             for asset in assets:
+                delete_asset(self.store, self.storage, asset)
+                report.assets += 1
+        while abandoned := self.store.assets.abandoned_uploads(utc_now() - ABANDONED_UPLOAD_GRACE, BATCH):
+            for asset in abandoned:
                 delete_asset(self.store, self.storage, asset)
                 report.assets += 1
         report.callback_attempts = self.store.retention.delete_callback_attempts(cutoff)

@@ -12,8 +12,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from pixelrun.api.wire import AvailabilityOut, ModelOut, PricingOut
+from pixelrun.engines.qwen_image_edit import LIGHTNING_MODEL_ID as QWEN_IMAGE_EDIT_2511_LIGHTNING
 from pixelrun.engines.qwen_image_edit import MODEL_ID as QWEN_IMAGE_EDIT_2511
-from pixelrun.engines.qwen_image_edit import EditInput, EditOutput
+from pixelrun.engines.qwen_image_edit import EditInput, EditOutput, LightningEditInput
 from pixelrun.runs import PRICE_PER_MEGAPIXEL, estimate_cents
 from pixelrun.store.availability import ModelFailure
 
@@ -71,6 +72,17 @@ CATALOG: dict[str, CatalogModel] = {
             "style transfer and object edits through natural-language instructions."
         ),
         input_model=EditInput,
+        output_model=EditOutput,
+        estimate_cents=_estimate_edit,
+    ),
+    QWEN_IMAGE_EDIT_2511_LIGHTNING: CatalogModel(
+        id=QWEN_IMAGE_EDIT_2511_LIGHTNING,
+        name="Qwen Image Edit 2511 Lightning",
+        description=(
+            "Qwen Image Edit 2511 with the Lightning distilled LoRA: the same edits in 4 or 8 "
+            "steps without classifier-free guidance (defaults: 8 steps, guidance 1)."
+        ),
+        input_model=LightningEditInput,
         output_model=EditOutput,
         estimate_cents=_estimate_edit,
     ),

@@ -65,9 +65,10 @@ class FileStorage(Protocol):
         """An absolute URL a client can GET without a key, valid for ``expires_in`` seconds."""
         ...
 
-    def upload_url_for(self, key: str, expires_in: int) -> str:
+    def upload_url_for(self, key: str, expires_in: int, size: int | None = None) -> str:
         """An absolute URL a client can PUT the file's bytes to without a key, with the
-        ``Content-Type`` of the key's extension, valid for ``expires_in`` seconds."""
+        ``Content-Type`` of the key's extension, valid for ``expires_in`` seconds; back
+        ends that can also bind the body to ``size`` bytes do."""
         ...
 
     def read(self, key: str, max_bytes: int) -> bytes:

@@ -127,7 +127,11 @@ class LocalFileStorage:
         signature = self._signer.sign(key, expires)
         return f"{self._base_url}/v1/files/{quote(key, safe='/')}?expires={expires}&signature={signature}"
 
-    def upload_url_for(self, key: str, expires_in: int, now: int | None = None) -> str:
+    def upload_url_for(
+        self, key: str, expires_in: int, size: int | None = None, now: int | None = None
+    ) -> str:
+        # `size` is not signed here: the upload route limits bodies to the upload limit and
+        # the confirmation checks the exact size.
         validate_key(key)
         if expires_in <= 0:
             raise ValueError("expires_in must be positive")

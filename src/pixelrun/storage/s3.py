@@ -170,10 +170,14 @@ class S3FileStorage:
             return f"{self._base_url}/v1/files/{quote(key, safe='/')}?expires={expires}&signature={signature}"
         return self._presign("get_object", {"Key": object_key}, expires_in)
 
-    def upload_url_for(self, key: str, expires_in: int) -> str:
+    def upload_url_for(self, key: str, expires_in: int, size: int | None = None) -> str:
         if expires_in <= 0:
             raise ValueError("expires_in must be positive")
-        params = {"Key": self.object_key(key), "ContentType": content_type_for(key)}
+        params: dict[str, Any] = {"Key": self.object_key(key), "ContentType": content_type_for(key)}
+        if size is not None:
+            # Signed in: the bucket refuses a body of any other length, so nobody can park a
+            # large object in it with an upload URL.
+            params["ContentLength"] = size
         return self._presign("put_object", params, expires_in)
 
     def ping(self) -> None:
@@ -184,7 +188,7 @@ class S3FileStorage:
         except Exception as exc:
             raise StorageError(f"bucket {self._bucket!r} is not reachable: {exc}") from exc
 
-    def _presign(self, operation: str, params: dict[str, str], expires_in: int) -> str:
+    def _presign(self, operation: str, params: dict[str, Any], expires_in: int) -> str:
         try:
             return str(
                 self._client.generate_presigned_url(

@@ -126,3 +126,14 @@ class AssetsRepo:
         query = select(assets).where(assets.c.created_at < cutoff).order_by(assets.c.created_at).limit(limit)
         with read_tx(self.engine) as conn:
             return [AssetRecord.from_row(row) for row in conn.execute(query).mappings()]
+
+    def abandoned_uploads(self, expired_before: datetime, limit: int = 100) -> list[AssetRecord]:
+        """Pending assets whose upload URL expired before the cutoff: never confirmed, never usable."""
+        query = (
+            select(assets)
+            .where(assets.c.status == PENDING, assets.c.upload_expires_at < expired_before)
+            .order_by(assets.c.upload_expires_at)
+            .limit(limit)
+        )
+        with read_tx(self.engine) as conn:
+            return [AssetRecord.from_row(row) for row in conn.execute(query).mappings()]

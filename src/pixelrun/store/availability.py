@@ -35,6 +35,8 @@ class ModelFailure:
 class ModelAvailability:
     ready: int = 0
     loading: int = 0
+    #: Of the loading ones, those compiling their warm-up shapes (`PIXELRUN_COMPILE`).
+    warming_up: int = 0
     #: The latest load failure of a worker of this model (shown while none is ready).
     last_failure: ModelFailure | None = None
 
@@ -107,7 +109,7 @@ class AvailabilityRepo:
         result = {model_id: ModelAvailability() for model_id in model_ids}
         with read_tx(self.engine) as conn:
             live = conn.execute(
-                select(workers.c.model_ids, workers.c.status).where(
+                select(workers.c.model_ids, workers.c.status, workers.c.info).where(
                     workers.c.status.in_(LIVE_STATUSES), workers.c.heartbeat_at >= since
                 )
             ).all()
@@ -121,13 +123,15 @@ class AvailabilityRepo:
                 .mappings()
                 .all()
             )
-        for served, status in live:
+        for served, status, info in live:
             for model_id in served:
                 if model_id in result:
                     if status in SERVING_STATUSES:
                         result[model_id].ready += 1
                     else:
                         result[model_id].loading += 1
+                        if (info or {}).get("phase") == "warming up":
+                            result[model_id].warming_up += 1
         for row in failed:
             record = WorkerRecord.from_row(row)
             for model_id in record.model_ids:

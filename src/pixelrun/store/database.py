@@ -22,6 +22,7 @@ from sqlalchemy.engine import URL, make_url
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 _READ_ONLY = "pixelrun_read_only"
+_SINGLE_STATEMENT = "pixelrun_single_statement"
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -67,9 +68,11 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        read_only = conn.get_execution_options().get(_READ_ONLY, False)
+        options = conn.get_execution_options()
+        if options.get(_SINGLE_STATEMENT, False):
+            return  # `single_read`: the statement runs in SQLite's own autocommit mode
         # Readers take no lock in WAL mode, so they must not queue behind writers.
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if options.get(_READ_ONLY, False) else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -138,3 +141,18 @@ def read_tx(engine: Engine) -> Iterator[Connection]:
         conn.execution_options(**{_READ_ONLY: True})
         with conn.begin():
             yield conn
+
+
+@contextmanager
+def single_read(engine: Engine) -> Iterator[Connection]:
+    """A connection for ONE read statement, without BEGIN and COMMIT around it.
+
+    A single statement is consistent on its own (SQLite and PostgreSQL both run it in an
+    implicit transaction), so the hot reads skip two round trips to the database. Use
+    `read_tx` for anything that reads twice and needs both reads to agree.
+    """
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            yield conn.execution_options(**{_SINGLE_STATEMENT: True})

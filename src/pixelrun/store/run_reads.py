@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, and_, bindparam, case, func, or_, select
 
 from pixelrun.runs import RunStatus
-from pixelrun.store.database import read_tx
+from pixelrun.store.database import single_read
 from pixelrun.store.records import RunRecord
 from pixelrun.store.tables import runs
 
@@ -51,7 +51,7 @@ class RunReads:
             query, params = self._by_id, {"run_id": run_id}
         else:
             query, params = self._by_id_and_owner, {"run_id": run_id, "owner_id": owner_id}
-        with read_tx(self.engine) as conn:
+        with single_read(self.engine) as conn:
             row = conn.execute(query, params).mappings().first()
         if row is None:
             return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pixelrun.runs import resolve_asset_url
 from pixelrun.storage import FileStorage, StorageError, StoredFileNotFoundError
 from pixelrun.store import Store
+from pixelrun.store.assets_repo import AssetRecord
 
 
 class AssetUnavailable(Exception):
@@ -23,13 +24,19 @@ class StoredAssets:
         self.storage = storage
         self.owner_id = owner_id
 
-    def read(self, url: str) -> bytes:
+    def lookup(self, url: str) -> AssetRecord:
+        """The owner's ready asset `url` names (no file read: LoRA files are cached by the worker)."""
         asset_id = resolve_asset_url(url)
         if asset_id is None:
             raise AssetUnavailable(f"not an asset URL: {url[:80]!r}")
         asset = self.store.assets.get(asset_id, self.owner_id)
         if asset is None or not asset.ready:
             raise AssetUnavailable(f"asset {asset_id} does not exist (deleted, expired or never confirmed)")
+        return asset
+
+    def read(self, url: str) -> bytes:
+        asset = self.lookup(url)
+        asset_id = asset.id
         try:
             return self.storage.read(asset.storage_key, asset.size_bytes)
         except StoredFileNotFoundError:

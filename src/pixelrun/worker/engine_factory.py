@@ -10,12 +10,21 @@ from pathlib import Path
 
 from pixelrun.config import Settings
 from pixelrun.engines.checkpoint_check import model_folder_problems
+from pixelrun.engines.qwen_image_edit import LIGHTNING_MODEL_ID
+from pixelrun.engines.qwen_image_edit.adapters import LoraError
+from pixelrun.engines.qwen_image_edit.compilation import TINY_WARMUP_SIZES, WARMUP_SIZES
 from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
+from pixelrun.engines.qwen_image_edit.lightning import (
+    TINY_LIGHTNING_FILE,
+    resolve_lightning_lora,
+    save_tiny_lightning_lora,
+)
 from pixelrun.engines.qwen_image_edit.tiny_weights import ensure_tiny_checkpoint
-from pixelrun.engines.weights_bundle import SAFETY, is_bundle
+from pixelrun.engines.weights_bundle import LIGHTNING, SAFETY, is_bundle
 from pixelrun.engines.weights_source import locate_weights
 from pixelrun.engines.weights_unavailable import WeightsUnavailable
 from pixelrun.safety import DEFAULT_SAFETY_WEIGHTS, NsfwClassifier, save_tiny_classifier
+from pixelrun.worker.served_models import served_models
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +57,25 @@ def resolve_weights(settings: Settings) -> str | Path:
     return locate_weights(settings.weights)
 
 
+def lightning_lora_for(settings: Settings) -> Path | None:
+    """The Lightning LoRA file when the Lightning model is served; tiny weights get a tiny one."""
+    if LIGHTNING_MODEL_ID not in served_models(settings):
+        return None
+    if settings.weights == TINY:
+        directory = resolve_weights(settings)
+        target = Path(directory) / TINY_LIGHTNING_FILE
+        with generation_lock(settings):
+            if not target.is_file():
+                save_tiny_lightning_lora(Path(directory))
+        return target
+    root = Path(settings.weights).expanduser()
+    if "lightning_lora" not in settings.model_fields_set and is_bundle(root):
+        # `--weights` names a `pixelrun weights download` folder: its Lightning LoRA is used.
+        assert LIGHTNING.filename is not None
+        return resolve_lightning_lora(root / LIGHTNING.folder / LIGHTNING.filename)
+    return resolve_lightning_lora(settings.lightning_lora)
+
+
 def resolve_safety_weights(settings: Settings) -> str | Path:
     if settings.safety_weights:
         return locate_weights(settings.safety_weights, problems=model_folder_problems, what="safety weights")
@@ -64,18 +92,35 @@ def resolve_safety_weights(settings: Settings) -> str | Path:
     return locate_weights(DEFAULT_SAFETY_WEIGHTS, problems=model_folder_problems, what="safety weights")
 
 
+def warmup_sizes(settings: Settings) -> tuple[tuple[int, int], ...]:
+    """Output sizes a compiled engine warms up at start (small ones for the tiny weights)."""
+    return TINY_WARMUP_SIZES if settings.weights == TINY else WARMUP_SIZES
+
+
 def load_engine(settings: Settings) -> QwenImageEditEngine:
-    """Raises `WeightsUnavailable` (one line that says why and what to do) when it cannot."""
+    """The engine `settings` ask for; compiled (not yet warmed up) under `settings.compile`.
+
+    Raises `WeightsUnavailable` (one line that says why and what to do) when it cannot."""
     weights = resolve_weights(settings)
     safety_weights = resolve_safety_weights(settings) if settings.load_safety_checker else None
+    lightning_lora = lightning_lora_for(settings)
     checker = None
-    engine = QwenImageEditEngine.load(
-        weights,
-        device=settings.device,
-        dtype=settings.dtype,
-        cpu_offload=settings.cpu_offload,
-        attention_backend=settings.attention_backend,
-    )
+    try:
+        engine = QwenImageEditEngine.load(
+            weights,
+            device=settings.device,
+            dtype=settings.dtype,
+            cpu_offload=settings.cpu_offload,
+            attention_backend=settings.attention_backend,
+            lightning_lora=lightning_lora,
+            lora_cache=settings.lora_cache,
+            group_offload=settings.group_offload,
+            quantize=settings.quantize,
+        )
+    except LoraError as error:
+        raise WeightsUnavailable("load_error", f"Lightning {error}; check PIXELRUN_LIGHTNING_LORA") from error
+    if settings.compile:
+        engine.compile()
     if safety_weights is not None:
         try:
             checker = NsfwClassifier.load(safety_weights, device=engine.device)

@@ -9,14 +9,17 @@ its lease cannot overwrite anything.
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from pixelrun.engines.qwen_image_edit import EditInput
+from pixelrun.engines.qwen_image_edit import INPUT_MODELS, LIGHTNING_MODEL_ID, EditInput
+from pixelrun.engines.qwen_image_edit.adapters import LoraError
 from pixelrun.engines.qwen_image_edit.engine import (
     EditCanceled,
     EditResult,
@@ -30,6 +33,7 @@ from pixelrun.store import DEADLINE_EXCEEDED, RunRecord, Store
 from pixelrun.worker.assets import StoredAssets
 from pixelrun.worker.inputs import InputImageError, InputLimits, load_input_images
 from pixelrun.worker.lease import LeaseKeeper
+from pixelrun.worker.lora_files import LoraFetchError, LoraFiles
 from pixelrun.worker.outputs import save_outputs
 from pixelrun.worker.progress import ProgressRecorder
 
@@ -57,6 +61,10 @@ class ExecutorConfig:
     limits: InputLimits
 
 
+#: LoRA size cap when the executor makes its own LoRA cache (tests, one-off use).
+DEFAULT_MAX_LORA_BYTES = 1024**3
+
+
 class RunFailed(Exception):
     def __init__(self, stage: FailureStage, code: str, message: str) -> None:
         super().__init__(message)
@@ -74,6 +82,7 @@ class RunExecutor:
         client: OutboundClient,
         config: ExecutorConfig,
         stopping: threading.Event,
+        lora_files: LoraFiles | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -81,6 +90,9 @@ class RunExecutor:
         self.client = client
         self.config = config
         self.stopping = stopping
+        self.lora_files = lora_files or LoraFiles(
+            Path(tempfile.mkdtemp(prefix="pixelrun-loras-")), client, DEFAULT_MAX_LORA_BYTES
+        )
 
     def execute(self, run: RunRecord) -> RunStatus | None:
         """Process a claimed run; returns the terminal status written, or None when not ours anymore."""
@@ -136,7 +148,7 @@ class RunExecutor:
         self, run: RunRecord, lease: LeaseKeeper, log_run: _RunLog, started: float
     ) -> tuple[dict, Any]:
         try:
-            request = EditInput.model_validate(run.input)
+            request = INPUT_MODELS.get(run.model_id, EditInput).model_validate(run.input)
         except ValidationError as error:
             raise RunFailed(FailureStage.VALIDATION, "invalid_input", str(error)) from error
 
@@ -145,11 +157,15 @@ class RunExecutor:
             assets = StoredAssets(self.store, self.storage, run.owner_id)
             images = load_input_images(request.image_urls, self.client, self.config.limits, assets)
             self.engine.check_images(images)
-        except (InputImageError, UnsupportedImage) as error:
+            lora_files = self.lora_files.get_all([lora.path for lora in request.loras], assets)
+            self.engine.load_loras(lora_files)
+        except (InputImageError, UnsupportedImage, LoraFetchError, LoraError) as error:
             raise RunFailed(FailureStage.INPUT_FETCH, "input_fetch_failed", str(error)) from error
         fetch_ms = (time.monotonic() - fetch_started) * 1000
         sizes = ", ".join(f"{image.width}x{image.height}" for image in images)
         log_run.info(f"fetched {len(images)} input image(s): {sizes}")
+        if lora_files:
+            log_run.info(f"LoRA(s) ready: {', '.join(lora.digest[:12] for lora in lora_files)}")
         if self.stopping.is_set():
             raise _Stopped
         if not self.store.mark_running(run.id, run.attempt, self.config.worker_id):
@@ -175,7 +191,13 @@ class RunExecutor:
             raise _DeadlineExceeded
         try:
             with recorder:
-                result = self.engine.edit(request, images, on_step=on_step)
+                result = self.engine.edit(
+                    request,
+                    images,
+                    on_step=on_step,
+                    loras=[(file, lora.scale) for file, lora in zip(lora_files, request.loras, strict=True)],
+                    lightning=run.model_id == LIGHTNING_MODEL_ID,
+                )
         except (EditCanceled, _Stopped, _DeadlineExceeded):
             raise
         except _TimedOut as error:
@@ -265,6 +287,7 @@ def _output_object(
             "width": result.width,
             "height": result.height,
             "transformer_forwards": result.transformer_forwards,
+            "loras": [lora.model_dump() for lora in request.loras],
         },
         "nsfw_detected": any(flags) if flags is not None else None,
         "timing": {

@@ -13,13 +13,13 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from pixelrun.config import Settings
-from pixelrun.engines.qwen_image_edit import MODEL_ID
 from pixelrun.engines.weights_source import check_weights
 from pixelrun.engines.weights_unavailable import WeightsUnavailable
 from pixelrun.net import NetworkPolicy, OutboundClient
 from pixelrun.storage import storage_from_settings
 from pixelrun.store import Store, is_unavailable
 from pixelrun.store.workers import WorkerStatus
+from pixelrun.worker.served_models import served_models
 from pixelrun.worker.vitals import engine_figures, gpu_memory
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ class Worker:
     def run(self) -> None:
         """Serve until stopped. Raises `WeightsUnavailable` (after marking this worker
         failed in the store) when the model cannot be loaded."""
+        models = served_models(self.settings)
         self.store.migrate()
         # Before the (slow) model load, so a storage or signing-secret misconfiguration
         # stops the worker at once, with its message.
@@ -61,9 +62,7 @@ class Worker:
             self.settings, self.store.shared_settings, self.store.shared_settings.deployment_has_runs
         )
         info = {"weights": self.settings.weights, "pid": os.getpid()}
-        self.store.register_worker(
-            self.worker_id, self.name, [MODEL_ID], self.settings.device, info, "loading"
-        )
+        self.store.register_worker(self.worker_id, self.name, models, self.settings.device, info, "loading")
         heartbeat = threading.Thread(target=self._heartbeat_loop, name="worker-heartbeat", daemon=True)
         heartbeat.start()
         self._status = "loading"
@@ -77,27 +76,31 @@ class Worker:
             self.store.availability.mark_failed(self.worker_id, error.reason, error.message)
             raise
         device = str(engine.device)
+        if engine.compiled:
+            self._warm_up(engine, models, device, info)
         load_seconds = time.monotonic() - started
         log.info("worker %s: model ready on %s in %.1f s", self.worker_id, device, load_seconds)
         info = {**info, "device": device, **engine_figures(engine, load_seconds)}
         self.store.register_worker(
-            self.worker_id, self.name, [MODEL_ID], device, {**info, **gpu_memory(device)}, "ready"
+            self.worker_id, self.name, models, device, {**info, **gpu_memory(device)}, "ready"
         )
         self._status = "ready"
         # Imported here, not at the top: they pull in torch, and a worker whose weights
         # are missing should say so before spending seconds importing it.
         from pixelrun.worker.executor import ExecutorConfig, RunExecutor
         from pixelrun.worker.inputs import InputLimits
+        from pixelrun.worker.lora_files import LoraFiles
 
+        client = OutboundClient(
+            NetworkPolicy.from_settings(self.settings.allow_private_urls, self.settings.allowed_networks),
+            self.settings.fetch_connect_timeout_seconds,
+            self.settings.fetch_total_timeout_seconds,
+        )
         executor = RunExecutor(
             self.store,
             engine,
             storage,
-            OutboundClient(
-                NetworkPolicy.from_settings(self.settings.allow_private_urls, self.settings.allowed_networks),
-                self.settings.fetch_connect_timeout_seconds,
-                self.settings.fetch_total_timeout_seconds,
-            ),
+            client,
             ExecutorConfig(
                 worker_id=self.worker_id,
                 lease_seconds=self.settings.lease_seconds,
@@ -106,13 +109,14 @@ class Worker:
                 limits=InputLimits(self.settings.max_image_bytes, self.settings.max_image_pixels),
             ),
             self.stopping,
+            LoraFiles(self.settings.lora_dir, client, self.settings.max_lora_bytes),
         )
-        waiter = self.store.queue_waiter([MODEL_ID], self.settings.poll_interval_seconds)
+        waiter = self.store.queue_waiter(models, self.settings.poll_interval_seconds)
         try:
             while not self.stopping.is_set():
                 try:
                     self._housekeeping()
-                    run = self.store.claim_next(self.worker_id, [MODEL_ID], self.settings.lease_seconds)
+                    run = self.store.claim_next(self.worker_id, models, self.settings.lease_seconds)
                 except Exception as exc:
                     if not is_unavailable(exc):
                         raise
@@ -150,6 +154,26 @@ class Worker:
         from pixelrun.worker.engine_factory import load_engine
 
         return load_engine(self.settings)
+
+    def _warm_up(self, engine: QwenImageEditEngine, models: list[str], device: str, info: dict) -> None:
+        """Compile the common shapes before saying ready; the registered info says so meanwhile."""
+        from pixelrun.worker.engine_factory import warmup_sizes
+
+        sizes = warmup_sizes(self.settings)
+        log.info("worker %s: warming up the compiled transformer (%d sizes)", self.worker_id, len(sizes))
+        started = time.monotonic()
+        self.store.register_worker(
+            self.worker_id,
+            self.name,
+            models,
+            device,
+            {**info, "device": device, "phase": "warming up"},
+            "loading",
+        )
+        engine.warm_up(
+            sizes, on_done=lambda label: log.info("worker %s: warmed up %s", self.worker_id, label)
+        )
+        log.info("worker %s: warm-up done in %.1f s", self.worker_id, time.monotonic() - started)
 
     def _report(self, status: WorkerStatus, info: dict[str, Any] | None = None) -> None:
         """Heartbeat with a new status; a store outage only delays it to the next heartbeat."""

@@ -92,7 +92,7 @@ def _check_workers(store: Store) -> WorkersCheckOut:
             continue
         failure = availability.last_failure
         if availability.loading:
-            problems.append(f"{model_id}: loading")
+            problems.append(f"{model_id}: {'warming up' if availability.warming_up else 'loading'}")
         elif failure is not None:
             failures[model_id] = WorkerFailureOut(
                 reason=failure.reason,

@@ -11,14 +11,21 @@ from .schema import (
     EditInput,
     EditOutput,
     EditParameters,
+    LightningEditInput,
+    LoraWeights,
     OutputFormat,
     OutputImage,
 )
 from .sizes import output_size
 
 MODEL_ID = "alibaba/qwen-image-edit-2511"
+LIGHTNING_MODEL_ID = "alibaba/qwen-image-edit-2511-lightning"
+#: Every model id this engine serves, with the input schema of each.
+INPUT_MODELS: dict[str, type[EditInput]] = {MODEL_ID: EditInput, LIGHTNING_MODEL_ID: LightningEditInput}
 
 __all__ = [
+    "INPUT_MODELS",
+    "LIGHTNING_MODEL_ID",
     "MODEL_ID",
     "PRESETS",
     "Acceleration",
@@ -26,6 +33,8 @@ __all__ = [
     "EditInput",
     "EditOutput",
     "EditParameters",
+    "LightningEditInput",
+    "LoraWeights",
     "OutputFormat",
     "OutputImage",
     "output_size",

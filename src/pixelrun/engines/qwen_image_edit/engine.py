@@ -6,7 +6,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,6 +18,9 @@ from PIL import Image
 
 from . import MODEL_ID
 from .acceleration import AccelerationSwitch
+from .adapters import AdapterSet, LoraFile
+from .compilation import compile_transformer, eager_if
+from .lightning import LIGHTNING_ADAPTER, lightning_scheduler
 from .loading import Placement, choose_placement, load_pipeline, reference_areas_for
 from .schema import MAX_SEED, Acceleration, EditParameters
 from .sizes import output_size
@@ -65,6 +68,7 @@ class EditResult:
     transformer_forwards: int
     steps: int
     timings_ms: dict[str, float] = field(default_factory=dict)
+    lightning: bool = False
 
 
 def pipeline_arguments(request: EditParameters, images: list[Image.Image], seed: int) -> dict[str, Any]:
@@ -86,6 +90,20 @@ def pipeline_arguments(request: EditParameters, images: list[Image.Image], seed:
         "generator": torch.Generator(device="cpu").manual_seed(seed),
         "output_type": "pil",
     }
+
+
+@contextlib.contextmanager
+def swapped_scheduler(pipeline: QwenImageEditPlusPipeline, scheduler: Any | None) -> Iterator[None]:
+    """Use `scheduler` for one call (None: keep the pipeline's own)."""
+    if scheduler is None:
+        yield
+        return
+    saved = pipeline.scheduler
+    pipeline.scheduler = scheduler
+    try:
+        yield
+    finally:
+        pipeline.scheduler = saved
 
 
 @contextlib.contextmanager
@@ -112,6 +130,9 @@ class ForwardCounter:
         last_block = pipeline.transformer.transformer_blocks[-1]
         last_block.img_mlp.register_forward_pre_hook(self._tick)
 
+    # Outside any compiled graph: under `torch.compile` a traced counter would be a guard that
+    # fails on every call (one recompilation per pass).
+    @torch.compiler.disable
     def _tick(self, *_: Any) -> None:
         self.count += 1
 
@@ -125,12 +146,61 @@ class QwenImageEditEngine:
         *,
         reference_areas: tuple[int, int],
         safety_checker: SafetyChecker | None = None,
+        lightning_lora: Path | None = None,
+        lora_cache: int = 4,
     ) -> None:
+        """`lightning_lora`: the Lightning LoRA file; without it the engine serves the base model only.
+        `lora_cache`: how many user LoRAs stay loaded between runs."""
         self.pipeline = pipeline
         self.reference_areas = reference_areas
         self.safety_checker = safety_checker
         self._acceleration = AccelerationSwitch(pipeline.transformer)
         self._forwards = ForwardCounter(pipeline)
+        self.adapters = AdapterSet(pipeline, lora_cache)
+        self.compiled = False
+        self._lightning_scheduler = None
+        if lightning_lora is not None:
+            lora = LoraFile(Path(lightning_lora), LIGHTNING_ADAPTER, Path(lightning_lora).name)
+            self.adapters.load(lora, name=LIGHTNING_ADAPTER, pinned=True)
+            self._lightning_scheduler = lightning_scheduler()
+
+    @property
+    def serves_lightning(self) -> bool:
+        return self._lightning_scheduler is not None
+
+    def compile(self) -> None:
+        """Regional torch.compile of the transformer blocks (see `compilation`); call `warm_up` next."""
+        compile_transformer(self.pipeline.transformer)
+        self.compiled = True
+
+    def warm_up(self, sizes: Sequence[tuple[int, int]], on_done: Callable[[str], None] | None = None) -> None:
+        """One short call per size, then each cache level's skipped pass and the Lightning
+        variant once: what a compiled engine would otherwise compile during requests."""
+        image = Image.new("RGB", (512, 384), (128, 96, 64))
+        base = {"prompt": "warm up", "seed": 0, "enable_safety_checker": False, "guidance_scale": 1.0}
+        calls: list[tuple[str, dict[str, Any], bool]] = [
+            (f"{w}x{h}", {"image_size": {"width": w, "height": h}, "num_inference_steps": 2}, False)
+            for w, h in sizes
+        ]
+        first = {"width": sizes[0][0], "height": sizes[0][1]} if sizes else None
+        # Step 5 of `regular` is the first skipped pass (3 full warm-up steps, then every 2nd).
+        calls.append(
+            ("cache", {"image_size": first, "num_inference_steps": 6, "acceleration": "regular"}, False)
+        )
+        calls.append(("cfg", {"image_size": first, "num_inference_steps": 1, "guidance_scale": 4.0}, False))
+        if self.serves_lightning:
+            calls.append(("lightning", {"image_size": first, "num_inference_steps": 2}, True))
+        for label, overrides, lightning in calls:
+            params = {"acceleration": "none", **base, **overrides}
+            self.edit(EditParameters.model_validate(params), [image], lightning=lightning)
+            if on_done is not None:
+                on_done(label)
+
+    def load_loras(self, loras: Sequence[LoraFile]) -> list[str]:
+        """Load (or find in memory) each LoRA; raises `LoraError` naming the first that does not fit."""
+        names = [self.adapters.load(lora) for lora in loras]
+        self.adapters.evict(keep=names)
+        return names
 
     @classmethod
     def load(
@@ -143,15 +213,28 @@ class QwenImageEditEngine:
         reference_areas: tuple[int, int] | None = None,
         safety_checker: SafetyChecker | None = None,
         attention_backend: str | None = None,
+        lightning_lora: Path | None = None,
+        lora_cache: int = 4,
+        group_offload: bool = False,
+        quantize: str = "none",
     ) -> QwenImageEditEngine:
         """`attention_backend`: a diffusers attention backend for the transformer (e.g.
-        `_native_cudnn`, `flash`); None keeps diffusers' default (PyTorch SDPA)."""
-        placement: Placement = choose_placement(device, dtype, cpu_offload)
+        `_native_cudnn`, `flash`); None keeps diffusers' default (PyTorch SDPA).
+        `group_offload`, `quantize`: the memory modes (see `loading.choose_placement`)."""
+        placement: Placement = choose_placement(
+            device, dtype, cpu_offload, group_offload=group_offload, quantize=quantize
+        )
         pipeline = load_pipeline(weights, placement)
         if attention_backend:
             pipeline.transformer.set_attention_backend(attention_backend)
         areas = reference_areas or reference_areas_for(weights)
-        return cls(pipeline, reference_areas=areas, safety_checker=safety_checker)
+        return cls(
+            pipeline,
+            reference_areas=areas,
+            safety_checker=safety_checker,
+            lightning_lora=lightning_lora,
+            lora_cache=lora_cache,
+        )
 
     @property
     def device(self) -> torch.device:
@@ -181,11 +264,28 @@ class QwenImageEditEngine:
         images: list[Image.Image],
         *,
         on_step: StepCallback | None = None,
+        loras: Sequence[tuple[LoraFile, float]] = (),
+        lightning: bool = False,
     ) -> EditResult:
-        """Run one edit. Raises `EditCanceled` when `on_step` returns False."""
+        """Run one edit. Raises `EditCanceled` when `on_step` returns False.
+
+        `loras`: (file, scale) pairs active for this call only. `lightning`: the Lightning
+        variant (its LoRA at scale 1 and its scheduler). Raises `LoraError` for a LoRA that
+        does not fit (normally caught earlier by `load_loras`).
+        """
         if not images:
             raise ValueError("at least one reference image is needed")
+        if lightning and not self.serves_lightning:
+            raise ValueError("this engine was loaded without the Lightning LoRA")
         self.check_images(images)
+        adapters: dict[str, float] = {}
+        for lora, scale in loras:
+            name = self.adapters.load(lora)
+            # The same file twice adds up, as two identical adapters would.
+            adapters[name] = adapters.get(name, 0.0) + scale
+        user_adapters = any(scale != 0 for scale in adapters.values())
+        if lightning:
+            adapters[LIGHTNING_ADAPTER] = 1.0
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
         arguments = pipeline_arguments(request, [image.convert("RGB") for image in images], seed)
         steps = request.num_inference_steps
@@ -199,7 +299,12 @@ class QwenImageEditEngine:
         forwards_before = self._forwards.count
         started = time.perf_counter()
         try:
-            with reference_areas(*self.reference_areas):
+            with (
+                reference_areas(*self.reference_areas),
+                self.adapters.active(list(adapters.items())),
+                eager_if(self.compiled and user_adapters),
+                swapped_scheduler(self.pipeline, self._lightning_scheduler if lightning else None),
+            ):
                 output = self.pipeline(
                     **arguments, callback_on_step_end=step_end, callback_on_step_end_tensor_inputs=[]
                 )
@@ -232,4 +337,5 @@ class QwenImageEditEngine:
             transformer_forwards=self._forwards.count - forwards_before,
             steps=steps,
             timings_ms={"inference_ms": round(inference_ms, 3), "safety_ms": round(safety_ms, 3)},
+            lightning=lightning,
         )

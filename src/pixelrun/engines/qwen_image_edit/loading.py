@@ -30,6 +30,10 @@ DEFAULT_WEIGHTS = "Qwen/Qwen-Image-Edit-2511"
 MODEL_REFERENCE_AREAS = (384 * 384, 1024 * 1024)
 
 
+#: Compute capability FP8 matmuls need (Ada, Hopper and later).
+FP8_MIN_CAPABILITY = (8, 9)
+
+
 @dataclass(frozen=True)
 class Placement:
     """Where and how the pipeline runs."""
@@ -37,12 +41,23 @@ class Placement:
     device: torch.device
     dtype: torch.dtype
     cpu_offload: bool = False
+    group_offload: bool = False
+    quantize: str = "none"
 
 
-def choose_placement(device: str = "auto", dtype: str = "auto", cpu_offload: bool = False) -> Placement:
+def choose_placement(
+    device: str = "auto",
+    dtype: str = "auto",
+    cpu_offload: bool = False,
+    *,
+    group_offload: bool = False,
+    quantize: str = "none",
+) -> Placement:
     """`auto` picks CUDA with bf16 when there is a GPU, else the CPU with fp32.
 
-    A device that does not exist here raises `WeightsUnavailable("wrong_device")`.
+    A device that does not exist here raises `WeightsUnavailable("wrong_device")`. Refuses
+    what cannot work here, before anything is loaded: offloading without CUDA, both
+    offload modes at once, FP8 below compute capability 8.9.
     """
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -75,7 +90,43 @@ def choose_placement(device: str = "auto", dtype: str = "auto", cpu_offload: boo
         torch_dtype = getattr(torch, dtype)
     if cpu_offload and resolved.type != "cuda":
         raise ValueError("model CPU offload only makes sense with a CUDA device")
-    return Placement(resolved, torch_dtype, cpu_offload)
+    if group_offload and resolved.type != "cuda":
+        raise ValueError(
+            "group offloading streams weights to a CUDA device; on the CPU the model is in memory already "
+            "(unset PIXELRUN_GROUP_OFFLOAD)"
+        )
+    if group_offload and cpu_offload:
+        raise ValueError("choose one offload mode: model CPU offload or group offloading, not both")
+    check_quantization(quantize, resolved)
+    return Placement(resolved, torch_dtype, cpu_offload, group_offload, quantize)
+
+
+def check_quantization(quantize: str, device: torch.device) -> None:
+    if quantize not in ("none", "int8wo", "fp8"):
+        raise ValueError(f"quantize must be none, int8wo or fp8, not {quantize!r}")
+    if quantize == "fp8":
+        capability = torch.cuda.get_device_capability(device) if device.type == "cuda" else None
+        if capability is None or capability < FP8_MIN_CAPABILITY:
+            where = f"compute capability {capability[0]}.{capability[1]}" if capability else "the CPU"
+            raise ValueError(
+                f"FP8 quantization needs a CUDA GPU of compute capability 8.9 or newer (Ada, Hopper, "
+                f"Blackwell); this is {where}. Use PIXELRUN_QUANTIZE=int8wo or none."
+            )
+
+
+def quantization_config(quantize: str) -> object | None:
+    """diffusers' torchao config for the transformer's linear layers (None: full precision)."""
+    if quantize == "none":
+        return None
+    from diffusers import TorchAoConfig
+    from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, Int8WeightOnlyConfig
+
+    if quantize == "int8wo":
+        return TorchAoConfig(Int8WeightOnlyConfig())
+    # Row-wise scales: the recipe torchao recommends for FP8 inference on Hopper.
+    from torchao.quantization import PerRow
+
+    return TorchAoConfig(Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()))
 
 
 def reference_areas_for(weights: str | Path) -> tuple[int, int]:
@@ -133,10 +184,46 @@ def _load_pipeline(source: str, placement: Placement) -> QwenImageEditPlusPipeli
         image_processor=Qwen2VLImageProcessorPil.from_pretrained(source, subfolder="processor"),
         tokenizer=Qwen2Tokenizer.from_pretrained(source, subfolder="tokenizer"),
     )
-    pipeline = QwenImageEditPlusPipeline.from_pretrained(source, processor=processor, dtype=placement.dtype)
+    components: dict[str, object] = {}
+    quantization = quantization_config(placement.quantize)
+    if quantization is not None:
+        from diffusers import QwenImageTransformer2DModel
+
+        components["transformer"] = QwenImageTransformer2DModel.from_pretrained(
+            source, subfolder="transformer", quantization_config=quantization, torch_dtype=placement.dtype
+        )
+    pipeline = QwenImageEditPlusPipeline.from_pretrained(
+        source, processor=processor, dtype=placement.dtype, **components
+    )
     if placement.cpu_offload:
         pipeline.enable_model_cpu_offload(device=placement.device)
+    elif placement.group_offload:
+        # Leaf-level groups with a CUDA stream: the next group's weights copy while the
+        # current one computes; pinned host memory makes the copies asynchronous.
+        pipeline.enable_group_offload(
+            onload_device=placement.device,
+            offload_device=torch.device("cpu"),
+            offload_type="leaf_level",
+            use_stream=True,
+        )
     else:
         pipeline.to(placement.device)
     pipeline.set_progress_bar_config(disable=True)
     return pipeline
+
+
+def tensor_bytes(tensor: torch.Tensor) -> int:
+    """Bytes a tensor holds, looking inside tensor subclasses (torchao's quantized weights)."""
+    flatten = getattr(tensor, "__tensor_flatten__", None)
+    if flatten is not None and type(tensor) is not torch.nn.Parameter and type(tensor) is not torch.Tensor:
+        names, _ = flatten()
+        return sum(tensor_bytes(getattr(tensor, name)) for name in names)
+    return tensor.numel() * tensor.element_size()
+
+
+def module_bytes(module: torch.nn.Module) -> int:
+    """Memory of a module's parameters and buffers (quantized weights counted at their real size)."""
+    tensors = [*module.parameters(), *module.buffers()]
+    return sum(
+        tensor_bytes(tensor.data if isinstance(tensor, torch.nn.Parameter) else tensor) for tensor in tensors
+    )

@@ -20,6 +20,8 @@ MIN_SIDE = 256
 MAX_SIDE = 2048
 SIDE_MULTIPLE = 16
 MAX_SEED = 2**32 - 1
+MAX_LORAS = 3
+MAX_LORA_SCALE = 4.0
 
 
 class Acceleration(StrEnum):
@@ -101,6 +103,39 @@ def _parse_image_size(value: Any) -> Any:
     return value
 
 
+class LoraWeights(BaseModel):
+    """One LoRA adapter for a run (SPEC.md §12)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, title="LoraWeights")
+
+    path: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=4096,
+            description="http(s) URL or asset URL (asset://<id>) of a .safetensors LoRA for this transformer "
+            "(diffusers/PEFT or common community key formats).",
+        ),
+    ]
+    scale: Annotated[
+        float, Field(ge=0, le=MAX_LORA_SCALE, description="Strength of the adapter; 0 turns it off.")
+    ] = 1.0
+
+    @field_validator("path")
+    @classmethod
+    def _http_url(cls, path: str) -> str:
+        if path[:16].lower().startswith(("http://", "https://")) or resolve_asset_url(path) is not None:
+            return path
+        raise ValueError("path must be an http:// or https:// URL, or an asset URL (asset://<asset id>)")
+
+    @field_validator("scale", mode="before")
+    @classmethod
+    def _int_is_a_float(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+
+
 class EditParameters(BaseModel):
     """Everything of a run's input but the image URLs: what the engine needs besides images."""
 
@@ -147,6 +182,10 @@ class EditParameters(BaseModel):
     sync_mode: Annotated[
         bool, Field(description="Return outputs inline as data: URIs and store nothing.")
     ] = False
+    loras: Annotated[
+        list[LoraWeights],
+        Field(max_length=MAX_LORAS, description="Up to 3 LoRA adapters, active for this run only."),
+    ] = Field(default_factory=list)
 
     @field_validator("image_size", mode="before")
     @classmethod
@@ -243,3 +282,21 @@ class EditOutput(BaseModel):
     model_data: dict[str, Any]
     nsfw_detected: bool | None
     timing: dict[str, Any]
+
+
+class LightningEditInput(EditInput):
+    """The `input` of `alibaba/qwen-image-edit-2511-lightning`: §5's, with the distilled defaults."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, title="QwenImageEdit2511LightningInput")
+
+    num_inference_steps: Annotated[
+        int, Field(ge=1, le=50, description="Denoising steps (the LoRA is distilled for 4 or 8).")
+    ] = 8
+    guidance_scale: Annotated[
+        float,
+        Field(ge=1, le=20, description="True classifier-free guidance scale; the distilled model wants 1."),
+    ] = 1.0
+    acceleration: Annotated[
+        Acceleration,
+        Field(description="Step caching; off by default: a distilled 8-step schedule has no steps to spare."),
+    ] = Acceleration.NONE
