@@ -125,6 +125,11 @@ class Settings(BaseSettings):
         description="How long an API process reuses a key lookup; a revoked key stops working "
         "within this time. 0 looks every key up on every request",
     )
+    sync_timeout_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long POST /v1/images/edits holds its answer before a 504 (the run goes on)",
+    )
 
     # Outbound network rules (input images and callbacks).
     allow_private_urls: bool = False

@@ -50,14 +50,15 @@ def test_openapi_document_lists_every_route_with_summary_and_responses(client: T
     doc = client.get("/openapi.json").json()
     paths = doc["paths"]
     expected = {
-        "/v1/models/{model_id}/runs": ["post"],
+        # One create route per catalog model, each with its input schema (see test_openapi.py).
+        "/v1/models/alibaba/qwen-image-edit-2511/runs": ["post"],
         "/v1/runs": ["get"],
         "/v1/runs/statuses": ["get"],
         "/v1/runs/{run_id}": ["get"],
         "/v1/runs/{run_id}/cancellation": ["post"],
         "/v1/runs/{run_id}/logs": ["get"],
         "/v1/models": ["get"],
-        "/v1/models/{model_id}": ["get"],
+        "/v1/models/alibaba/qwen-image-edit-2511": ["get"],
         "/v1/files/{path}": ["get"],
         "/v1/auth/me": ["get"],
         "/v1/billing/balance": ["get"],
@@ -67,6 +68,12 @@ def test_openapi_document_lists_every_route_with_summary_and_responses(client: T
         "/v1/runs/{run_id}/callback": ["get"],
         "/v1/runs/{run_id}/callback-redeliveries": ["post"],
         "/v1/callback-secrets": ["get", "post"],
+        # The compatibility routes (SPEC §9, §10).
+        "/v1/images/edits": ["post"],
+        "/v1/models/alibaba/qwen-image-edit-2511/predictions": ["post"],
+        "/v1/predictions": ["get"],
+        "/v1/predictions/{prediction_id}": ["get"],
+        "/v1/predictions/{prediction_id}/cancel": ["post"],
     }
     for path, methods in expected.items():
         for method in methods:

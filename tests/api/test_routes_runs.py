@@ -84,9 +84,11 @@ def test_auth_is_checked_before_the_model(client: TestClient) -> None:
 
 
 def test_model_route_does_not_swallow_other_paths(client: TestClient, caller: Caller) -> None:
-    # GET on the runs path is the model lookup of a model that does not exist.
+    # GET on the create route is a method the path does not take (found by schemathesis:
+    # it used to be the lookup of a model named ".../runs").
     response = client.get(f"/v1/models/{MODEL}/runs", headers=caller.headers)
-    assert_envelope(response, 404, "MODEL_NOT_FOUND")
+    assert_envelope(response, 405, "METHOD_NOT_ALLOWED")
+    assert response.headers["allow"] == "POST"
     assert client.get(f"/v1/models/{MODEL}", headers=caller.headers).status_code == 200
     response = client.post(f"/v1/models/{MODEL}", json={"input": valid_input()}, headers=caller.headers)
     assert_envelope(response, 405, "METHOD_NOT_ALLOWED")
@@ -125,7 +127,7 @@ INVALID_INPUTS: list[tuple[str, dict[str, Any], list[str | int]]] = [
     ("guidance string", valid_input(guidance_scale="4.5"), ["guidance_scale"]),
     ("seed -1", valid_input(seed=-1), ["seed"]),
     ("seed 2**32", valid_input(seed=2**32), ["seed"]),
-    ("seed float", valid_input(seed=1.0), ["seed"]),
+    ("seed float", valid_input(seed=1.5), ["seed"]),
     ("acceleration max", valid_input(acceleration="max"), ["acceleration"]),
     ("output_format gif", valid_input(output_format="gif"), ["output_format"]),
     ("enable_safety_checker int", valid_input(enable_safety_checker=1), ["enable_safety_checker"]),

@@ -23,7 +23,11 @@ BASE_URL = "http://pixelrun.test"
 
 @pytest.fixture
 def api(store: Store, tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(data_dir=tmp_path / "data", public_base_url=BASE_URL, signing_secret="s" * 32)
+    # No background dispatcher: these tests drive dispatchers by hand, and one running in
+    # the app would race them for the deliveries.
+    settings = Settings(
+        data_dir=tmp_path / "data", public_base_url=BASE_URL, signing_secret="s" * 32, background_tasks=False
+    )
     with TestClient(create_app(settings, store), base_url=BASE_URL) as client:
         yield client
 

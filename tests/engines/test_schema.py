@@ -149,3 +149,21 @@ def test_the_schema_module_does_not_import_torch() -> None:
         "assert 'torch' not in sys.modules and 'diffusers' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_whole_floats_are_integers() -> None:
+    # JSON (and JSON Schema) has one number type: 2.0 is the integer 2 (found by schemathesis).
+    parsed = EditInput.model_validate(
+        {
+            "prompt": "x",
+            "image_urls": ["https://e.com/a.png"],
+            "num_images": 2.0,
+            "seed": 7.0,
+            "num_inference_steps": 3.0,
+            "image_size": {"width": 512.0, "height": 256.0},
+        }
+    )
+    assert (parsed.num_images, parsed.seed, parsed.num_inference_steps) == (2, 7, 3)
+    assert parsed.requested_size == (512, 256)
+    with pytest.raises(ValidationError):
+        EditInput.model_validate({"prompt": "x", "image_urls": ["https://e.com/a.png"], "num_images": 1.5})

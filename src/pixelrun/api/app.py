@@ -9,10 +9,12 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 import pixelrun
+from pixelrun.api import compat
 from pixelrun.api.background import background_tasks
 from pixelrun.api.errors import install_error_handlers
 from pixelrun.api.middleware import RequestContextMiddleware
 from pixelrun.api.model_gate import open_model_gate
+from pixelrun.api.openapi import install_openapi
 from pixelrun.api.routes import account, assets, callbacks, files, health, metrics, models, runs, stream
 from pixelrun.api.routes.playground import install_playground
 from pixelrun.api.streaming import StreamEvents, StreamHub
@@ -71,16 +73,32 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.error_shapes = compat.ERROR_SHAPES
     install_error_handlers(app)
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
         # Local-storage uploads (SPEC §8) may be larger than a JSON body; the route checks them.
         body_limits={f"{API_PREFIX}/uploads/": settings.max_upload_bytes},
+        error_shapes=compat.ERROR_SHAPES,
     )
-    for module in (runs, stream, models, files, assets, account, health, callbacks):
+    # The compatibility routers first: /v1/models/{owner}/{name}/predictions must not be
+    # taken for a model id by GET /v1/models/{model_id}.
+    for module in (
+        compat.openai,
+        compat.replicate,
+        runs,
+        stream,
+        models,
+        files,
+        assets,
+        account,
+        health,
+        callbacks,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
     # Prometheus expects /metrics at the root, outside the versioned API.
     app.include_router(metrics.router)
     install_playground(app)
+    install_openapi(app)
     return app

@@ -53,6 +53,7 @@ def build_dispatcher(settings: Settings, store: Store, storage: FileStorage) -> 
         worker_id=f"api_{uuid.uuid4().hex[:12]}",
         timeout=settings.callback_timeout_seconds,
         claim_seconds=max(30.0, settings.callback_timeout_seconds * 3),
+        public_base_url=settings.public_base_url,
     )
 
 

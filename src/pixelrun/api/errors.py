@@ -3,17 +3,22 @@
 Every error leaves the API as `{"code", "message", "errors"}`, whatever raised it:
 our own `ApiError`, Starlette's routing errors (404, 405) or FastAPI's validation.
 Unexpected exceptions become 500 in `middleware.py`, which sees them first.
+
+The compatibility routes (SPEC §9, §10) speak their own error shapes: an `ErrorShape`
+claims the paths of its routes and re-spells the same error there, so every error is
+raised once, as an `ApiError`, whatever the route.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 # Codes for errors that Starlette or FastAPI raise without knowing ours.
 _CODE_BY_STATUS: dict[int, str] = {
@@ -77,6 +82,40 @@ def error_response(
     return JSONResponse(body, status_code=status_code, headers=dict(headers) if headers else None)
 
 
+class ErrorShape(Protocol):
+    """How the routes under some paths spell an error."""
+
+    def matches(self, path: str) -> bool: ...
+
+    def render(
+        self, status_code: int, code: str, message: str, errors: list[dict[str, Any]] | None
+    ) -> tuple[int, dict[str, Any]]:
+        """(status, body) of the error in this shape; a shape may re-map the status."""
+        ...
+
+
+def shaped_error_response(
+    path: str,
+    shapes: Sequence[ErrorShape],
+    status_code: int,
+    code: str,
+    message: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    """The error in the shape of the route at `path`: a compatibility shape, else the envelope."""
+    for shape in shapes:
+        if shape.matches(path):
+            status, body = shape.render(status_code, code, message, errors)
+            return JSONResponse(body, status_code=status, headers=dict(headers) if headers else None)
+    return error_response(status_code, code, message, errors, headers, extra)
+
+
+def _shapes(request: Request) -> Sequence[ErrorShape]:
+    return getattr(request.app.state, "error_shapes", ())
+
+
 def field_errors(
     raw: Iterable[Mapping[str, Any]], prefix: tuple[str | int, ...] = ()
 ) -> list[dict[str, Any]]:
@@ -114,33 +153,57 @@ def _is_json_content_type(value: str | None) -> bool:
 
 async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    path, shapes = request.url.path, _shapes(request)
     if isinstance(exc, ApiError):
-        return error_response(exc.status_code, exc.code, exc.message, exc.errors, exc.headers, exc.extra)
+        return shaped_error_response(
+            path, shapes, exc.status_code, exc.code, exc.message, exc.errors, exc.headers, exc.extra
+        )
     code = _CODE_BY_STATUS.get(exc.status_code, "HTTP_ERROR")
     if exc.status_code == 404:
         message = f"No route for {request.method} {request.url.path}."
     elif exc.status_code == 405:
         message = f"Method {request.method} is not allowed on {request.url.path}."
+        # Starlette names only the methods of the first route that matched the path.
+        headers = {**(exc.headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+        return shaped_error_response(path, shapes, 405, code, message, headers=headers)
     else:
         message = str(exc.detail)
-    return error_response(exc.status_code, code, message, headers=exc.headers)
+    return shaped_error_response(path, shapes, exc.status_code, code, message, headers=exc.headers)
+
+
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods some route of the app takes on this path (asked route by route, as routing does)."""
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    path, shapes = request.url.path, _shapes(request)
     raw = list(exc.errors())
     # A body that is not JSON at all is a 400 (SPEC §1), not a field-level 422.
     if any(err.get("type") == "json_invalid" for err in raw):
-        return error_response(400, "BAD_REQUEST", "The request body is not valid JSON.")
+        return shaped_error_response(path, shapes, 400, "BAD_REQUEST", "The request body is not valid JSON.")
     expects_body = any(tuple(err.get("loc", ()))[:1] == ("body",) for err in raw)
     if expects_body and not _is_json_content_type(request.headers.get("content-type")):
-        return error_response(
-            400, "BAD_REQUEST", "The request body must be JSON (Content-Type: application/json)."
+        return shaped_error_response(
+            path,
+            shapes,
+            400,
+            "BAD_REQUEST",
+            "The request body must be JSON (Content-Type: application/json).",
         )
     if any(tuple(err.get("loc", ())) == ("body",) and err.get("type") == "missing" for err in raw):
-        return error_response(400, "BAD_REQUEST", "A JSON request body is required.")
+        return shaped_error_response(path, shapes, 400, "BAD_REQUEST", "A JSON request body is required.")
     errors = field_errors(raw)
-    return error_response(422, "VALIDATION_ERROR", _summary(errors), errors)
+    return shaped_error_response(path, shapes, 422, "VALIDATION_ERROR", _summary(errors), errors)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Sequence
 
 from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pixelrun.api.errors import ApiError, error_response
+from pixelrun.api.errors import ApiError, ErrorShape, error_response, shaped_error_response
 from pixelrun.store import is_unavailable
 
 log = logging.getLogger("pixelrun.api")
@@ -33,11 +34,18 @@ def payload_too_large(limit: int) -> ApiError:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, body_limits: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        body_limits: dict[str, int] | None = None,
+        error_shapes: Sequence[ErrorShape] = (),
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         # Path prefix -> body limit, for routes whose bodies are not JSON documents.
         self.body_limits = body_limits or {}
+        self.error_shapes = tuple(error_shapes)
 
     def _limit_for(self, path: str) -> int:
         for prefix, limit in self.body_limits.items():
@@ -107,21 +115,40 @@ class RequestContextMiddleware:
                 )
                 if started:
                     raise
-                await store_unavailable_response()(scope, receive, send_with_id)
+                unavailable = store_unavailable_response()
+                await shaped_error_response(
+                    scope.get("path", ""),
+                    self.error_shapes,
+                    503,
+                    "UNAVAILABLE",
+                    "The store cannot be reached right now; retry later.",
+                    headers={"Retry-After": unavailable.headers["Retry-After"]},
+                )(scope, receive, send_with_id)
                 return
             log.exception(
                 "unhandled error in %s %s (request id %s)", scope.get("method"), scope.get("path"), request_id
             )
             if started:
                 raise
-            response = error_response(
-                500, "INTERNAL", f"Internal server error; quote request id {request_id} when reporting it."
+            response = shaped_error_response(
+                scope.get("path", ""),
+                self.error_shapes,
+                500,
+                "INTERNAL",
+                f"Internal server error; quote request id {request_id} when reporting it.",
             )
             await response(scope, receive, send_with_id)
 
-    @staticmethod
-    async def _respond(exc: ApiError, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(exc.status_code, exc.code, exc.message, exc.errors, exc.headers)
+    async def _respond(self, exc: ApiError, scope: Scope, receive: Receive, send: Send) -> None:
+        response = shaped_error_response(
+            scope.get("path", ""),
+            self.error_shapes,
+            exc.status_code,
+            exc.code,
+            exc.message,
+            exc.errors,
+            exc.headers,
+        )
         # Tell the client the connection will not carry the rest of an oversized body.
         response.headers["Connection"] = "close"
         await response(scope, receive, send)

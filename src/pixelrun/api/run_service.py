@@ -160,6 +160,7 @@ def submit_run(
     input_loc: tuple[str, ...] = ("body", "input"),
     options: CreateOptions | None = None,
     status_code: int = 201,
+    callback_format: str | None = None,
 ) -> RunRecord:
     """`submit` for routes that need only the run (no idempotency replay to answer)."""
     return submit(
@@ -174,6 +175,7 @@ def submit_run(
         input_loc=input_loc,
         options=options,
         status_code=status_code,
+        callback_format=callback_format,
     ).run
 
 
@@ -190,6 +192,7 @@ def submit(
     input_loc: tuple[str, ...] = ("body", "input"),
     options: CreateOptions | None = None,
     status_code: int = 201,
+    callback_format: str | None = None,
 ) -> Submission:
     """Rate-limit, validate `raw_input` against the model's schema and queue the run.
 
@@ -224,6 +227,7 @@ def submit(
         client_ref=client_ref,
         max_attempts=settings.max_attempts,
         deadline_at=utc_now() + options.cancel_after if options.cancel_after is not None else None,
+        callback_format=callback_format,
     )
     estimated_cents = model.estimate_cents(validated)
     model_gate(store, settings).check(model.id)

@@ -6,9 +6,9 @@ Timestamps are plain strings built with `isoformat_utc`: pydantic would write UT
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -18,6 +18,18 @@ from pixelrun.store import AuthContext, LogRecord, RunRecord
 Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 
 MAX_CALLBACK_URL_CHARS = 2048
+# What a callback URL may be, as a JSON Schema pattern (the validator reads it the same
+# way): http(s), a host name or IPv4 address (no user info), an optional port and path.
+HTTP_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~%!$&'()*+,;=-]+(:[0-9]{0,5})?([/?#][^\u0000]*)?$"
+_HTTP_URL = re.compile(HTTP_URL_PATTERN)
+
+
+def check_http_url(value: str | None, name: str) -> str | None:
+    if value is not None and not _HTTP_URL.match(value):
+        raise ValueError(f"{name} must be an absolute http:// or https:// URL (host, optional port and path)")
+    return value
+
+
 MAX_CLIENT_REF_CHARS = 256
 
 
@@ -41,9 +53,9 @@ class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     input: dict[str, Any] = Field(description="The model's input; see the model's input_schema.")
-    callback_url: Annotated[str | None, Field(max_length=MAX_CALLBACK_URL_CHARS)] = Field(
-        default=None, description="POSTed when the run reaches a terminal status."
-    )
+    callback_url: Annotated[
+        str | None, Field(max_length=MAX_CALLBACK_URL_CHARS, json_schema_extra={"pattern": HTTP_URL_PATTERN})
+    ] = Field(default=None, description="POSTed when the run reaches a terminal status.")
     metadata: dict[str, Any] | None = Field(default=None, description="Returned as given with the run.")
     client_ref: Annotated[str | None, Field(max_length=MAX_CLIENT_REF_CHARS)] = Field(
         default=None, description="The caller's own reference for the run."
@@ -52,12 +64,7 @@ class RunCreate(BaseModel):
     @field_validator("callback_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            raise ValueError("callback_url must be an absolute http:// or https:// URL")
-        return value
+        return check_http_url(value, "callback_url")
 
 
 class Progress(BaseModel):

@@ -23,12 +23,13 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
 from pixelrun.callbacks.message import callback_headers, encode_body
 from pixelrun.callbacks.policy import RETRY_WAITS, Decision, decide
 from pixelrun.net import OutboundClient, PostResult
-from pixelrun.runs import build_callback_payload, utc_now
-from pixelrun.store import DeliveryRecord, Store, is_unavailable
+from pixelrun.runs import PREDICTION_CALLBACK_FORMAT, build_callback_payload, build_prediction, utc_now
+from pixelrun.store import DeliveryRecord, RunRecord, Store, is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class CallbackDispatcher:
         max_concurrency: int = 10,
         retry_waits: Sequence[float] = RETRY_WAITS,
         clock: Callable[[], float] = time.time,
+        public_base_url: str = "",
     ) -> None:
         if claim_seconds <= timeout:
             # A claim must outlive the attempt it covers, or a second dispatcher could take
@@ -68,6 +70,7 @@ class CallbackDispatcher:
         self.max_concurrency = max_concurrency
         self.retry_waits = tuple(retry_waits)
         self._clock = clock
+        self.public_base_url = public_base_url
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[int]] = set()
@@ -198,7 +201,7 @@ class CallbackDispatcher:
             run = await asyncio.to_thread(self.store.get_run, delivery.run_id)
             if run is None:
                 raise LookupError(f"run {delivery.run_id} not found")
-            payload = build_callback_payload(run, self.url_for)
+            payload = await asyncio.to_thread(self._payload, run)
             text = encode_body(payload)
         except Exception as exc:
             log.exception("cannot build the callback payload of run %s", delivery.run_id)
@@ -212,6 +215,13 @@ class CallbackDispatcher:
         if frozen is None:
             log.warning("lost the claim of callback delivery %s before sending it", delivery.id)
         return frozen
+
+    def _payload(self, run: RunRecord) -> dict[str, Any]:
+        """The run callback (SPEC §6), or the prediction object for a Replicate webhook (§10)."""
+        if run.callback_format == PREDICTION_CALLBACK_FORMAT:
+            lines = [line.message for line in self.store.list_logs(run.id)]
+            return build_prediction(run, base_url=self.public_base_url, url_for=self.url_for, log_lines=lines)
+        return build_callback_payload(run, self.url_for)
 
     async def _record(
         self,

@@ -4,6 +4,14 @@ from pixelrun.runs.assets import ASSET_URL_SCHEME, asset_url, is_asset_url, reso
 from pixelrun.runs.callback_payload import CALLBACK_EVENTS, CallbackRun, build_callback_payload
 from pixelrun.runs.ids import isoformat_utc, new_run_id, utc_now, uuid7_timestamp_ms
 from pixelrun.runs.output import render_output
+from pixelrun.runs.prediction import (
+    PREDICTION_CALLBACK_FORMAT,
+    PREDICTION_STATUS,
+    PredictionRun,
+    build_prediction,
+    prediction_output,
+    prediction_urls,
+)
 from pixelrun.runs.pricing import PRICE_PER_MEGAPIXEL, Pricing, estimate_cents, price_outputs
 from pixelrun.runs.status import (
     LEASED_STATUSES,
@@ -18,20 +26,26 @@ __all__ = [
     "ASSET_URL_SCHEME",
     "CALLBACK_EVENTS",
     "LEASED_STATUSES",
+    "PREDICTION_CALLBACK_FORMAT",
+    "PREDICTION_STATUS",
     "PRICE_PER_MEGAPIXEL",
     "STATUS_DESCRIPTIONS",
     "TERMINAL_STATUSES",
     "CallbackRun",
     "FailureStage",
+    "PredictionRun",
     "Pricing",
     "RunStatus",
     "asset_url",
     "build_callback_payload",
+    "build_prediction",
     "can_transition",
     "estimate_cents",
     "is_asset_url",
     "isoformat_utc",
     "new_run_id",
+    "prediction_output",
+    "prediction_urls",
     "price_outputs",
     "render_output",
     "resolve_asset_url",

@@ -90,6 +90,7 @@ class RunRecord:
     cancel_requested: bool
     # `Cancel-After`: canceled (failure_code deadline_exceeded) when not terminal by then.
     deadline_at: datetime | None = None
+    callback_format: str | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -140,6 +141,7 @@ class RunRecord:
             lease_expires_at=row["lease_expires_at"],
             cancel_requested=bool(row["cancel_requested"]),
             deadline_at=row.get("deadline_at"),
+            callback_format=row.get("callback_format"),
         )
 
 

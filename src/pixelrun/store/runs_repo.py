@@ -33,13 +33,24 @@ def create_run(
     max_attempts: int = 3,
     estimated_cents: int = 0,
     deadline_at: datetime | None = None,
+    callback_format: str | None = None,
 ) -> RunRecord:
     """Insert a queued run and its creation event in one transaction, then wake a worker.
 
     Raises `InsufficientCredit` when the owner has a budget and `budget - spent` is
     below `estimated_cents`. Only money already spent counts (queued runs reserve nothing).
     """
-    new_run = NewRun(owner_id, model_id, input, metadata, callback_url, client_ref, max_attempts, deadline_at)
+    new_run = NewRun(
+        owner_id,
+        model_id,
+        input,
+        metadata,
+        callback_url,
+        client_ref,
+        max_attempts,
+        deadline_at,
+        callback_format,
+    )
     with write_tx(engine) as conn:
         return insert_run(conn, new_run, estimated_cents)
 
@@ -56,6 +67,7 @@ class NewRun:
     client_ref: str | None = None
     max_attempts: int = 3
     deadline_at: datetime | None = None
+    callback_format: str | None = None
 
 
 def insert_run(
@@ -98,6 +110,7 @@ def insert_run(
         "cost_cents": 0,
         "cancel_requested": False,
         "deadline_at": new_run.deadline_at,
+        "callback_format": new_run.callback_format,
     }
     conn.execute(_INSERT_RUN, values)
     notify_in_tx(conn, new_run.model_id)

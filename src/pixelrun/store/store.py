@@ -119,6 +119,7 @@ class Store:
         max_attempts: int = 3,
         estimated_cents: int = 0,
         deadline_at: datetime | None = None,
+        callback_format: str | None = None,
     ) -> RunRecord:
         return runs_repo.create_run(
             self.engine,
@@ -131,6 +132,7 @@ class Store:
             max_attempts,
             estimated_cents,
             deadline_at,
+            callback_format,
         )
 
     def get_run(self, run_id: str, owner_id: str | None = None) -> RunRecord | None:

@@ -88,6 +88,9 @@ runs = Table(
     Column("files_expired_at", UTCDateTime(), nullable=True),
     # `Cancel-After`: not terminal by then means canceled with failure_code deadline_exceeded.
     Column("deadline_at", UTCDateTime(), nullable=True),
+    # The body the callback_url receives: NULL for the run callback (SPEC §6),
+    # "prediction" for a Replicate-compatible webhook (SPEC §10).
+    Column("callback_format", String(16), nullable=True),
     Index("ix_runs_status_model_created", "status", "model_id", "created_at"),
     Index("ix_runs_files_expired_completed", "files_expired_at", "completed_at"),
     Index("ix_runs_deadline_at", "deadline_at"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pixelrun.api.deps import CurrentAuth, StoreDep
 from pixelrun.api.errors import ApiError
@@ -89,6 +89,14 @@ class SecretCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     label: str = Field(min_length=1, max_length=200, description="A name to tell secrets apart.")
+
+    @field_validator("label")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        # PostgreSQL text cannot hold NUL; refuse it here rather than fail in the store.
+        if "\x00" in value:
+            raise ValueError("NUL characters are not allowed")
+        return value
 
 
 class SecretOut(BaseModel):

@@ -5,12 +5,24 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from pixelrun.api.deps import CurrentAuth, StoreDep
 from pixelrun.api.errors import ApiError
 from pixelrun.api.models_catalog import CATALOG, CatalogModel
 from pixelrun.api.wire import ErrorOut, ModelOut
 from pixelrun.store import Store
+
+
+class ModelIdConvertor(StringConvertor):
+    """A model id in a path: slashes allowed, but not ending in `/runs` or `/predictions`,
+    which are the create routes under a model (POST only: GET there is a 405, not an
+    unknown model)."""
+
+    regex = r"[^/].*?(?<!/runs)(?<!/predictions)"
+
+
+register_url_convertor("model_id", ModelIdConvertor())
 
 router = APIRouter(
     tags=["models"],
@@ -29,10 +41,13 @@ def list_models(auth: CurrentAuth, store: StoreDep) -> list[ModelOut]:
 
 
 @router.get(
-    "/models/{model_id:path}",
+    "/models/{model_id:model_id}",
     response_model=ModelOut,
     summary="Get a model",
-    responses={404: {"model": ErrorOut, "description": "MODEL_NOT_FOUND"}},
+    responses={
+        404: {"model": ErrorOut, "description": "MODEL_NOT_FOUND"},
+        405: {"model": ErrorOut, "description": "GET on a model's create route (POST only)"},
+    },
 )
 def get_model(
     model_id: Annotated[str, Path(description="e.g. alibaba/qwen-image-edit-2511")],

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from pydantic import BeforeValidator
 
 from pixelrun.api.deps import CurrentAuth, SettingsDep, StorageDep, StoreDep, services
 from pixelrun.api.errors import ApiError, validation_error
@@ -24,6 +25,7 @@ from pixelrun.api.wire import (
 )
 from pixelrun.runs import STATUS_DESCRIPTIONS, RunStatus
 from pixelrun.store import InvalidCursor, RunNotFound
+from pixelrun.store.cursor import CURSOR_PATTERN
 
 MAX_LIST_LIMIT = 500
 
@@ -35,6 +37,20 @@ router = APIRouter(
 _RUN_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "description": "RUN_NOT_FOUND"}}
 
 RunId = Annotated[str, Path(description="The run's id (UUIDv7).")]
+
+
+def _not_a_number(value: Any) -> Any:
+    # pydantic reads a number as Unix seconds; the contract says ISO 8601 only.
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+        raise ValueError("must be an ISO 8601 date-time, not a number")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_not_a_number)]
 
 
 def run_not_found(run_id: str) -> ApiError:
@@ -118,11 +134,17 @@ def list_runs(
     settings: SettingsDep,
     storage: StorageDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT, description="Page size.")] = 50,
-    pq: Annotated[str | None, Query(description="Cursor from `next_pq` of the previous page.")] = None,
+    pq: Annotated[
+        str | None,
+        Query(
+            description="Cursor from `next_pq` of the previous page.",
+            json_schema_extra={"pattern": CURSOR_PATTERN},
+        ),
+    ] = None,
     status_code: Annotated[RunStatus | None, Query(description="Only runs in this status.")] = None,
     model_id: Annotated[str | None, Query(description="Only runs of this model.")] = None,
-    created_after: Annotated[datetime | None, Query(description="ISO 8601; naive means UTC.")] = None,
-    created_before: Annotated[datetime | None, Query(description="ISO 8601; naive means UTC.")] = None,
+    created_after: Annotated[IsoDateTime | None, Query(description="ISO 8601; naive means UTC.")] = None,
+    created_before: Annotated[IsoDateTime | None, Query(description="ISO 8601; naive means UTC.")] = None,
 ) -> RunList:
     try:
         records, next_pq = store.list_runs(

@@ -54,8 +54,21 @@ PRESETS: dict[str, tuple[int, int]] = {
     "landscape_16_9": (1024, 576),
 }
 
+# The rules of the validators below, written as JSON Schema patterns so that the
+# published schema is exact (no NUL: the store refuses it; a prompt needs a non-space).
+NO_NUL_PATTERN = r"^[^\u0000]*$"
+PROMPT_PATTERN = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+IMAGE_URL_PATTERN = r"^([Hh][Tt][Tt][Pp][Ss]?://|data:image/[A-Za-z0-9.+-]+;base64,)[^\u0000]*$"
+
 _WXH = re.compile(r"^\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*$")
 _DATA_URI = re.compile(r"^data:image/[A-Za-z0-9.+-]+;base64,", re.ASCII)
+
+
+def whole_float_to_int(value: Any) -> Any:
+    """`2.0` is the integer 2 in JSON (and JSON Schema); strict mode would refuse it."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 class CustomImageSize(BaseModel):
@@ -65,6 +78,11 @@ class CustomImageSize(BaseModel):
 
     width: Annotated[int, Field(ge=MIN_SIDE, le=MAX_SIDE)]
     height: Annotated[int, Field(ge=MIN_SIDE, le=MAX_SIDE)]
+
+    @field_validator("width", "height", mode="before")
+    @classmethod
+    def _whole_float_is_int(cls, value: Any) -> Any:
+        return whole_float_to_int(value)
 
     @field_validator("width", "height")
     @classmethod
@@ -124,10 +142,21 @@ class EditParameters(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, title="QwenImageEdit2511Parameters")
 
     prompt: Annotated[
-        str, Field(min_length=1, max_length=MAX_PROMPT_CHARS, description="The edit instruction.")
+        str,
+        Field(
+            min_length=1,
+            max_length=MAX_PROMPT_CHARS,
+            description="The edit instruction.",
+            json_schema_extra={"pattern": PROMPT_PATTERN},
+        ),
     ]
     negative_prompt: Annotated[
-        str, Field(max_length=MAX_PROMPT_CHARS, description="What to steer away from.")
+        str,
+        Field(
+            max_length=MAX_PROMPT_CHARS,
+            description="What to steer away from.",
+            json_schema_extra={"pattern": NO_NUL_PATTERN},
+        ),
     ] = ""
     num_images: Annotated[int, Field(ge=1, le=4, description="Outputs per run.")] = 1
     image_size: Annotated[
@@ -173,6 +202,11 @@ class EditParameters(BaseModel):
                     return enum(value)
         return value
 
+    @field_validator("num_images", "num_inference_steps", "seed", mode="before")
+    @classmethod
+    def _whole_float_is_int(cls, value: Any) -> Any:
+        return whole_float_to_int(value)
+
     @field_validator("guidance_scale", mode="before")
     @classmethod
     def _int_is_a_float(cls, value: Any) -> Any:
@@ -202,7 +236,7 @@ class EditInput(EditParameters):
     model_config = ConfigDict(extra="forbid", strict=True, title="QwenImageEdit2511Input")
 
     image_urls: Annotated[
-        list[str],
+        list[Annotated[str, Field(json_schema_extra={"pattern": IMAGE_URL_PATTERN})]],
         Field(
             min_length=1,
             max_length=MAX_IMAGES,

@@ -4,12 +4,16 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-11-25
 
-Reserved slot in the revision chain, filled by the work it names; until then a no-op.
+`runs.callback_format` says which body the callback URL receives: NULL for the run
+callback (SPEC §6), "prediction" for a Replicate webhook (SPEC §10).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
 
 revision: str = "0007"
 down_revision: str | None = "0006"
@@ -18,8 +22,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    op.add_column("runs", sa.Column("callback_format", sa.String(16), nullable=True))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("runs") as batch:
+        batch.drop_column("callback_format")

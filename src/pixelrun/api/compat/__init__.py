@@ -1,0 +1,8 @@
+"""Translators for the clients people already have: OpenAI images (SPEC §9) and Replicate
+predictions (§10), over the one run path of `pixelrun.api.run_service`."""
+
+from pixelrun.api.compat import openai, replicate
+
+ERROR_SHAPES = (openai.ERROR_SHAPE, replicate.ERROR_SHAPE)
+
+__all__ = ["ERROR_SHAPES", "openai", "replicate"]

@@ -1,0 +1,175 @@
+"""The official `replicate` package runs predictions against a real `pixelrun serve` (SPEC §10):
+only the base URL and the token change."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import time
+
+import pytest
+import replicate
+import requests
+from PIL import Image
+from replicate.exceptions import ModelError, ReplicateError
+from standardwebhooks import Webhook
+
+from callbacks.callback_receiver import receiving
+from e2e.server import Server
+
+from .conftest import png_bytes
+
+MODEL = "alibaba/qwen-image-edit-2511"
+IMAGE = "data:image/png;base64," + base64.b64encode(png_bytes()).decode()
+FAST = {"prompt": "make it blue", "image_urls": [IMAGE], "image_size": "256x256", "num_inference_steps": 2}
+SLOW = {**FAST, "image_size": "512x512", "num_inference_steps": 50, "acceleration": "none"}
+
+
+@pytest.fixture(scope="module")
+def client(server: Server) -> replicate.Client:
+    return replicate.Client(api_token=server.key, base_url=server.base_url)
+
+
+def wait_until(prediction: replicate.prediction.Prediction, statuses: set[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while prediction.status not in statuses:
+        assert time.monotonic() < deadline, f"still {prediction.status}"
+        time.sleep(0.1)
+        prediction.reload()
+
+
+def test_run_with_the_model_name(client: replicate.Client) -> None:
+    outputs = client.run(MODEL, input=FAST)
+    assert isinstance(outputs, list) and len(outputs) == 1
+    # The client wraps only https:// URLs in FileOutput; this test server speaks plain http.
+    assert isinstance(outputs[0], str) and outputs[0].startswith(client._base_url)
+    image = Image.open(io.BytesIO(requests.get(outputs[0], timeout=10).content))
+    assert image.format == "PNG" and image.size == (256, 256)
+
+
+def test_create_reload_and_the_same_run(client: replicate.Client, server: Server) -> None:
+    prediction = client.models.predictions.create(model=MODEL, input={**FAST, "num_images": 2})
+    assert prediction.status == "starting" and prediction.output is None and prediction.model == MODEL
+    wait_until(prediction, {"succeeded", "failed", "canceled"})
+    assert prediction.status == "succeeded", prediction.error
+    assert len(prediction.output) == 2 and all(url.startswith(server.base_url) for url in prediction.output)
+    assert prediction.metrics["predict_time"] > 0 and prediction.completed_at and prediction.logs is not None
+    run = server.get_run(prediction.id)  # a prediction is a run
+    assert (
+        run["status_code"] == "succeeded"
+        and [o["url"] for o in run["output"]["outputs"]] == prediction.output
+    )
+
+
+def test_cancel_and_list(client: replicate.Client) -> None:
+    prediction = client.models.predictions.create(model=MODEL, input=SLOW)
+    prediction.cancel()
+    prediction.reload()
+    assert prediction.status == "canceled" and prediction.output is None
+    page = client.predictions.list()
+    ids = [p.id for p in page.results]
+    assert prediction.id in ids
+    assert ids == sorted(ids, reverse=True)  # newest first (ids are UUIDv7)
+
+
+def test_failed_run_raises_model_error(client: replicate.Client) -> None:
+    with pytest.raises(ModelError) as caught:
+        client.run(MODEL, input={**FAST, "image_urls": ["data:image/png;base64,bm90IGFuIGltYWdl"]})
+    assert caught.value.prediction.status == "failed" and caught.value.prediction.error
+
+
+def test_prefer_wait_that_expires_returns_without_output(client: replicate.Client, server: Server) -> None:
+    started = time.monotonic()
+    prediction = client.models.predictions.create(model=MODEL, input=SLOW, wait=1)
+    assert 0.9 < time.monotonic() - started < 10
+    # The run is not terminal after 1 s: the client gets it as it is then, without output.
+    assert prediction.status in ("starting", "processing") and prediction.output is None
+    prediction.cancel()
+
+
+def test_prefer_wait_header_is_applied(server: Server) -> None:
+    response = requests.post(
+        f"{server.base_url}/v1/models/{MODEL}/predictions",
+        json={"input": FAST},
+        headers={**server.headers(), "Prefer": "wait=30"},
+        timeout=60,
+    )
+    assert response.status_code == 201 and response.headers["Preference-Applied"] == "wait=30"
+    assert response.json()["status"] == "succeeded" and len(response.json()["output"]) == 1
+
+
+def test_errors_in_replicate_shape(client: replicate.Client, server: Server) -> None:
+    with pytest.raises(ReplicateError) as caught:
+        client.predictions.get("0190a0a0-0000-7000-8000-000000000000")
+    assert caught.value.status == 404 and caught.value.detail
+    bad = replicate.Client(api_token="px_wrong", base_url=server.base_url)
+    with pytest.raises(ReplicateError) as caught:
+        bad.models.predictions.create(model=MODEL, input=FAST)
+    assert caught.value.status == 401 and caught.value.title
+    with pytest.raises(ReplicateError) as caught:
+        client.models.predictions.create(model=MODEL, input={**FAST, "num_images": 9})
+    assert caught.value.status == 422 and "num_images" in (caught.value.detail or "")
+    with pytest.raises(ReplicateError) as caught:
+        client.models.predictions.create(model="nobody/nothing", input=FAST)
+    assert caught.value.status == 404
+
+
+def test_webhook_is_the_prediction_signed_with_standard_webhooks(
+    client: replicate.Client, server: Server
+) -> None:
+    created = requests.post(
+        server.base_url + "/v1/callback-secrets",
+        json={"label": "replicate"},
+        headers=server.headers(),
+        timeout=10,
+    )
+    secret = created.json()["plain_secret"]
+    try:
+        with receiving() as receiver:
+            prediction = client.models.predictions.create(
+                model=MODEL, input=FAST, webhook=receiver.url(), webhook_events_filter=["completed"]
+            )
+            assert receiver.arrived.wait(60), "no webhook"
+            wait_until(prediction, {"succeeded"})
+        received = receiver.requests[0]
+        payload = Webhook(secret).verify(received.body, received.headers)
+        assert payload["id"] == prediction.id and payload["status"] == "succeeded"
+        assert len(payload["output"]) == 1 and payload["urls"]["get"].endswith(prediction.id)
+        assert json.loads(received.body) == payload
+    finally:
+        requests.delete(
+            f"{server.base_url}/v1/callback-secrets/{created.json()['id']}",
+            headers=server.headers(),
+            timeout=10,
+        )
+
+
+def test_webhook_left_out_without_completed_in_the_filter(client: replicate.Client, server: Server) -> None:
+    with receiving() as receiver:
+        prediction = client.models.predictions.create(
+            model=MODEL, input=FAST, webhook=receiver.url(), webhook_events_filter=["start"]
+        )
+        wait_until(prediction, {"succeeded"})
+        assert server.get_run(prediction.id)["callback_url"] is None
+        assert not receiver.arrived.wait(1)
+
+
+def test_the_stream_speaks_replicates_events(client: replicate.Client) -> None:
+    prediction = client.models.predictions.create(model=MODEL, input=FAST, stream=True)
+    events = list(prediction.stream())
+    names = [event.event.value for event in events]
+    assert names[-1] == "done" and names.count("output") == 1, names
+    assert "logs" in names
+    (output,) = [event.data for event in events if event.event.value == "output"]
+    prediction.reload()
+    assert prediction.status == "succeeded" and prediction.output == [output]
+
+
+def test_a_failed_prediction_streams_its_error(client: replicate.Client) -> None:
+    broken = {**FAST, "image_urls": ["data:image/png;base64,bm90IGFuIGltYWdl"]}
+    prediction = client.models.predictions.create(model=MODEL, input=broken)
+    with pytest.raises(RuntimeError):
+        list(prediction.stream())
+    prediction.reload()
+    assert prediction.status == "failed"
