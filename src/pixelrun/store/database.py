@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
@@ -103,6 +103,46 @@ def _writer_lock(engine: Engine) -> threading.RLock | contextlib.nullcontext[Non
 
 
 _AFTER_COMMIT = "pixelrun_after_commit"
+_PENDING_NOTIFY = "pixelrun_pending_notify"
+
+
+def pg_notify(conn: Connection, channel: str, payload: str) -> None:
+    """`NOTIFY channel, payload` on PostgreSQL (nothing on SQLite), delivered at commit.
+
+    Inside `write_tx` the notifications are gathered and sent in one statement just before
+    the commit: a create notifies twice (queue and stream), and each statement is a round
+    trip. PostgreSQL delivers notifications only at commit and folds identical ones within
+    a transaction, so gathering (and folding) them changes nothing a listener sees.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    pending = conn.info.get(_PENDING_NOTIFY)
+    if pending is None:
+        conn.execute(_notify_statement(1), {"c0": channel, "p0": payload})
+    else:
+        pending[(channel, payload)] = None
+
+
+_notify_statements: dict[int, Any] = {}
+
+
+def _notify_statement(count: int) -> Any:
+    statement = _notify_statements.get(count)
+    if statement is None:
+        calls = ", ".join(f"pg_notify(:c{i}, :p{i})" for i in range(count))
+        statement = _notify_statements[count] = text(f"SELECT {calls}")
+    return statement
+
+
+def _flush_notifies(conn: Connection, pending: dict[tuple[str, str], None]) -> None:
+    if not pending:
+        return
+    params: dict[str, str] = {}
+    for i, (channel, payload) in enumerate(pending):
+        params[f"c{i}"] = channel
+        params[f"p{i}"] = payload
+    pending.clear()
+    conn.execute(_notify_statement(len(params) // 2), params)
 
 
 def after_commit(conn: Connection, hook: Callable[[], None]) -> bool:
@@ -123,10 +163,16 @@ def write_tx(engine: Engine) -> Iterator[Connection]:
         # Held directly: `conn.info` cannot be read any more once the connection broke.
         info = conn.info
         info[_AFTER_COMMIT] = hooks
+        pending: dict[tuple[str, str], None] | None = None
+        if conn.dialect.name == "postgresql":
+            pending = info[_PENDING_NOTIFY] = {}
         try:
             yield conn
+            if pending:
+                _flush_notifies(conn, pending)
         finally:
             info.pop(_AFTER_COMMIT, None)
+            info.pop(_PENDING_NOTIFY, None)
     for hook in hooks:
         try:
             hook()

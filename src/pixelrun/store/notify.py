@@ -19,9 +19,9 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
 
-from pixelrun.store.database import after_commit, is_postgres
+from pixelrun.store.database import after_commit, is_postgres, pg_notify
 from pixelrun.store.local_wake import LocalWakeReceiver, wake_local
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ DEFAULT_POLL_INTERVAL_SECONDS = 0.2
 def notify_in_tx(conn: Connection, model_id: str) -> None:
     """Queue a notification in the current transaction, delivered at its commit."""
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": model_id})
+        pg_notify(conn, CHANNEL, model_id)
         return
     database = _sqlite_file(conn.engine)
     if database is None:

@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, func, insert, or_, select, text
+from sqlalchemy import Connection, Engine, func, insert, or_, select
 
 from pixelrun.runs import RunStatus, utc_now
-from pixelrun.store.database import read_tx, write_tx
+from pixelrun.store.database import pg_notify, read_tx, write_tx
 from pixelrun.store.records import LogRecord
 from pixelrun.store.tables import run_logs, run_stream_events
 
@@ -35,17 +35,23 @@ class StreamRow:
 
 
 def _notify(conn: Connection, run_id: str) -> None:
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": run_id})
+    pg_notify(conn, CHANNEL, run_id)
 
 
 def append_status_in_tx(conn: Connection, run_id: str, status: RunStatus, at: datetime) -> None:
     """A status row (and a `done` row when terminal), in the caller's transaction."""
-    rows = [{"run_id": run_id, "kind": "status", "status": status.value, "created_at": at}]
+    row = {"run_id": run_id, "kind": "status", "status": status.value, "created_at": at}
     if status.is_terminal:
-        rows.append({"run_id": run_id, "kind": "done", "status": status.value, "created_at": at})
-    conn.execute(insert(run_stream_events), rows)
+        done = {"run_id": run_id, "kind": "done", "status": status.value, "created_at": at}
+        conn.execute(_INSERT_STREAM_ROW, [row, done])
+    else:
+        # One row as parameters, not a list of one: a list takes the executemany path.
+        conn.execute(_INSERT_STREAM_ROW, row)
     _notify(conn, run_id)
+
+
+# Built once: building a statement per call cost more CPU than running it (hot path).
+_INSERT_STREAM_ROW = insert(run_stream_events)
 
 
 def append_log_in_tx(conn: Connection, run_id: str, log_id: int, at: datetime) -> None:
