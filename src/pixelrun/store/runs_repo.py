@@ -15,6 +15,7 @@ from pixelrun.store.errors import InsufficientCredit, OwnerNotFound, RunNotFound
 from pixelrun.store.events import record_event
 from pixelrun.store.notify import notify_in_tx
 from pixelrun.store.outbox import enqueue_if_callback
+from pixelrun.store.raw_statement import RawSelect
 from pixelrun.store.records import RunRecord
 from pixelrun.store.tables import owners, runs
 
@@ -83,10 +84,10 @@ def insert_run(
     now = now or utc_now()
     run_id = run_id or new_run_id()
     owner_id = new_run.owner_id
-    owner = conn.execute(_OWNER_CREDIT, {"owner_id": owner_id}).first()
+    owner = _OWNER_CREDIT_RAW.first(conn, {"owner_id": owner_id})
     if owner is None:
         raise OwnerNotFound(owner_id)
-    if owner.budget_cents is not None:
+    if owner[0] is not None:  # budget_cents
         # Only owners with a budget need the row lock: FOR UPDATE orders this check
         # after a concurrent debit on PostgreSQL (SQLite's BEGIN IMMEDIATE already
         # serialises writers). Without a budget, creates of one owner never queue up.
@@ -126,6 +127,7 @@ def insert_run(
 _OWNER_CREDIT = select(owners.c.budget_cents, owners.c.spent_cents).where(
     owners.c.id == bindparam("owner_id")
 )
+_OWNER_CREDIT_RAW = RawSelect(_OWNER_CREDIT)
 _INSERT_RUN = insert(runs)
 _QUEUE_POSITION = (
     select(func.count())
@@ -139,6 +141,7 @@ _QUEUE_POSITION = (
         ),
     )
 )
+_QUEUE_POSITION_RAW = RawSelect(_QUEUE_POSITION)
 
 
 def fetch_run(conn: Connection, run_id: str, owner_id: str | None = None, lock: bool = False) -> RunRecord:
@@ -215,7 +218,9 @@ def queue_position_in_tx(conn: Connection, run: RunRecord) -> int | None:
     if run.status is not RunStatus.QUEUED:
         return None
     params = {"model_id": run.model_id, "created_at": run.created_at, "run_id": run.id}
-    position = int(conn.execute(_QUEUE_POSITION, params).scalar_one())
+    row = _QUEUE_POSITION_RAW.first(conn, params)
+    assert row is not None  # a count always has a row
+    position = int(row[0])
     # Zero means it left the queue since `run` was read.
     return position or None
 
