@@ -20,6 +20,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 
+from pixelrun.store.raw_statement import RawStatement
+
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 _READ_ONLY = "pixelrun_read_only"
 _SINGLE_STATEMENT = "pixelrun_single_statement"
@@ -134,6 +136,16 @@ def _notify_statement(count: int) -> Any:
     return statement
 
 
+_raw_notify_statements: dict[int, RawStatement] = {}
+
+
+def _raw_notify_statement(count: int) -> RawStatement:
+    statement = _raw_notify_statements.get(count)
+    if statement is None:
+        statement = _raw_notify_statements[count] = RawStatement(_notify_statement(count))
+    return statement
+
+
 def _flush_notifies(conn: Connection, pending: dict[tuple[str, str], None]) -> None:
     if not pending:
         return
@@ -142,7 +154,7 @@ def _flush_notifies(conn: Connection, pending: dict[tuple[str, str], None]) -> N
         params[f"c{i}"] = channel
         params[f"p{i}"] = payload
     pending.clear()
-    conn.execute(_notify_statement(len(params) // 2), params)
+    _raw_notify_statement(len(params) // 2).execute(conn, params)
 
 
 def after_commit(conn: Connection, hook: Callable[[], None]) -> bool:

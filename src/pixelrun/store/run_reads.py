@@ -11,7 +11,7 @@ from sqlalchemy import Engine, and_, bindparam, case, func, or_, select
 
 from pixelrun.runs import RunStatus
 from pixelrun.store.database import single_read
-from pixelrun.store.raw_statement import RawSelect
+from pixelrun.store.raw_statement import RawStatement
 from pixelrun.store.records import RunRecord
 from pixelrun.store.tables import runs
 
@@ -41,8 +41,8 @@ class RunReads:
         position = case((runs.c.status == _QUEUED, _position_of_outer_run()), else_=None)
         # Built once, with bound parameters (building per call cost more than running it).
         by_id = select(runs, position.label("queue_position")).where(runs.c.id == bindparam("run_id"))
-        self._by_id = RawSelect(by_id)
-        self._by_id_and_owner = RawSelect(by_id.where(runs.c.owner_id == bindparam("owner_id")))
+        self._by_id = RawStatement(by_id)
+        self._by_id_and_owner = RawStatement(by_id.where(runs.c.owner_id == bindparam("owner_id")))
 
     def get_with_position(
         self, run_id: str, owner_id: str | None = None

@@ -15,7 +15,7 @@ from pixelrun.store.errors import InsufficientCredit, OwnerNotFound, RunNotFound
 from pixelrun.store.events import record_event
 from pixelrun.store.notify import notify_in_tx
 from pixelrun.store.outbox import enqueue_if_callback
-from pixelrun.store.raw_statement import RawSelect
+from pixelrun.store.raw_statement import RawStatement
 from pixelrun.store.records import RunRecord
 from pixelrun.store.tables import owners, runs
 
@@ -113,7 +113,7 @@ def insert_run(
         "deadline_at": new_run.deadline_at,
         "callback_format": new_run.callback_format,
     }
-    conn.execute(_INSERT_RUN, values)
+    _INSERT_RUN_RAW.execute(conn, values)
     notify_in_tx(conn, new_run.model_id)
     # Built from what was inserted rather than read back: one query less per create.
     # The values are those a read would give (JSON columns round-trip unchanged).
@@ -127,8 +127,28 @@ def insert_run(
 _OWNER_CREDIT = select(owners.c.budget_cents, owners.c.spent_cents).where(
     owners.c.id == bindparam("owner_id")
 )
-_OWNER_CREDIT_RAW = RawSelect(_OWNER_CREDIT)
+_OWNER_CREDIT_RAW = RawStatement(_OWNER_CREDIT)
 _INSERT_RUN = insert(runs)
+# The keys `insert_run` gives, in its order: the INSERT is compiled for exactly these.
+_INSERT_RUN_KEYS = (
+    "id",
+    "owner_id",
+    "model_id",
+    "status",
+    "input",
+    "metadata",
+    "callback_url",
+    "client_ref",
+    "created_at",
+    "attempt",
+    "max_attempts",
+    "graceful_requeues",
+    "cost_cents",
+    "cancel_requested",
+    "deadline_at",
+    "callback_format",
+)
+_INSERT_RUN_RAW = RawStatement(_INSERT_RUN, column_keys=_INSERT_RUN_KEYS)
 _QUEUE_POSITION = (
     select(func.count())
     .select_from(runs)
@@ -141,7 +161,7 @@ _QUEUE_POSITION = (
         ),
     )
 )
-_QUEUE_POSITION_RAW = RawSelect(_QUEUE_POSITION)
+_QUEUE_POSITION_RAW = RawStatement(_QUEUE_POSITION)
 
 
 def fetch_run(conn: Connection, run_id: str, owner_id: str | None = None, lock: bool = False) -> RunRecord:
