@@ -105,6 +105,9 @@ def test_ctrl_c_cancels_the_run_on_the_server(live: Live, tmp_path: Path) -> Non
 
 
 def test_runs_list_get_cancel_logs(live: Live) -> None:
+    # Three runs of this test's own: under xdist the other tests may run elsewhere.
+    for _ in range(2):
+        create_run(live, num_inference_steps=1)
     run = create_run(live, num_inference_steps=1)
     httpx.post(
         f"{live.base_url}/v1/runs/{run['id']}/cancellation", headers=live.headers(), timeout=10
