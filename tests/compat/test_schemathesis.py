@@ -42,6 +42,7 @@ def target(module_data: Path) -> Iterator[Server]:
         server.stop()
 
 
+@pytest.mark.timeout(600)
 def test_schemathesis_finds_nothing(target: Server, tmp_path: Path) -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith("SCHEMATHESIS_")}
     command = [

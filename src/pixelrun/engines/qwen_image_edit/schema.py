@@ -58,7 +58,10 @@ PRESETS: dict[str, tuple[int, int]] = {
 # published schema is exact (no NUL: the store refuses it; a prompt needs a non-space).
 NO_NUL_PATTERN = r"^[^\u0000]*$"
 PROMPT_PATTERN = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+# Asset URLs (asset://<id>) are accepted too but left out of the patterns: whether one
+# names an asset of the caller is not a matter of form (an unknown one is a 422, SPEC §8).
 IMAGE_URL_PATTERN = r"^([Hh][Tt][Tt][Pp][Ss]?://|data:image/[A-Za-z0-9.+-]+;base64,)[^\u0000]*$"
+LORA_PATH_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\u0000]*$"
 
 _WXH = re.compile(r"^\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*$")
 _DATA_URI = re.compile(r"^data:image/[A-Za-z0-9.+-]+;base64,", re.ASCII)
@@ -115,6 +118,7 @@ class LoraWeights(BaseModel):
             max_length=4096,
             description="http(s) URL or asset URL (asset://<id>) of a .safetensors LoRA for this transformer "
             "(diffusers/PEFT or common community key formats).",
+            json_schema_extra={"pattern": LORA_PATH_PATTERN},
         ),
     ]
     scale: Annotated[
