@@ -144,7 +144,8 @@ def impatient(server: Server, module_data: Path) -> Iterator[Server]:
 def test_sync_timeout_is_a_504_naming_the_run_and_the_run_goes_on(impatient: Server, server: Server) -> None:
     client = openai.OpenAI(base_url=impatient.base_url + "/v1", api_key=server.key, max_retries=0)
     with pytest.raises(openai.InternalServerError) as caught:
-        edit(client, extra_body={"num_inference_steps": 12})
+        # Long enough (50 steps at 1 MP) that no machine finishes it within the 0.3 s timeout.
+        edit(client, size="1024x1024", extra_body={"num_inference_steps": 50})
     assert caught.value.status_code == 504
     run_id = _latest_run(server)["id"]
     assert run_id in caught.value.message
