@@ -2,12 +2,17 @@
 
 Several processes may start at once (API replicas, workers); each calls `migrate`. On
 PostgreSQL a transaction-scoped advisory lock makes them take turns, and the one that
-comes second finds the schema at head and does nothing. On SQLite the migration runs
-inside `BEGIN IMMEDIATE`, which serialises them the same way.
+comes second finds the schema at head and does nothing. On SQLite an exclusive file lock
+beside the database file makes them take turns before the first connection is opened:
+`BEGIN IMMEDIATE` alone did not, since switching a new file to WAL and alembic's own
+statements can meet another migrator's lock outside the busy handler ("database is locked").
 """
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -41,10 +46,25 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+@contextmanager
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    """Hold an exclusive lock on `<database>.migrate.lock` (SQLite files only)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate.lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Upgrade the schema to `revision`; safe to call concurrently from many processes."""
     config = alembic_config()
-    with engine.begin() as conn:
+    with _sqlite_file_lock(engine), engine.begin() as conn:
         if is_postgres(engine):
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_ID})
         config.attributes["connection"] = conn
