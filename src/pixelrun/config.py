@@ -125,6 +125,13 @@ class Settings(BaseSettings):
         description="How long an API process reuses a key lookup; a revoked key stops working "
         "within this time. 0 looks every key up on every request",
     )
+    read_threads: int = Field(
+        default=2,
+        ge=1,
+        description="Threads per API process that read runs for GET /v1/runs/{id} (the polling "
+        "path). More threads contend for Python's lock and cost CPU per request; raise it when "
+        "the database is far away (each read then waits a round trip)",
+    )
     sync_timeout_seconds: float = Field(
         default=300.0,
         gt=0,

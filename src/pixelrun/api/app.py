@@ -40,6 +40,9 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
             app_store = store
         try:
             app.state.store = app_store
+            # Run reads take turns on a few threads: 40 threads at once (anyio's default)
+            # spent more CPU fighting over the GIL than reading (docs/performance.md).
+            app.state.read_limiter = anyio.CapacityLimiter(settings.read_threads)
             # The grace period for creates without a live worker starts now.
             app.state.model_gate = open_model_gate(app_store, settings)
             if storage is not None:

@@ -20,7 +20,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from pixelrun.runs import new_run_id, utc_now
 from pixelrun.store.database import write_tx
-from pixelrun.store.errors import IdempotencyConflict
+from pixelrun.store.errors import IdempotencyConflict, InsufficientCredit, OwnerNotFound
+from pixelrun.store.group_commit import GroupCommit
 from pixelrun.store.records import RunRecord
 from pixelrun.store.runs_repo import NewRun, fetch_run, insert_run, queue_position_in_tx
 from pixelrun.store.tables import idempotency_keys
@@ -47,9 +48,28 @@ class Created:
     queue_position: int | None = None
 
 
+@dataclass(frozen=True)
+class CreateRequest:
+    """One create as handed to the committer thread."""
+
+    new_run: NewRun
+    key: str | None
+    request_digest: str
+    status_code: int
+    estimated_cents: int
+
+
 class IdempotentCreates:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # Concurrent creates share transactions (see group_commit); their expected errors
+        # leave nothing written, so they fail alone.
+        self._commits: GroupCommit[CreateRequest, Created] = GroupCommit(
+            engine,
+            _create_in_tx,
+            expected=(InsufficientCredit, OwnerNotFound, IdempotencyConflict),
+            name="run-creates",
+        )
 
     def create_run(
         self,
@@ -69,23 +89,10 @@ class IdempotentCreates:
         """
         if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
             raise ValueError(f"an idempotency key has 1 to {MAX_KEY_LENGTH} characters")
-        now = utc_now()
-        run_id = new_run_id()
-        with write_tx(self.engine) as conn:
-            if key is None or _claim_key(
-                conn, new_run.owner_id, key, request_digest, run_id, status_code, now
-            ):
-                run = insert_run(conn, new_run, estimated_cents, run_id=run_id, now=now)
-                return Created(run, False, status_code, queue_position_in_tx(conn, run))
-            row = conn.execute(
-                select(idempotency_keys).where(
-                    idempotency_keys.c.owner_id == new_run.owner_id, idempotency_keys.c.key == key
-                )
-            ).one()
-            if row.request_hash != request_digest:
-                raise IdempotencyConflict(key, row.run_id)
-            run = fetch_run(conn, row.run_id)
-            return Created(run, True, row.status_code, queue_position_in_tx(conn, run))
+        return self._commits.submit(CreateRequest(new_run, key, request_digest, status_code, estimated_cents))
+
+    def close(self) -> None:
+        self._commits.close()
 
     def purge_expired(self, now: datetime | None = None) -> int:
         """Delete keys past their lifetime (they no longer protect anything); how many."""
@@ -118,3 +125,35 @@ def _claim_key(
     )
     # RETURNING rather than rowcount: a row comes back only when this statement wrote it.
     return conn.execute(statement.returning(idempotency_keys.c.run_id)).first() is not None
+
+
+def _create_in_tx(conn: Connection, request: CreateRequest) -> Created:
+    """One create inside a shared write transaction; raises its expected errors with
+    nothing of it written (the batch it is part of commits without it)."""
+    new_run, key = request.new_run, request.key
+    now = utc_now()
+    run_id = new_run_id()
+    if key is not None and not _claim_key(
+        conn, new_run.owner_id, key, request.request_digest, run_id, request.status_code, now
+    ):
+        row = conn.execute(
+            select(idempotency_keys).where(
+                idempotency_keys.c.owner_id == new_run.owner_id, idempotency_keys.c.key == key
+            )
+        ).one()
+        if row.request_hash != request.request_digest:
+            raise IdempotencyConflict(key, row.run_id)
+        run = fetch_run(conn, row.run_id)
+        return Created(run, True, row.status_code, queue_position_in_tx(conn, run))
+    try:
+        run = insert_run(conn, new_run, request.estimated_cents, run_id=run_id, now=now)
+    except (InsufficientCredit, OwnerNotFound):
+        if key is not None:
+            # Nothing is remembered for a refused create: undo the key's row.
+            conn.execute(
+                delete(idempotency_keys).where(
+                    idempotency_keys.c.owner_id == new_run.owner_id, idempotency_keys.c.key == key
+                )
+            )
+        raise
+    return Created(run, False, request.status_code, queue_position_in_tx(conn, run))

@@ -77,6 +77,7 @@ class Store:
             conn.execute(text("SELECT 1"))
 
     def close(self) -> None:
+        self.idempotent.close()
         self.engine.dispose()
 
     # Owners and keys.

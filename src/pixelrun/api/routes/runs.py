@@ -186,13 +186,17 @@ def list_statuses(auth: CurrentAuth) -> list[StatusOut]:
 
 
 @router.get("/runs/{run_id}", response_model=RunOut, summary="Get a run", responses=_RUN_NOT_FOUND)
-def get_run(run_id: RunId, auth: CurrentAuth, request: Request) -> Response:
+async def get_run(run_id: RunId, auth: CurrentAuth, request: Request) -> Response:
     store, settings, storage = services(request)
-    found = store.run_reads.get_with_position(run_id, auth.owner_id)
-    if found is None:
-        raise run_not_found(run_id)
-    run, position = found
-    return json_response(present_run(run, store, settings, storage, queue_position=position))
+
+    def read() -> Response:
+        found = store.run_reads.get_with_position(run_id, auth.owner_id)
+        if found is None:
+            raise run_not_found(run_id)
+        run, position = found
+        return json_response(present_run(run, store, settings, storage, queue_position=position))
+
+    return await anyio.to_thread.run_sync(read, limiter=request.app.state.read_limiter)
 
 
 @router.post(
