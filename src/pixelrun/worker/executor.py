@@ -8,6 +8,7 @@ its lease cannot overwrite anything.
 
 from __future__ import annotations
 
+import functools
 import logging
 import tempfile
 import threading
@@ -31,6 +32,7 @@ from pixelrun.runs import FailureStage, RunStatus, price_outputs, utc_now
 from pixelrun.storage import FileStorage, StorageError
 from pixelrun.store import DEADLINE_EXCEEDED, RunRecord, Store
 from pixelrun.worker.assets import StoredAssets
+from pixelrun.worker.delivery import OutputDelivery
 from pixelrun.worker.inputs import InputImageError, InputLimits, load_input_images
 from pixelrun.worker.lease import LeaseKeeper
 from pixelrun.worker.lora_files import LoraFetchError, LoraFiles
@@ -50,6 +52,15 @@ class _TimedOut(Exception):
 
 class _DeadlineExceeded(Exception):
     """The run's `Cancel-After` deadline passed: canceled, not failed, and not billed."""
+
+
+@dataclass(frozen=True)
+class _Computed:
+    """A run whose images are computed and checked, waiting to be encoded and stored."""
+
+    request: EditInput
+    result: EditResult
+    fetch_ms: float
 
 
 @dataclass(frozen=True)
@@ -94,59 +105,58 @@ class RunExecutor:
             Path(tempfile.mkdtemp(prefix="pixelrun-loras-")), client, DEFAULT_MAX_LORA_BYTES
         )
 
-    def execute(self, run: RunRecord) -> RunStatus | None:
-        """Process a claimed run; returns the terminal status written, or None when not ours anymore."""
+    def execute(self, run: RunRecord, deliver_in: OutputDelivery | None = None) -> RunStatus | None:
+        """Process a claimed run; returns the terminal status written, or None when not ours anymore.
+
+        With `deliver_in`, a computed run's outputs are encoded, stored and the run finished
+        on that thread while the caller goes on with its next run (None is returned then).
+        """
         started = time.monotonic()
         log_run = _RunLog(self.store, run.id)
         log_run.info(f"claimed by worker {self.config.worker_id} (attempt {run.attempt})")
-        with LeaseKeeper(
+        lease = LeaseKeeper(
             self.store,
             run.id,
             run.attempt,
             self.config.worker_id,
             self.config.lease_seconds,
             min(self.config.heartbeat_seconds, 0.25),
-        ) as lease:
-            try:
-                output, pricing = self._compute(run, lease, log_run, started)
-            except RunFailed as failure:
-                log_run.error(f"failed at {failure.stage.value}: {failure.message}", code=failure.code)
-                return self._finish_failed(run, failure)
-            except _DeadlineExceeded:
-                log_run.info("canceled: its Cancel-After deadline passed")
-                return self._finish_deadline(run)
-            except EditCanceled:
-                log_run.info(
-                    "stopped: " + ("canceled" if lease.canceled else "no longer held by this worker")
-                )
-                return None
-            except _Stopped:
-                requeued = self.store.requeue_run(
-                    run.id, run.attempt, self.config.worker_id, "worker_shutdown"
-                )
-                log_run.info(
-                    "worker shutting down: run returned to the queue" if requeued else "worker shutting down"
-                )
-                return None
-        finished = self.store.finish_run(
-            run.id,
-            run.attempt,
-            self.config.worker_id,
-            RunStatus.SUCCEEDED,
-            output=output,
-            cost=pricing.cost_str,
-            cost_breakdown=pricing.breakdown,
-            cost_cents=pricing.cost_cents,
         )
-        if not finished:
-            log.info("run %s: result dropped, the run was finished elsewhere (canceled or reaped)", run.id)
-            return None
-        log_run.info(f"succeeded in {(time.monotonic() - started):.2f} s, cost ${pricing.cost_str}")
-        return RunStatus.SUCCEEDED
+        lease.start()
+        try:
+            computed = self._compute(run, lease, log_run, started)
+        except BaseException as error:
+            lease.stop()
+            return self._not_computed(run, error, lease, log_run)
+        # The lease stays held until the outputs are stored, by whichever thread delivers them.
+        delivery = functools.partial(self._deliver, run, computed, lease, log_run, started)
+        if deliver_in is None:
+            return delivery()
+        deliver_in.submit(delivery)
+        return None
 
-    def _compute(
-        self, run: RunRecord, lease: LeaseKeeper, log_run: _RunLog, started: float
-    ) -> tuple[dict, Any]:
+    def _not_computed(
+        self, run: RunRecord, error: BaseException, lease: LeaseKeeper, log_run: _RunLog
+    ) -> RunStatus | None:
+        """The run stopped before its images existed: say why, and write what that means."""
+        if isinstance(error, RunFailed):
+            log_run.error(f"failed at {error.stage.value}: {error.message}", code=error.code)
+            return self._finish_failed(run, error)
+        if isinstance(error, _DeadlineExceeded):
+            log_run.info("canceled: its Cancel-After deadline passed")
+            return self._finish_deadline(run)
+        if isinstance(error, EditCanceled):
+            log_run.info("stopped: " + ("canceled" if lease.canceled else "no longer held by this worker"))
+            return None
+        if isinstance(error, _Stopped):
+            requeued = self.store.requeue_run(run.id, run.attempt, self.config.worker_id, "worker_shutdown")
+            log_run.info(
+                "worker shutting down: run returned to the queue" if requeued else "worker shutting down"
+            )
+            return None
+        raise error
+
+    def _compute(self, run: RunRecord, lease: LeaseKeeper, log_run: _RunLog, started: float) -> _Computed:
         try:
             request = INPUT_MODELS.get(run.model_id, EditInput).model_validate(run.input)
         except ValidationError as error:
@@ -210,7 +220,13 @@ class RunExecutor:
             f"inference done in {result.timings_ms['inference_ms']:.0f} ms "
             f"({result.transformer_forwards} transformer passes, seed {result.seed})"
         )
+        return _Computed(request, result, fetch_ms)
 
+    def _deliver(
+        self, run: RunRecord, computed: _Computed, lease: LeaseKeeper, log_run: _RunLog, started: float
+    ) -> RunStatus | None:
+        """Encode and store the outputs, price the run and finish it; then release the lease."""
+        request, result = computed.request, computed.result
         store_started = time.monotonic()
         try:
             items = save_outputs(
@@ -221,14 +237,29 @@ class RunExecutor:
                 storage=self.storage,
             )
         except (StorageError, OSError) as error:
-            raise RunFailed(
-                FailureStage.STORAGE, "storage_failed", f"could not store outputs: {error}"
-            ) from error
-
+            failure = RunFailed(FailureStage.STORAGE, "storage_failed", f"could not store outputs: {error}")
+            log_run.error(f"failed at {failure.stage.value}: {failure.message}", code=failure.code)
+            return self._finish_failed(run, failure)
+        finally:
+            lease.stop()  # the run's status write below is fenced anyway
         store_ms = (time.monotonic() - store_started) * 1000
         pricing = price_outputs([(image.width, image.height) for image in result.images])
-        output = _output_object(request, result, items, run, fetch_ms, store_ms, started)
-        return output, pricing
+        output = _output_object(request, result, items, run, computed.fetch_ms, store_ms, started)
+        finished = self.store.finish_run(
+            run.id,
+            run.attempt,
+            self.config.worker_id,
+            RunStatus.SUCCEEDED,
+            output=output,
+            cost=pricing.cost_str,
+            cost_breakdown=pricing.breakdown,
+            cost_cents=pricing.cost_cents,
+        )
+        if not finished:
+            log.info("run %s: result dropped, the run was finished elsewhere (canceled or reaped)", run.id)
+            return None
+        log_run.info(f"succeeded in {(time.monotonic() - started):.2f} s, cost ${pricing.cost_str}")
+        return RunStatus.SUCCEEDED
 
     def _finish_deadline(self, run: RunRecord) -> RunStatus | None:
         done = self.store.finish_run(

@@ -33,13 +33,21 @@ class LeaseKeeper:
         self.canceled = False
         self._thread = threading.Thread(target=self._loop, name=f"lease-{run_id}", daemon=True)
 
-    def __enter__(self) -> LeaseKeeper:
+    def start(self) -> None:
         self._thread.start()
+
+    def stop(self) -> None:
+        """Stop renewing (idempotent); the run's next write says whether it is still ours."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def __enter__(self) -> LeaseKeeper:
+        self.start()
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        self.stop()
 
     def progress(self, step: int, steps: int) -> None:
         self._progress = (step, steps)

@@ -19,6 +19,7 @@ from pixelrun.net import NetworkPolicy, OutboundClient
 from pixelrun.storage import storage_from_settings
 from pixelrun.store import Store, is_unavailable
 from pixelrun.store.workers import WorkerStatus
+from pixelrun.worker.delivery import OutputDelivery
 from pixelrun.worker.served_models import served_models
 from pixelrun.worker.vitals import engine_figures, gpu_memory
 
@@ -112,6 +113,8 @@ class Worker:
             LoraFiles(self.settings.lora_dir, client, self.settings.max_lora_bytes),
         )
         waiter = self.store.queue_waiter(models, self.settings.poll_interval_seconds)
+        # Outputs are encoded and stored on their own thread while the next run computes.
+        delivery = OutputDelivery()
         try:
             while not self.stopping.is_set():
                 try:
@@ -132,7 +135,7 @@ class Worker:
                 self._status = "busy"
                 self._report("busy")
                 try:
-                    executor.execute(run)
+                    executor.execute(run, delivery)
                 except Exception:
                     # Unexpected (e.g. the store went away mid-run): the lease expires and
                     # the reaper re-queues the run; this worker carries on.
@@ -142,6 +145,8 @@ class Worker:
                     # GPU memory after the run reaches /metrics through the store.
                     self._report("ready", {**info, **gpu_memory(device)})
         finally:
+            # A computed run is delivered before the worker says it stopped, even on SIGTERM.
+            delivery.close()
             waiter.close()
             with contextlib.suppress(Exception):
                 self.store.mark_worker_stopped(self.worker_id)
