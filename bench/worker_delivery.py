@@ -15,15 +15,18 @@ whole series - the sum of model time) / runs. Compute is pinned to ONE torch thr
 that the other core stands for the CPU a GPU box leaves free while its GPU computes
 (encoding on a CPU core beside a GPU, not competing with it).
 
-Input: a noisy 1 MP PNG (the worst case for every encoder, and for input decode); output
-1024x1024, two denoising steps of the tiny model.
+Input: a noisy 1 MP PNG (the worst case for input decode); output 1024x1024, two
+denoising steps of the tiny model. The tiny model's images are smoother than noise;
+`--outputs noisy` replaces each computed image by uniform noise of the same size before it
+is delivered (the worst case for every encoder; pre-generated, so it costs no time).
 
-    .venv/bin/python bench/worker_delivery.py [--runs 6] [--formats png,webp,jpeg]
+    .venv/bin/python bench/worker_delivery.py [--runs 6] [--formats png,webp,jpeg] [--outputs model|noisy]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import statistics
@@ -58,6 +61,27 @@ def noisy_png(side: int = 1024) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
+
+
+class NoisyOutputs:
+    """Bench instrument: the engine, with each result image replaced by uniform noise."""
+
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+        self._noise: dict[tuple[int, int], Image.Image] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+    def _noisy(self, size: tuple[int, int]) -> Image.Image:
+        if size not in self._noise:
+            pixels = np.random.default_rng(1).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+            self._noise[size] = Image.fromarray(pixels)
+        return self._noise[size]
+
+    def edit(self, *args: Any, **kwargs: Any) -> Any:
+        result = self._engine.edit(*args, **kwargs)
+        return dataclasses.replace(result, images=[self._noisy(image.size) for image in result.images])
 
 
 def upload_asset(store: Store, storage: LocalFileStorage, owner_id: str, data: bytes, side: int) -> str:
@@ -130,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--formats", default="png,webp,jpeg")
     parser.add_argument("--size", type=int, default=1024, help="side of the square input and output")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument(
+        "--outputs", choices=("model", "noisy"), default="model", help="what is encoded (see above)"
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -139,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(data_dir=workdir, weights="tiny", device="cpu")
     print("loading the tiny engine ...", file=sys.stderr)
     engine = load_engine(settings)
+    if args.outputs == "noisy":
+        engine = NoisyOutputs(engine)
     store = Store(f"sqlite:///{workdir / 'pixelrun.db'}")
     store.migrate()
     owner = store.ensure_owner("bench")
@@ -165,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     store.close()
 
     print(
-        f"\nnoisy {args.size}x{args.size} input and output size, {args.runs} runs per row (medians); "
+        f"\nnoisy {args.size}x{args.size} input, {args.outputs} outputs, {args.runs} runs per row (medians); "
         f"target at 1024x1024: <= {TARGET_MS} ms\n"
     )
     header = "| format | delivery | model ms | fetch ms | encode+store ms | non-model per run ms | between model passes ms | file KB |"

@@ -21,6 +21,7 @@ from pixelrun.api.streaming import StreamEvents, StreamHub
 from pixelrun.config import Settings
 from pixelrun.storage import FileStorage, storage_from_settings
 from pixelrun.store import Store
+from pixelrun.store.loop_reads import LoopReads
 
 API_PREFIX = "/v1"
 
@@ -38,10 +39,11 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
             await anyio.to_thread.run_sync(app_store.migrate)
         else:
             app_store = store
+        app.state.loop_reads = LoopReads(app_store.engine, app_store.run_reads)
         try:
             app.state.store = app_store
             # Run reads take turns on a few threads: 40 threads at once (anyio's default)
-            # spent more CPU fighting over the GIL than reading (docs/performance.md).
+            # spent more CPU fighting over the GIL than reading (docs/operations.md).
             app.state.read_limiter = anyio.CapacityLimiter(settings.read_threads)
             # The grace period for creates without a live worker starts now.
             app.state.model_gate = open_model_gate(app_store, settings)
@@ -66,6 +68,7 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
             finally:
                 await hub.stop()
         finally:
+            await app.state.loop_reads.close()
             if owned_store:
                 app_store.close()
 

@@ -1,7 +1,7 @@
 """The one way a run enters the system and leaves it as a wire object.
 
 Every create route (the native one and the OpenAI / Replicate translators) goes through
-`submit_run`, and every route that shows a run uses `present_run`: one run path, one
+`submit`, and every route that shows a run uses `present_run`: one run path, one
 set of checks, whatever the wire shape outside.
 """
 
@@ -145,38 +145,6 @@ def json_response(body: RunOut, status_code: int = 200, headers: dict[str, str] 
     return Response(
         body.model_dump_json(), status_code=status_code, headers=headers, media_type="application/json"
     )
-
-
-def submit_run(
-    *,
-    store: Store,
-    settings: Settings,
-    auth: AuthContext,
-    model: CatalogModel,
-    raw_input: Any,
-    metadata: dict[str, Any] | None = None,
-    callback_url: str | None = None,
-    client_ref: str | None = None,
-    input_loc: tuple[str, ...] = ("body", "input"),
-    options: CreateOptions | None = None,
-    status_code: int = 201,
-    callback_format: str | None = None,
-) -> RunRecord:
-    """`submit` for routes that need only the run (no idempotency replay to answer)."""
-    return submit(
-        store=store,
-        settings=settings,
-        auth=auth,
-        model=model,
-        raw_input=raw_input,
-        metadata=metadata,
-        callback_url=callback_url,
-        client_ref=client_ref,
-        input_loc=input_loc,
-        options=options,
-        status_code=status_code,
-        callback_format=callback_format,
-    ).run
 
 
 def submit(

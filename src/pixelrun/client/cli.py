@@ -7,8 +7,11 @@ work with the light base install.
 from __future__ import annotations
 
 import base64
+import contextlib
+import itertools
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -244,6 +247,23 @@ def _run_table(run: Run) -> Table:
     return table
 
 
+@contextlib.contextmanager
+def _calling(server: str | None, key: str | None) -> Iterator[Pixelrun]:
+    """A client whose API and connection errors end the command with one `error:` line."""
+    with _client(server, key) as px:
+        try:
+            yield px
+        except (APIError, APIConnectionError) as error:
+            raise _fail(str(error)) from None
+
+
+def _show_run(run: Run, as_json: bool) -> None:
+    if as_json:
+        _print_json(run.model_dump(mode="json"))
+    else:
+        out.print(_run_table(run))
+
+
 @runs_app.command("list")
 def runs_list(
     limit: Annotated[int, typer.Option(help="How many runs, newest first.")] = 20,
@@ -254,15 +274,9 @@ def runs_list(
     key: KeyOption = None,
 ) -> None:
     """List your runs, newest first."""
-    with _client(server, key) as px:
-        try:
-            runs = []
-            for item in px.runs.list(status=status, model_id=model, page_size=min(max(limit, 1), 500)):
-                runs.append(item)
-                if len(runs) >= limit:
-                    break
-        except (APIError, APIConnectionError) as error:
-            raise _fail(str(error)) from None
+    with _calling(server, key) as px:
+        pages = px.runs.list(status=status, model_id=model, page_size=min(max(limit, 1), 500))
+        runs = list(itertools.islice(pages, max(limit, 0)))
     if as_json:
         _print_json([item.model_dump(mode="json") for item in runs])
         return
@@ -277,15 +291,9 @@ def runs_get(
     run_id: str, as_json: JsonOption = False, server: ServerOption = None, key: KeyOption = None
 ) -> None:
     """Show one run."""
-    with _client(server, key) as px:
-        try:
-            item = px.runs.get(run_id)
-        except (APIError, APIConnectionError) as error:
-            raise _fail(str(error)) from None
-    if as_json:
-        _print_json(item.model_dump(mode="json"))
-    else:
-        out.print(_run_table(item))
+    with _calling(server, key) as px:
+        item = px.runs.get(run_id)
+    _show_run(item, as_json)
 
 
 @runs_app.command("cancel")
@@ -293,15 +301,9 @@ def runs_cancel(
     run_id: str, as_json: JsonOption = False, server: ServerOption = None, key: KeyOption = None
 ) -> None:
     """Cancel a run (a running run stops at its next denoising step)."""
-    with _client(server, key) as px:
-        try:
-            item = px.runs.cancel(run_id)
-        except (APIError, APIConnectionError) as error:
-            raise _fail(str(error)) from None
-    if as_json:
-        _print_json(item.model_dump(mode="json"))
-    else:
-        out.print(_run_table(item))
+    with _calling(server, key) as px:
+        item = px.runs.cancel(run_id)
+    _show_run(item, as_json)
 
 
 @runs_app.command("logs")
@@ -309,11 +311,8 @@ def runs_logs(
     run_id: str, as_json: JsonOption = False, server: ServerOption = None, key: KeyOption = None
 ) -> None:
     """Show a run's log lines."""
-    with _client(server, key) as px:
-        try:
-            lines = px.runs.logs(run_id)
-        except (APIError, APIConnectionError) as error:
-            raise _fail(str(error)) from None
+    with _calling(server, key) as px:
+        lines = px.runs.logs(run_id)
     if as_json:
         _print_json([line.model_dump(mode="json") for line in lines])
         return

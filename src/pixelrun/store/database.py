@@ -45,7 +45,7 @@ def create_engine_for(url: str | URL, **kwargs: Any) -> Engine:
         return _sqlite_engine(parsed, **kwargs)
     if backend == "postgresql":
         engine = create_engine(parsed, **kwargs)
-        _ping_idle_connections(engine)
+        ping_idle_connections(engine)
         return engine
     raise ValueError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
 
@@ -55,7 +55,7 @@ PING_AFTER_IDLE_SECONDS = 2.0
 _CHECKED_IN_AT = "pixelrun_checked_in_at"
 
 
-def _ping_idle_connections(engine: Engine) -> None:
+def ping_idle_connections(engine: Engine) -> None:
     """Ping a pooled connection before use only when it sat idle (SQLAlchemy's custom
     pessimistic-disconnect recipe).
 

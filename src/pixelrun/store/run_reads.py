@@ -7,6 +7,8 @@ count (evaluated only while the run is queued) does both.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Engine, and_, bindparam, case, func, or_, select
 
 from pixelrun.runs import RunStatus
@@ -44,18 +46,25 @@ class RunReads:
         self._by_id = RawStatement(by_id)
         self._by_id_and_owner = RawStatement(by_id.where(runs.c.owner_id == bindparam("owner_id")))
 
+    def statement_for(self, run_id: str, owner_id: str | None) -> tuple[RawStatement, dict[str, str]]:
+        """The prebuilt read and its parameters (`loop_reads` runs the same statement)."""
+        if owner_id is None:
+            return self._by_id, {"run_id": run_id}
+        return self._by_id_and_owner, {"run_id": run_id, "owner_id": owner_id}
+
     def get_with_position(
         self, run_id: str, owner_id: str | None = None
     ) -> tuple[RunRecord, int | None] | None:
         """(the run, its 1-based place among its model's queued runs or None), or None when unknown."""
-        if owner_id is None:
-            query, params = self._by_id, {"run_id": run_id}
-        else:
-            query, params = self._by_id_and_owner, {"run_id": run_id, "owner_id": owner_id}
+        query, params = self.statement_for(run_id, owner_id)
         with single_read(self.engine) as conn:
-            row = query.first_mapping(conn, params)
-        if row is None:
-            return None
-        position = row["queue_position"]
-        record = RunRecord.from_row(row)  # type: ignore[arg-type]
-        return record, (int(position) or None) if position is not None else None
+            return position_from_row(query.first_mapping(conn, params))
+
+
+def position_from_row(row: dict[str, Any] | None) -> tuple[RunRecord, int | None] | None:
+    """The run and its queue position from a row of the read above."""
+    if row is None:
+        return None
+    position = row["queue_position"]
+    record = RunRecord.from_row(row)  # type: ignore[arg-type]
+    return record, (int(position) or None) if position is not None else None

@@ -1,7 +1,7 @@
 """OpenAI-compatible image edits (SPEC §9): `POST /v1/images/edits` as the official SDK sends it.
 
 A thin translator: the multipart form becomes a run input, the run is created through
-`submit_run` and awaited with `wait_for_terminal`, like any other run (listed, billed,
+`run_service.submit` and awaited with `wait_for_terminal`, like any other run (listed, billed,
 cancellable, logged), and the finished run becomes OpenAI's images response.
 """
 
@@ -19,7 +19,7 @@ from starlette.datastructures import FormData, UploadFile
 from pixelrun.api.deps import CurrentAuth, SettingsDep, StorageDep, StoreDep
 from pixelrun.api.errors import ApiError
 from pixelrun.api.models_catalog import CATALOG, CatalogModel, get_catalog_model
-from pixelrun.api.run_service import CreateOptions, submit_run
+from pixelrun.api.run_service import CreateOptions, submit
 from pixelrun.api.run_waiter import wait_for_terminal
 from pixelrun.engines.qwen_image_edit import MODEL_ID as DEFAULT_MODEL_ID
 from pixelrun.engines.qwen_image_edit.schema import (
@@ -263,8 +263,8 @@ async def images_edits(
     async with request.form(max_files=MAX_IMAGES + len(REFUSED_FILES), max_fields=100) as form:
         model, raw_input, response_format = await _translate(form)
     options = CreateOptions.from_request(request)  # Idempotency-Key, Cancel-After (SPEC §11)
-    run = await anyio.to_thread.run_sync(
-        lambda: submit_run(
+    submission = await anyio.to_thread.run_sync(
+        lambda: submit(
             store=store,
             settings=settings,
             auth=auth,
@@ -274,6 +274,8 @@ async def images_edits(
             options=options,
         )
     )
+    # A replayed Idempotency-Key waits for (and answers with) the first request's run.
+    run = submission.run
     final = await wait_for_terminal(store, run, settings.sync_timeout_seconds)
     return await anyio.to_thread.run_sync(lambda: _answer(final, response_format, storage, settings))
 

@@ -1,7 +1,7 @@
 """Replicate-compatible predictions (SPEC §10), as the official `replicate` client calls them.
 
 A thin translator over the one run path: a prediction is a run (same id) created
-through `submit_run`, `Prefer: wait` is `wait_for_terminal`, and the prediction object
+through `run_service.submit`, `Prefer: wait` is `wait_for_terminal`, and the prediction object
 is built by `pixelrun.runs.build_prediction`, the same builder that makes the webhook
 bodies the callback outbox delivers.
 """
@@ -24,7 +24,7 @@ from pixelrun.api.models_catalog import get_catalog_model
 from pixelrun.api.prefer import parse_prefer_wait
 from pixelrun.api.run_service import CreateOptions, submit
 from pixelrun.api.run_waiter import wait_for_terminal
-from pixelrun.api.streaming.follow import follow_run, parse_last_event_id
+from pixelrun.api.streaming.follow import follow_run, parse_last_event_id, sse_response
 from pixelrun.api.streaming.hub import StreamHub
 from pixelrun.api.wire import HTTP_URL_PATTERN, MAX_CALLBACK_URL_CHARS, check_http_url
 from pixelrun.config import Settings
@@ -330,8 +330,4 @@ async def stream_prediction(
     def output_urls(wire_run: dict[str, Any]) -> list[str]:
         return [str(item["url"]) for item in (wire_run.get("output") or {}).get("outputs", [])]
 
-    return StreamingResponse(
-        replicate_events(run_events, output_urls),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return sse_response(replicate_events(run_events, output_urls))

@@ -24,7 +24,7 @@ from pixelrun.api.wire import (
     StatusOut,
 )
 from pixelrun.runs import STATUS_DESCRIPTIONS, RunStatus
-from pixelrun.store import InvalidCursor, RunNotFound
+from pixelrun.store import InvalidCursor, RunNotFound, RunRecord
 from pixelrun.store.cursor import CURSOR_PATTERN
 
 MAX_LIST_LIMIT = 500
@@ -188,15 +188,24 @@ def list_statuses(auth: CurrentAuth) -> list[StatusOut]:
 @router.get("/runs/{run_id}", response_model=RunOut, summary="Get a run", responses=_RUN_NOT_FOUND)
 async def get_run(run_id: RunId, auth: CurrentAuth, request: Request) -> Response:
     store, settings, storage = services(request)
+    # On the loop: the polling hot path (store/loop_reads.py says why).
+    found = await request.app.state.loop_reads.get_with_position(run_id, auth.owner_id)
+    if found is None:
+        raise run_not_found(run_id)
+    run, position = found
 
-    def read() -> Response:
-        found = store.run_reads.get_with_position(run_id, auth.owner_id)
-        if found is None:
-            raise run_not_found(run_id)
-        run, position = found
+    def answer() -> Response:
         return json_response(present_run(run, store, settings, storage, queue_position=position))
 
-    return await anyio.to_thread.run_sync(read, limiter=request.app.state.read_limiter)
+    if not _has_stored_files(run):
+        return answer()
+    # Signing file URLs may do I/O (an S3 client refreshing its credentials): not on the loop.
+    return await anyio.to_thread.run_sync(answer, limiter=request.app.state.read_limiter)
+
+
+def _has_stored_files(run: RunRecord) -> bool:
+    outputs = (run.output or {}).get("outputs") or []
+    return any("key" in item for item in outputs)
 
 
 @router.post(

@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from pixelrun.api.deps import CurrentAuth, SettingsDep, StoreDep
 from pixelrun.api.routes.runs import RunId, run_not_found
-from pixelrun.api.streaming.follow import follow_run, parse_last_event_id
+from pixelrun.api.streaming.follow import follow_run, parse_last_event_id, sse_response
 from pixelrun.api.streaming.hub import StreamHub
 from pixelrun.api.wire import ErrorOut
 
@@ -47,9 +47,4 @@ async def stream_run(
         raise run_not_found(run_id)
     hub: StreamHub = request.app.state.stream_hub
     body = follow_run(hub, run_id, parse_last_event_id(last_event_id), settings.stream_keepalive_seconds)
-    return StreamingResponse(
-        body,
-        media_type="text/event-stream",
-        # No proxy buffering or caching: events must reach the client as they happen.
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return sse_response(body)

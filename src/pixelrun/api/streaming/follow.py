@@ -6,9 +6,20 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import anyio.to_thread
+from fastapi.responses import StreamingResponse
 
 from pixelrun.api.streaming.events import KEEP_ALIVE, SseEvent
 from pixelrun.api.streaming.hub import StreamHub
+
+
+def sse_response(events: AsyncIterator[bytes]) -> StreamingResponse:
+    """`events` as a `text/event-stream` answer that proxies pass through as it comes."""
+    return StreamingResponse(
+        events,
+        media_type="text/event-stream",
+        # No proxy buffering or caching: events must reach the client as they happen.
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 def parse_last_event_id(value: str | None) -> int | None:
