@@ -153,9 +153,18 @@ def storage_content_type(asset: AssetRecord) -> str:
     return SAFETENSORS_TYPE if asset.storage_key.endswith(".safetensors") else asset.mime_type
 
 
-def asset_reference_errors(store: Store, owner_id: str, value: Any, loc: tuple[str | int, ...]) -> list[dict]:
-    """Field errors for asset URLs in a run's input that are malformed or not the caller's ready assets."""
-    found = list(_asset_urls(value, loc))
+def asset_urls_in(
+    value: Any, loc: tuple[str | int, ...]
+) -> list[tuple[tuple[str | int, ...], str, str | None]]:
+    """The asset URLs in a run's input: (where, url, asset id or None when malformed)."""
+    return list(_asset_urls(value, loc))
+
+
+def asset_reference_errors(
+    store: Store, owner_id: str, found: list[tuple[tuple[str | int, ...], str, str | None]]
+) -> list[dict]:
+    """Field errors for the asset URLs `asset_urls_in` found that are malformed or not the
+    caller's ready assets (one query)."""
     if not found:
         return []
     ids = [asset_id for _, _, asset_id in found if asset_id is not None]

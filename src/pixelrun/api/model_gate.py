@@ -51,6 +51,14 @@ class ModelGate:
                 self._fetched_at = now
             return self._counts.get(model_id, 0)
 
+    def check_reads_store(self, model_id: str) -> bool:
+        """Whether `check` would query the store (a stale cache, or no live worker to name)."""
+        if self.grace_seconds < 0 or self.in_grace:
+            return False
+        with self._lock:
+            stale = self._clock() - self._fetched_at >= self.cache_seconds
+            return stale or self._counts.get(model_id, 0) == 0
+
     def check(self, model_id: str) -> None:
         """Raise `ApiError(503, MODEL_UNAVAILABLE)` when no live worker can take the run."""
         if self.grace_seconds < 0 or self.in_grace or self.live_workers(model_id) > 0:

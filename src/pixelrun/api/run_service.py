@@ -7,15 +7,17 @@ set of checks, whatever the wire shape outside.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import anyio.to_thread
 from fastapi import Request, Response
 from pydantic import ValidationError
 
-from pixelrun.api.asset_service import asset_reference_errors
+from pixelrun.api.asset_service import asset_reference_errors, asset_urls_in
 from pixelrun.api.errors import ApiError, field_errors, validation_error
 from pixelrun.api.model_gate import model_gate
 from pixelrun.api.models_catalog import CatalogModel
@@ -137,6 +139,32 @@ def present_run(
     )
 
 
+async def present_on_loop(
+    run: RunRecord,
+    store: Store,
+    settings: Settings,
+    storage: FileStorage,
+    limiter: anyio.CapacityLimiter,
+    queue_position: int | None = UNKNOWN,
+) -> RunOut:
+    """`present_run` for coroutines: on the loop when nothing needs I/O, else in a thread.
+
+    A run with stored files needs signed URLs, and signing may do I/O (an S3 client
+    refreshing its credentials); a queued run without its position needs a query.
+    """
+    needs_io = has_stored_files(run) or (run.status is RunStatus.QUEUED and queue_position is UNKNOWN)
+    if not needs_io:
+        return present_run(run, store, settings, storage, queue_position=queue_position)
+    return await anyio.to_thread.run_sync(
+        lambda: present_run(run, store, settings, storage, queue_position=queue_position), limiter=limiter
+    )
+
+
+def has_stored_files(run: RunRecord) -> bool:
+    outputs = (run.output or {}).get("outputs") or []
+    return any("key" in item for item in outputs)
+
+
 def json_response(body: RunOut, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
     """`body` serialised once by pydantic. Returning the model instead makes FastAPI dump it,
     validate it again against the response model and serialise it: three passes per request.
@@ -147,7 +175,7 @@ def json_response(body: RunOut, status_code: int = 200, headers: dict[str, str] 
     )
 
 
-def submit(
+async def submit(
     *,
     store: Store,
     settings: Settings,
@@ -169,9 +197,15 @@ def submit(
     Raises `ApiError` (429, 422 with field errors under `input_loc`, 409, 402) for the
     caller's error handler to render in whichever wire shape its route speaks; 503
     `MODEL_UNAVAILABLE` when no live worker can serve the model after the grace period.
+
+    A coroutine: the checks run on the loop and the store is reached only when needed
+    (the rate limit, asset URLs, a stale worker count: in a thread; the create itself:
+    awaited from the committer thread). A hop to a thread per create cost more CPU than
+    the checks.
     """
     options = options or CreateOptions()
-    _check_rate_limit(store, settings, auth)
+    if settings.rate_limit_per_minute is not None:
+        await anyio.to_thread.run_sync(_check_rate_limit, store, settings, auth)
     try:
         validated = model.input_model.model_validate(raw_input)
     except ValidationError as exc:
@@ -183,9 +217,11 @@ def submit(
     if problems:
         raise validation_error(problems)
     # Uploaded assets are owner-scoped: another owner's (or a deleted) asset is refused here.
-    problems = asset_reference_errors(store, auth.owner_id, stored_input, input_loc)
-    if problems:
-        raise validation_error(problems)
+    assets = asset_urls_in(stored_input, input_loc)
+    if assets:
+        problems = await anyio.to_thread.run_sync(asset_reference_errors, store, auth.owner_id, assets)
+        if problems:
+            raise validation_error(problems)
     new_run = NewRun(
         owner_id=auth.owner_id,
         model_id=model.id,
@@ -198,7 +234,11 @@ def submit(
         callback_format=callback_format,
     )
     estimated_cents = model.estimate_cents(validated)
-    model_gate(store, settings).check(model.id)
+    gate = model_gate(store, settings)
+    if gate.check_reads_store(model.id):
+        await anyio.to_thread.run_sync(gate.check, model.id)
+    else:
+        gate.check(model.id)
     try:
         digest = ""
         if options.idempotency_key is not None:
@@ -213,12 +253,14 @@ def submit(
                     "cancel_after": options.cancel_after.total_seconds() if options.cancel_after else None,
                 }
             )
-        created = store.idempotent.create_run(
-            new_run,
-            key=options.idempotency_key,
-            request_digest=digest,
-            status_code=status_code,
-            estimated_cents=estimated_cents,
+        created = await asyncio.wrap_future(
+            store.idempotent.create_run_future(
+                new_run,
+                key=options.idempotency_key,
+                request_digest=digest,
+                status_code=status_code,
+                estimated_cents=estimated_cents,
+            )
         )
         return Submission(created.run, created.status_code, created.replayed, created.queue_position)
     except IdempotencyConflict as exc:

@@ -61,10 +61,15 @@ class GroupCommit(Generic[Item, Result]):
 
     def submit(self, item: Item) -> Result:
         """Apply `item` in the next batch and return its result (or raise its error)."""
+        return self.submit_future(item).result()
+
+    def submit_future(self, item: Item) -> Future[Result]:
+        """Apply `item` in the next batch; the future holds its result or error (for
+        coroutines: `asyncio.wrap_future`, no thread of theirs waits)."""
         future: Future[Result] = Future()
         self._ensure_started()
         self._queue.put((item, future))
-        return future.result()
+        return future
 
     def close(self) -> None:
         """Stop the committer after the writes already submitted."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -87,9 +88,29 @@ class IdempotentCreates:
         Raises `IdempotencyConflict` when the key was used for a different request, and
         `InsufficientCredit` like any create (nothing is remembered then).
         """
+        return self.create_run_future(
+            new_run,
+            key=key,
+            request_digest=request_digest,
+            status_code=status_code,
+            estimated_cents=estimated_cents,
+        ).result()
+
+    def create_run_future(
+        self,
+        new_run: NewRun,
+        *,
+        key: str | None,
+        request_digest: str = "",
+        status_code: int = 201,
+        estimated_cents: int = 0,
+    ) -> Future[Created]:
+        """`create_run` without waiting: its outcome as a future (the API awaits it on its loop)."""
         if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
             raise ValueError(f"an idempotency key has 1 to {MAX_KEY_LENGTH} characters")
-        return self._commits.submit(CreateRequest(new_run, key, request_digest, status_code, estimated_cents))
+        return self._commits.submit_future(
+            CreateRequest(new_run, key, request_digest, status_code, estimated_cents)
+        )
 
     def close(self) -> None:
         self._commits.close()

@@ -263,16 +263,14 @@ async def images_edits(
     async with request.form(max_files=MAX_IMAGES + len(REFUSED_FILES), max_fields=100) as form:
         model, raw_input, response_format = await _translate(form)
     options = CreateOptions.from_request(request)  # Idempotency-Key, Cancel-After (SPEC §11)
-    submission = await anyio.to_thread.run_sync(
-        lambda: submit(
-            store=store,
-            settings=settings,
-            auth=auth,
-            model=model,
-            raw_input=raw_input,
-            input_loc=("body",),
-            options=options,
-        )
+    submission = await submit(
+        store=store,
+        settings=settings,
+        auth=auth,
+        model=model,
+        raw_input=raw_input,
+        input_loc=("body",),
+        options=options,
     )
     # A replayed Idempotency-Key waits for (and answers with) the first request's run.
     run = submission.run

@@ -197,17 +197,15 @@ async def create_prediction(
     if body.webhook_events_filter is not None and "completed" not in body.webhook_events_filter:
         webhook = None  # Pixelrun only sends the completion webhook
     options = CreateOptions.from_request(request)  # Idempotency-Key, Cancel-After (SPEC §11)
-    submission = await anyio.to_thread.run_sync(
-        lambda: submit(
-            store=store,
-            settings=settings,
-            auth=auth,
-            model=model,
-            raw_input=body.input,
-            callback_url=webhook,
-            options=options,
-            callback_format=PREDICTION_CALLBACK_FORMAT if webhook else None,
-        )
+    submission = await submit(
+        store=store,
+        settings=settings,
+        auth=auth,
+        model=model,
+        raw_input=body.input,
+        callback_url=webhook,
+        options=options,
+        callback_format=PREDICTION_CALLBACK_FORMAT if webhook else None,
     )
     run = submission.run
     response.status_code = submission.status_code

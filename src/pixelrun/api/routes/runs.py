@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import anyio.to_thread
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BeforeValidator
 
@@ -13,7 +12,14 @@ from pixelrun.api.deps import CurrentAuth, SettingsDep, StorageDep, StoreDep, se
 from pixelrun.api.errors import ApiError, validation_error
 from pixelrun.api.models_catalog import CatalogModel, get_catalog_model
 from pixelrun.api.prefer import parse_prefer_wait
-from pixelrun.api.run_service import CreateOptions, json_response, present_run, submit
+from pixelrun.api.run_service import (
+    UNKNOWN,
+    CreateOptions,
+    json_response,
+    present_on_loop,
+    present_run,
+    submit,
+)
 from pixelrun.api.run_waiter import wait_for_terminal
 from pixelrun.api.wire import (
     ErrorOut,
@@ -24,7 +30,7 @@ from pixelrun.api.wire import (
     StatusOut,
 )
 from pixelrun.runs import STATUS_DESCRIPTIONS, RunStatus
-from pixelrun.store import InvalidCursor, RunNotFound, RunRecord
+from pixelrun.store import InvalidCursor, RunNotFound
 from pixelrun.store.cursor import CURSOR_PATTERN
 
 MAX_LIST_LIMIT = 500
@@ -99,31 +105,25 @@ async def create_run(
     options = CreateOptions.from_request(request)
     wait = parse_prefer_wait(prefer)
 
-    def create() -> tuple[Any, Any]:
-        submission = submit(
-            store=store,
-            settings=settings,
-            auth=auth,
-            model=model,
-            raw_input=body.input,
-            metadata=body.metadata,
-            callback_url=body.callback_url,
-            client_ref=body.client_ref,
-            options=options,
-        )
-        if wait is not None:
-            return submission, None
-        return submission, present_run(
-            submission.run, store, settings, storage, queue_position=submission.queue_position
-        )
-
-    submission, out = await anyio.to_thread.run_sync(create)
+    submission = await submit(
+        store=store,
+        settings=settings,
+        auth=auth,
+        model=model,
+        raw_input=body.input,
+        metadata=body.metadata,
+        callback_url=body.callback_url,
+        client_ref=body.client_ref,
+        options=options,
+    )
     headers = submission.headers()
+    run, position = submission.run, submission.queue_position
     if wait is not None:
         # The run is committed: a client that hangs up here does not cancel it.
-        run = await wait_for_terminal(store, submission.run, wait)
+        run = await wait_for_terminal(store, run, wait)
         headers["Preference-Applied"] = f"wait={wait}"
-        out = await anyio.to_thread.run_sync(present_run, run, store, settings, storage)
+        position = UNKNOWN
+    out = await present_on_loop(run, store, settings, storage, request.app.state.read_limiter, position)
     return json_response(out, submission.status_code, headers)
 
 
@@ -193,19 +193,8 @@ async def get_run(run_id: RunId, auth: CurrentAuth, request: Request) -> Respons
     if found is None:
         raise run_not_found(run_id)
     run, position = found
-
-    def answer() -> Response:
-        return json_response(present_run(run, store, settings, storage, queue_position=position))
-
-    if not _has_stored_files(run):
-        return answer()
-    # Signing file URLs may do I/O (an S3 client refreshing its credentials): not on the loop.
-    return await anyio.to_thread.run_sync(answer, limiter=request.app.state.read_limiter)
-
-
-def _has_stored_files(run: RunRecord) -> bool:
-    outputs = (run.output or {}).get("outputs") or []
-    return any("key" in item for item in outputs)
+    out = await present_on_loop(run, store, settings, storage, request.app.state.read_limiter, position)
+    return json_response(out)
 
 
 @router.post(
