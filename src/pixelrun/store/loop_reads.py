@@ -43,7 +43,12 @@ class LoopReads:
         if engine.dialect.name == "postgresql":
             # Single statements: autocommit, no BEGIN/COMMIT round trips (like `single_read`).
             self._async_engine = create_async_engine(
-                engine.url, isolation_level="AUTOCOMMIT", pool_size=ASYNC_POOL_SIZE, max_overflow=0
+                engine.url,
+                isolation_level="AUTOCOMMIT",
+                pool_size=ASYNC_POOL_SIZE,
+                max_overflow=0,
+                # Autocommit: no transaction is ever left to roll back at check-in.
+                pool_reset_on_return=None,
             )
             ping_idle_connections(self._async_engine.sync_engine)
         elif engine.url.database not in (None, "", ":memory:"):
