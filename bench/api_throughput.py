@@ -51,47 +51,40 @@ SIGTERM); the PostgreSQL database and the temporary directories are removed.
 from __future__ import annotations
 
 import argparse
-import atexit
 import json
 import os
 import platform
-import re
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
-from dataclasses import asdict, dataclass, field
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
 
 import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from bench_processes import Child, free_port, pixelrun_env, postgres_database, wait_http
+from dispatch_latency import DispatchResult, measure_dispatch
 from throughput_load import (
     CREATE_PATH,
     LOADS,
     READS_PER_CREATE,
     LoadResult,
     measure_load,
-    percentile,
     request_body,
     request_plan,
 )
+from throughput_table import print_table
 
-KEY_LINE = re.compile(r"^\s+(px_\S+)\s*$")
 DEFAULT_PG_ADMIN_URL = os.environ.get(
     "PIXELRUN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 BACKEND_NAMES = {"sqlite": "sqlite", "postgres": "postgresql", "postgresql": "postgresql", "pg": "postgresql"}
-TERMINAL = {"succeeded", "failed", "canceled"}
 
 
 # ---------------------------------------------------------------------------
@@ -140,217 +133,7 @@ def serve_baseline(port: int) -> None:
 
 
 # ---------------------------------------------------------------------------
-# Child processes.
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Child:
-    """A child process in its own session (so its whole group can be killed); output goes to a log file."""
-
-    live: ClassVar[list[Child]] = []
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.name = name
-        self.log_path = log_path
-        self.key: str | None = None
-        self._log = log_path.open("a")
-        self.process = subprocess.Popen(
-            argv,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            text=True,
-            start_new_session=True,
-        )
-        Child.live.append(self)
-        threading.Thread(target=self._read_stdout, daemon=True).start()
-
-    def _read_stdout(self) -> None:
-        # stdout is read (not sent to the log directly) because `serve` prints the first key there.
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._log.write(line)
-            match = KEY_LINE.match(line)
-            if match and self.key is None:
-                self.key = match.group(1)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def log_tail(self, chars: int = 3000) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
-
-    def stop(self, timeout: float = 30.0) -> None:
-        if self.alive():
-            with suppress(ProcessLookupError):
-                os.killpg(self.pid, signal.SIGTERM)
-            with suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout)
-        # Anything left in the group (also after a clean exit of the leader) is killed.
-        with suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)
-        with suppress(subprocess.TimeoutExpired):
-            self.process.wait(10)
-        if self in Child.live:
-            Child.live.remove(self)
-        self._log.close()
-
-    @classmethod
-    def kill_all(cls) -> None:
-        for child in list(cls.live):
-            with suppress(Exception):
-                child.stop(timeout=5)
-
-
-atexit.register(Child.kill_all)
-
-
-def wait_http(
-    base_url: str, path: str, child: Child, timeout: float, headers: dict[str, str] | None = None
-) -> None:
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if not child.alive():
-            raise RuntimeError(f"{child.name} exited with {child.process.returncode}:\n{child.log_tail()}")
-        try:
-            response = httpx.get(base_url + path, headers=headers, timeout=5)
-            if response.status_code == 200:
-                return
-            last = f"{response.status_code} {response.text[:300]}"
-        except httpx.TransportError as exc:
-            last = repr(exc)
-        time.sleep(0.2)
-    raise TimeoutError(f"{base_url}{path} not 200 after {timeout} s ({last}):\n{child.log_tail()}")
-
-
-def pixelrun_env(data_dir: Path, database_url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "PIXELRUN_DATA_DIR": str(data_dir),
-            "PIXELRUN_DATABASE_URL": database_url,
-            "PIXELRUN_WEIGHTS": "tiny",
-            "PIXELRUN_DEVICE": "cpu",
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-            "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-            "TOKENIZERS_PARALLELISM": "false",
-            # The load runs with no worker (it would compete for the CPU): queue the creates
-            # instead of refusing them with 503 MODEL_UNAVAILABLE.
-            "PIXELRUN_MODEL_GRACE_SECONDS": "-1",
-        }
-    )
-    return env
-
-
-# ---------------------------------------------------------------------------
-# Dispatch latency.
-
-
-@dataclass
-class DispatchResult:
-    backend: str
-    runs: int
-    failed: dict[str, int] = field(default_factory=dict)
-    to_dispatching_ms: list[float] = field(default_factory=list)
-    to_running_ms: list[float] = field(default_factory=list)
-    # Wall time from the POST to the run being seen terminal, for context (includes the tiny inference).
-    to_terminal_ms: list[float] = field(default_factory=list)
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            name: {"p50_ms": percentile(values, 50), "p99_ms": percentile(values, 99), "n": len(values)}
-            for name, values in (
-                ("create_to_dispatching", self.to_dispatching_ms),
-                ("create_to_running", self.to_running_ms),
-                ("create_to_terminal_wall", self.to_terminal_ms),
-            )
-        }
-
-
-def measure_dispatch(
-    backend: str,
-    base_url: str,
-    headers: dict[str, str],
-    database_url: str,
-    body: bytes,
-    args: argparse.Namespace,
-) -> DispatchResult:
-    from pixelrun.store import Store
-
-    result = DispatchResult(backend=backend, runs=args.dispatch_runs)
-    store = Store(database_url)
-    try:
-        with httpx.Client(
-            base_url=base_url, headers={**headers, "Content-Type": "application/json"}
-        ) as client:
-            for _ in range(args.dispatch_runs):
-                posted = time.perf_counter()
-                response = client.post(CREATE_PATH, content=body, timeout=30)
-                if response.status_code != 201:
-                    raise RuntimeError(f"create run: {response.status_code} {response.text[:500]}")
-                run_id = response.json()["id"]
-                deadline = time.monotonic() + args.run_timeout
-                while True:
-                    run = store.get_run(run_id)
-                    assert run is not None
-                    if run.status.value in TERMINAL:
-                        break
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(
-                            f"run {run_id} still {run.status.value} after {args.run_timeout} s"
-                        )
-                    # Polling the store, not the API, so the server is idle while the worker works.
-                    time.sleep(0.02)
-                result.to_terminal_ms.append((time.perf_counter() - posted) * 1000)
-                if run.status.value != "succeeded":
-                    label = f"{run.status.value}:{run.failure_code}"
-                    result.failed[label] = result.failed.get(label, 0) + 1
-                first: dict[str, datetime] = {}
-                for event in store.list_events(run_id):
-                    first.setdefault(event.to_status.value, event.created_at)
-                if "dispatching" in first:
-                    result.to_dispatching_ms.append(
-                        (first["dispatching"] - run.created_at).total_seconds() * 1000
-                    )
-                if "running" in first:
-                    result.to_running_ms.append((first["running"] - run.created_at).total_seconds() * 1000)
-    finally:
-        store.close()
-    return result
-
-
-# ---------------------------------------------------------------------------
 # Back ends.
-
-
-@contextmanager
-def postgres_database(admin_url: str) -> Iterator[str]:
-    """A fresh database for the bench, dropped at the end; yields its SQLAlchemy URL."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    admin = make_url(admin_url).set(drivername="postgresql")
-    admin_dsn = admin.render_as_string(hide_password=False)
-    name = f"pixelrun_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 TARGETS = {
@@ -460,92 +243,6 @@ def bench_baseline(workdir: Path, body: bytes, args: argparse.Namespace) -> dict
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.0f}%"
-
-
-def print_table(loads: list[LoadResult], dispatches: list[DispatchResult], args: argparse.Namespace) -> None:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(
-        title=f"API throughput: {args.requests} requests x {args.concurrency} clients per target "
-        f"(+{args.warmup} warm-up); dispatch: {args.dispatch_runs} sequential runs, one idle worker",
-        box=box.MARKDOWN,
-        title_justify="left",
-    )
-    for name, justify in (
-        ("measurement", "left"),
-        ("backend", "left"),
-        ("n", "right"),
-        ("errors", "right"),
-        ("req/s", "right"),
-        ("x baseline", "right"),
-        ("p50 ms", "right"),
-        ("p99 ms", "right"),
-        ("srv CPU ms/req", "right"),
-        ("CPU x baseline", "right"),
-        ("srv CPU", "right"),
-        ("cli CPU", "right"),
-    ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for load in loads:
-        table.add_row(
-            load.target,
-            load.backend,
-            str(load.requests),
-            str(sum(load.errors.values())),
-            f"{load.requests_per_s:.0f}",
-            "-" if load.ratio_to_baseline is None else f"{load.ratio_to_baseline:.2f}",
-            _ms(load.p50_ms),
-            _ms(load.p99_ms),
-            "-" if load.server_cpu_ms_per_request is None else f"{load.server_cpu_ms_per_request:.2f}",
-            "-" if load.cpu_ratio_to_baseline is None else f"{load.cpu_ratio_to_baseline:.2f}",
-            _pct(load.server_cpu),
-            _pct(load.client_cpu),
-        )
-    for dispatch in dispatches:
-        failed = str(sum(dispatch.failed.values()))
-        for label, values in (
-            ("dispatch: create -> dispatching", dispatch.to_dispatching_ms),
-            ("dispatch: create -> running", dispatch.to_running_ms),
-        ):
-            table.add_row(
-                label,
-                dispatch.backend,
-                str(len(values)),
-                failed,
-                "-",
-                "-",
-                _ms(percentile(values, 50)),
-                _ms(percentile(values, 99)),
-                "-",
-                "-",
-                "-",
-                "-",
-            )
-    # A fixed width so that the table is not wrapped when stdout is a pipe or a file.
-    Console(width=200, no_color=True, highlight=False).print(table)
-    for load in loads:
-        for label, count in load.errors.items():
-            print(
-                f"errors: {load.target} [{load.backend}] {label} x{count}: {load.error_samples.get(label, '')}"
-            )
-        if load.p50_first_tenth_ms is not None and load.p50_last_tenth_ms is not None:
-            print(
-                f"drift: {load.target} [{load.backend}] p50 of first tenth {load.p50_first_tenth_ms:.1f} ms, "
-                f"last tenth {load.p50_last_tenth_ms:.1f} ms"
-            )
-    for dispatch in dispatches:
-        for label, count in dispatch.failed.items():
-            print(f"dispatch runs not succeeded [{dispatch.backend}]: {label} x{count}")
 
 
 # ---------------------------------------------------------------------------

@@ -45,14 +45,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from api_throughput import (
-    Child,
-    cpu_seconds,
-    free_port,
-    pixelrun_env,
-    postgres_database,
-    wait_http,
-)
+from bench_processes import Child, free_port, pixelrun_env, postgres_database, wait_http
+from throughput_load import cpu_seconds
 
 MODEL = "alibaba/qwen-image-edit-2511"
 
