@@ -86,7 +86,8 @@ def test_list_iterates_across_pages(px: Pixelrun) -> None:
         for i in range(3)
     ]
     listed = [run.id for run in px.runs.list(page_size=1)]
-    assert listed[:3] == created[::-1] and len(listed) == len(set(listed)) > 3
+    # page_size=1: one page per run (other tests of this server may have added more runs).
+    assert listed[:3] == created[::-1] and len(listed) == len(set(listed)) >= 3
     for run_id in created:
         px.runs.wait(run_id, timeout=120)
     assert all(run.status_code == "succeeded" for run in px.runs.list(status="succeeded", page_size=2))

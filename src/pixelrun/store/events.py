@@ -10,6 +10,7 @@ from sqlalchemy import BindParameter, Connection, Engine, bindparam, insert, sel
 
 from pixelrun.runs import RunStatus
 from pixelrun.store.database import after_commit, pg_notify, read_tx
+from pixelrun.store.raw_statement import RawStatement
 from pixelrun.store.records import EventRecord, RunRecord
 from pixelrun.store.stream import CHANNEL as STREAM_CHANNEL
 from pixelrun.store.stream import append_status_in_tx
@@ -37,8 +38,8 @@ def record_event(
     from_value = from_status.value if from_status is not None else None
     if conn.dialect.name == "postgresql" and not to_status.is_terminal:
         # The event row and the stream's status row in one statement: one round trip less.
-        conn.execute(
-            _INSERT_EVENT_AND_STATUS_ROW,
+        _INSERT_EVENT_AND_STATUS_ROW_RAW.execute(
+            conn,
             {
                 "p_run_id": run_id,
                 "p_from_status": from_value,
@@ -50,8 +51,8 @@ def record_event(
         )
         pg_notify(conn, STREAM_CHANNEL, run_id)
     else:
-        conn.execute(
-            _INSERT_EVENT,
+        _INSERT_EVENT_RAW.execute(
+            conn,
             {
                 "run_id": run_id,
                 "from_status": from_value,
@@ -111,7 +112,9 @@ def _log_transition(fields: dict[str, Any]) -> None:
 
 
 # Built once: building a statement per call cost more CPU than running it (hot path).
-_INSERT_EVENT = insert(run_events)
+_INSERT_EVENT_RAW = RawStatement(
+    insert(run_events), column_keys=("run_id", "from_status", "to_status", "attempt", "created_at", "detail")
+)
 
 
 def _param(name: str) -> BindParameter[Any]:
@@ -138,6 +141,7 @@ _INSERT_EVENT_AND_STATUS_ROW = (
         .cte("event")
     )
 )
+_INSERT_EVENT_AND_STATUS_ROW_RAW = RawStatement(_INSERT_EVENT_AND_STATUS_ROW)
 
 
 def list_events(engine: Engine, run_id: str) -> list[EventRecord]:

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, func, insert, or_, select
 
 from pixelrun.runs import RunStatus, utc_now
 from pixelrun.store.database import pg_notify, read_tx, write_tx
+from pixelrun.store.raw_statement import RawStatement
 from pixelrun.store.records import LogRecord
 from pixelrun.store.tables import run_logs, run_stream_events
 
@@ -45,13 +46,16 @@ def append_status_in_tx(conn: Connection, run_id: str, status: RunStatus, at: da
         done = {"run_id": run_id, "kind": "done", "status": status.value, "created_at": at}
         conn.execute(_INSERT_STREAM_ROW, [row, done])
     else:
-        # One row as parameters, not a list of one: a list takes the executemany path.
-        conn.execute(_INSERT_STREAM_ROW, row)
+        _INSERT_STATUS_ROW_RAW.execute(conn, row)
     _notify(conn, run_id)
 
 
 # Built once: building a statement per call cost more CPU than running it (hot path).
 _INSERT_STREAM_ROW = insert(run_stream_events)
+# The create path's status row, on the DBAPI cursor (store/raw_statement.py).
+_INSERT_STATUS_ROW_RAW = RawStatement(
+    _INSERT_STREAM_ROW, column_keys=("run_id", "kind", "status", "created_at")
+)
 
 
 def append_log_in_tx(conn: Connection, run_id: str, log_id: int, at: datetime) -> None:
