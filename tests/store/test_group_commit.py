@@ -182,3 +182,23 @@ def test_a_conflicting_key_in_a_batch_fails_alone(store: Store, owner: Owner) ->
         outcomes = list(pool.map(create, ["first", "other"] * 8))
     assert all(outcome.replayed for outcome in outcomes[::2])
     assert all(isinstance(outcome, IdempotencyConflict) for outcome in outcomes[1::2])
+
+
+def test_a_write_whose_caller_gave_up_is_dropped_and_the_committer_goes_on(engine: Any) -> None:
+    recorder = _Recorder()
+    recorder.hold_at = 0
+    commits: GroupCommit[Any, Any] = GroupCommit(engine, recorder, expected=(Refused,), name="test")
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(commits.submit, (0, "first"))
+            assert recorder.holding.wait(10)
+            given_up = commits.submit_future((1, "x"))
+            assert given_up.cancel()  # like asyncio.wrap_future when the request is canceled
+            kept = commits.submit_future((2, "x"))
+            recorder.release.set()
+            assert first.result(10) == 0
+            assert kept.result(10) == 2
+        assert commits.submit((3, "x")) == 3  # the committer is still alive
+    finally:
+        commits.close()
+    assert _rows(engine) == [0, 2, 3]

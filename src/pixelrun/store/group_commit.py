@@ -94,16 +94,23 @@ class GroupCommit(Generic[Item, Result]):
             if first is None:
                 return
             batch = [first]
+            stop = False
             while len(batch) < self._max_batch:
                 try:
                     pending = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if pending is None:
-                    self._commit(batch)
-                    return
+                    stop = True
+                    break
                 batch.append(pending)
-            self._commit(batch)
+            # A write whose caller gave up (its future canceled, e.g. the client hung up while
+            # the create waited) is dropped; the others cannot be canceled from now on.
+            batch = [(item, future) for item, future in batch if future.set_running_or_notify_cancel()]
+            if batch:
+                self._commit(batch)
+            if stop:
+                return
 
     def _commit(self, batch: list[tuple[Item, Future[Result]]]) -> None:
         if len(batch) == 1:
