@@ -128,9 +128,9 @@ class Settings(BaseSettings):
     read_threads: int = Field(
         default=2,
         ge=1,
-        description="Threads per API process that read runs for GET /v1/runs/{id} (the polling "
-        "path). More threads contend for Python's lock and cost CPU per request; raise it when "
-        "the database is far away (each read then waits a round trip)",
+        description="Threads per API process for the parts of run reads and answers that cannot "
+        "run on the event loop (signing output URLs, a SQLite read that met a lock). More threads "
+        "contend for Python's lock and cost CPU per request",
     )
     sync_timeout_seconds: float = Field(
         default=300.0,
