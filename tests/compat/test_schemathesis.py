@@ -2,7 +2,9 @@
 
 Run as the CLI (`st run`) so that every phase runs (examples, coverage, fuzzing,
 stateful) as a user would run it; a fixed seed and a bounded number of examples keep
-it reproducible and within a minute or two. The server runs no worker: runs stay
+it reproducible. Its ~2100 cases mostly wait rather than compute (`Prefer: wait=N`, the
+edits route's sync timeout, event streams), so four schemathesis workers send them:
+~200 s instead of ~330 s with one, on a quiet 2-core machine. The server runs no worker: runs stay
 queued, so answers do not depend on how fast random inputs fail (see schemathesis.toml).
 """
 
@@ -64,7 +66,7 @@ def test_schemathesis_finds_nothing(target: Server, tmp_path: Path) -> None:
         "--report-dir",
         str(tmp_path / "report"),
         "--workers",
-        "1",
+        "4",
     ]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=540, cwd=tmp_path)
     output = result.stdout + result.stderr
