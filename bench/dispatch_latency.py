@@ -62,7 +62,7 @@ def measure_dispatch(
                 run_id = response.json()["id"]
                 deadline = time.monotonic() + args.run_timeout
                 while True:
-                    run = store.get_run(run_id)
+                    run = store.runs.get(run_id)
                     assert run is not None
                     if run.status.value in TERMINAL:
                         break
@@ -77,7 +77,7 @@ def measure_dispatch(
                     label = f"{run.status.value}:{run.failure_code}"
                     result.failed[label] = result.failed.get(label, 0) + 1
                 first: dict[str, datetime] = {}
-                for event in store.list_events(run_id):
+                for event in store.history.events(run_id):
                     first.setdefault(event.to_status.value, event.created_at)
                 if "dispatching" in first:
                     result.to_dispatching_ms.append(

@@ -46,7 +46,7 @@ from pixelrun.engines.qwen_image_edit import MODEL_ID
 from pixelrun.net import NetworkPolicy, OutboundClient
 from pixelrun.runs import RunStatus, utc_now
 from pixelrun.storage import LocalFileStorage, UrlSigner
-from pixelrun.store import Store
+from pixelrun.store import NewRun, Store
 from pixelrun.worker.delivery import OutputDelivery
 from pixelrun.worker.engine_factory import load_engine
 from pixelrun.worker.executor import ExecutorConfig, RunExecutor
@@ -113,17 +113,17 @@ def run_series(
         "output_format": fmt,
         "seed": 1,
     }
-    ids = [store.create_run(owner_id, MODEL_ID, body, None, None, None).id for _ in range(runs)]
+    ids = [store.runs.create(NewRun(owner_id, MODEL_ID, body, None, None, None)).run.id for _ in range(runs)]
     delivery = OutputDelivery() if pipelined else None
     started = time.perf_counter()
     try:
-        while (run := store.claim_next(WORKER_ID, [MODEL_ID], 60)) is not None:
+        while (run := store.queue.claim(WORKER_ID, [MODEL_ID], 60)) is not None:
             executor.execute(run, delivery)
     finally:
         if delivery is not None:
             delivery.close()
     wall_ms = (time.perf_counter() - started) * 1000
-    records = [store.get_run(run_id) for run_id in ids]
+    records = [store.runs.get(run_id) for run_id in ids]
     failed = [record.id for record in records if record is None or record.status is not RunStatus.SUCCEEDED]
     if failed:
         raise RuntimeError(f"runs did not succeed: {failed}")
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         engine = NoisyOutputs(engine)
     store = Store(f"sqlite:///{workdir / 'pixelrun.db'}")
     store.migrate()
-    owner = store.ensure_owner("bench")
+    owner = store.owners.ensure("bench")
     storage = LocalFileStorage(workdir / "files", "http://127.0.0.1:9", UrlSigner(b"k" * 32))
     image_url = upload_asset(store, storage, owner.id, noisy_png(args.size), args.size)
     config = ExecutorConfig(

@@ -213,8 +213,8 @@ def keys_create(
     store = Store(settings.resolved_database_url)
     store.migrate()
     budget = None if budget_usd is None else round(budget_usd * 100)
-    owner_record = store.ensure_owner(owner, budget)
-    record, plain = store.create_api_key(owner_record.id, label)
+    owner_record = store.owners.ensure(owner, budget)
+    record, plain = store.keys.create(owner_record.id, label)
     budget_text = (
         "unlimited" if owner_record.budget_cents is None else f"${owner_record.budget_cents / 100:.2f}"
     )

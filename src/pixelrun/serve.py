@@ -159,7 +159,7 @@ class WorkerSupervisor:
         slot.restart_at = time.monotonic() + delay
 
     def _reason(self, slot: WorkerSlot) -> str:
-        record = self.store.get_worker(slot.worker_id) if self.store is not None else None
+        record = self.store.workers.get(slot.worker_id) if self.store is not None else None
         return (record.failure_reason if record else None) or "crashed"
 
     def _load_failure(self, slot: WorkerSlot, code: int) -> str | None:
@@ -170,7 +170,7 @@ class WorkerSupervisor:
         """
         if self.store is None:
             return "the model could not be loaded" if code == EXIT_WEIGHTS_UNAVAILABLE else None
-        record = self.store.get_worker(slot.worker_id)
+        record = self.store.workers.get(slot.worker_id)
         if record is not None and record.status == "failed":
             return record.failure_message or "the model could not be loaded"
         if record is not None and record.status not in ("starting", "loading"):
@@ -211,10 +211,10 @@ class WorkerSupervisor:
 
 def first_key_banner(settings: Settings, store: Store) -> str | None:
     """On an empty store, create an owner and a key and say how to use them."""
-    if store.count_api_keys() > 0:
+    if store.keys.count() > 0:
         return None
-    owner = store.ensure_owner("default")
-    _, plain = store.create_api_key(owner.id, "first key")
+    owner = store.owners.ensure("default")
+    _, plain = store.keys.create(owner.id, "first key")
     base = settings.public_base_url.rstrip("/")
     return (
         "\nPixelrun: the store had no API key, so one was created (shown only now):\n\n"

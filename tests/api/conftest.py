@@ -150,8 +150,8 @@ MakeCaller = Callable[..., Caller]
 @pytest.fixture
 def make_caller(store: Store) -> MakeCaller:
     def make(name: str = "acme", budget_cents: int | None = None, label: str = "test key") -> Caller:
-        owner = store.ensure_owner(name, budget_cents)
-        record, plain = store.create_api_key(owner.id, label)
+        owner = store.owners.ensure(name, budget_cents)
+        record, plain = store.keys.create(owner.id, label)
         return Caller(owner_id=owner.id, key_id=record.id, key=plain)
 
     return make

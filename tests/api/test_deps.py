@@ -47,7 +47,7 @@ def test_revoked_key_is_401_once_the_cached_lookup_expires(
     now = [0.0]
     monkeypatch.setattr(client.app.state, "auth_cache", AuthCache(2.0, clock=lambda: now[0]), raising=False)  # type: ignore[attr-defined]
     assert client.get("/v1/auth/me", headers=caller.headers).status_code == 200
-    assert store.revoke_api_key(caller.key_id)
+    assert store.keys.revoke(caller.key_id)
     # Within the cache's lifetime the lookup is reused (documented: at most 2 s by default).
     now[0] = 1.9
     assert client.get("/v1/auth/me", headers=caller.headers).status_code == 200

@@ -63,9 +63,9 @@ def test_after_the_grace_period_a_create_without_a_live_worker_is_503(
     _end_grace(gated)
     body = assert_envelope(_create(gated, caller), 503, "MODEL_UNAVAILABLE")
     assert MODEL in body["message"]
-    assert store.list_runs(caller.owner_id)[0] == []  # nothing was queued (or charged)
+    assert store.runs.page(caller.owner_id)[0] == []  # nothing was queued (or charged)
 
-    store.register_worker("w1", "gpu0", [MODEL], "cuda:0", status="loading")
+    store.workers.register("w1", "gpu0", [MODEL], "cuda:0", status="loading")
     store.availability.mark_failed("w1", "not_found", "weights /nope: no such directory")
     body = assert_envelope(_create(gated, caller), 503, "MODEL_UNAVAILABLE")
     assert "weights /nope: no such directory" in body["message"]
@@ -76,15 +76,15 @@ def test_a_loading_or_serving_worker_keeps_creates_open(
     gated: TestClient, caller: Caller, store: Store, status: str
 ) -> None:
     _end_grace(gated)
-    store.register_worker("w1", "gpu0", [MODEL], "cuda:0", status=status)  # type: ignore[arg-type]
+    store.workers.register("w1", "gpu0", [MODEL], "cuda:0", status=status)  # type: ignore[arg-type]
     assert _create(gated, caller).status_code == 201
-    store.mark_worker_stopped("w1")
+    store.workers.mark_stopped("w1")
     assert _create(gated, caller).status_code == 503
 
 
 def test_a_worker_of_another_model_does_not_count(gated: TestClient, caller: Caller, store: Store) -> None:
     _end_grace(gated)
-    store.register_worker("w1", "gpu0", ["acme/other"], "cuda:0", status="ready")
+    store.workers.register("w1", "gpu0", ["acme/other"], "cuda:0", status="ready")
     assert _create(gated, caller).status_code == 503
 
 
@@ -98,7 +98,7 @@ def test_the_live_worker_lookup_is_cached(store: Store) -> None:
     now = [100.0]
     gate = ModelGate(store, 0.0, cache_seconds=1.0, clock=lambda: now[0])
     assert gate.live_workers(MODEL) == 0
-    store.register_worker("w1", "gpu0", [MODEL], "cuda:0", status="ready")
+    store.workers.register("w1", "gpu0", [MODEL], "cuda:0", status="ready")
     assert gate.live_workers(MODEL) == 0  # within the second: the cached answer
     now[0] += 1.0
     assert gate.live_workers(MODEL) == 1

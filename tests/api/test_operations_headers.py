@@ -24,7 +24,7 @@ def test_a_replay_returns_the_original_run_status_and_header(
     assert again.status_code == 201
     assert again.headers["idempotent-replayed"] == "true"
     assert again.json()["id"] == first.json()["id"]
-    assert len(store.list_runs(caller.owner_id)[0]) == 1
+    assert len(store.runs.page(caller.owner_id)[0]) == 1
 
 
 def test_the_same_key_with_another_body_is_a_conflict(client: TestClient, caller: Caller) -> None:
@@ -63,7 +63,7 @@ def test_cancel_after_sets_the_deadline(client: TestClient, caller: Caller, stor
         PATH, json={"input": valid_input()}, headers={**caller.headers, "Cancel-After": "1h30m"}
     )
     assert response.status_code == 201
-    run = store.get_run(response.json()["id"])
+    run = store.runs.get(response.json()["id"])
     assert run is not None and run.deadline_at is not None
     assert timedelta(minutes=89) < run.deadline_at - before < timedelta(minutes=91)
 
@@ -78,7 +78,7 @@ def test_a_malformed_cancel_after_is_a_validation_error(
         body = assert_envelope(response, 422, "VALIDATION_ERROR")
         assert body["errors"][0]["loc"] == ["header", "Cancel-After"], value
         assert "90s" in body["errors"][0]["msg"]
-    assert store.list_runs(caller.owner_id)[0] == []
+    assert store.runs.page(caller.owner_id)[0] == []
 
 
 def test_the_rate_limit_answers_429_with_retry_after(

@@ -56,7 +56,7 @@ def client(backend: Backend, store: Store, storage: FileStorage, tmp_path: Path)
 
 
 def _succeed(store: Store, run_id: str, storage: FileStorage) -> None:
-    claimed = store.claim_next("w1", [MODEL], lease_seconds=30)
+    claimed = store.queue.claim("w1", [MODEL], lease_seconds=30)
     assert claimed is not None and claimed.id == run_id
     data = png()
     storage.put(f"runs/{run_id}/0.png", data, "image/png")
@@ -76,7 +76,7 @@ def _succeed(store: Store, run_id: str, storage: FileStorage) -> None:
         "nsfw_detected": False,
         "timing": {},
     }
-    assert store.finish_run(
+    assert store.queue.finish(
         run_id, claimed.attempt, "w1", RunStatus.SUCCEEDED, output=output, cost="0.000023", cost_cents=0
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from pixelrun.runs import RunStatus
-from pixelrun.store import Store
+from pixelrun.store import NewRun, Store
 
 from .conftest import MODEL, Caller, MakeCaller
 
@@ -30,10 +30,10 @@ def test_balance_without_a_budget_is_null(client: TestClient, caller: Caller) ->
 
 def test_balance_is_budget_minus_spent(client: TestClient, make_caller: MakeCaller, store: Store) -> None:
     caller = make_caller("budgeted", budget_cents=500)
-    run = store.create_run(caller.owner_id, MODEL, {"prompt": "x"})
-    claimed = store.claim_next("w1", [MODEL], lease_seconds=30)
+    run = store.runs.create(NewRun(caller.owner_id, MODEL, {"prompt": "x"})).run
+    claimed = store.queue.claim("w1", [MODEL], lease_seconds=30)
     assert claimed is not None and claimed.id == run.id
-    assert store.finish_run(
+    assert store.queue.finish(
         run.id,
         claimed.attempt,
         "w1",

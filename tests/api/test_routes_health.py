@@ -20,7 +20,7 @@ def test_health_needs_no_key(client: TestClient) -> None:
 
 
 def test_readiness_is_503_without_a_ready_worker(client: TestClient, store: Store) -> None:
-    store.register_worker("w1", "gpu0", BOTH, "cuda:0", status="loading")
+    store.workers.register("w1", "gpu0", BOTH, "cuda:0", status="loading")
     body = assert_envelope(client.get("/v1/readiness"), 503, "UNAVAILABLE")
     assert body["checks"]["store"] == {"ok": True, "detail": None}
     assert body["checks"]["storage"] == {"ok": True, "detail": None}
@@ -31,15 +31,15 @@ def test_readiness_is_503_without_a_ready_worker(client: TestClient, store: Stor
 
 
 def test_readiness_says_warming_up_while_a_compiled_worker_warms_up(client: TestClient, store: Store) -> None:
-    store.register_worker("w1", "gpu0", BOTH, "cuda:0", {"phase": "warming up"}, status="loading")
+    store.workers.register("w1", "gpu0", BOTH, "cuda:0", {"phase": "warming up"}, status="loading")
     workers = assert_envelope(client.get("/v1/readiness"), 503, "UNAVAILABLE")["checks"]["workers"]
     assert workers["detail"] == f"no ready worker for {MODEL}: warming up; {LIGHTNING}: warming up"
-    store.register_worker("w1", "gpu0", BOTH, "cuda:0", {"phase": "serving"}, status="ready")
+    store.workers.register("w1", "gpu0", BOTH, "cuda:0", {"phase": "serving"}, status="ready")
     assert client.get("/v1/readiness").status_code == 200
 
 
 def test_readiness_names_why_the_last_worker_failed_to_load(client: TestClient, store: Store) -> None:
-    store.register_worker("w1", "gpu0", BOTH, "cuda:0", status="loading")
+    store.workers.register("w1", "gpu0", BOTH, "cuda:0", status="loading")
     store.availability.mark_failed("w1", "incomplete", "weights /w: not a complete checkpoint: vae/ missing")
     workers = assert_envelope(client.get("/v1/readiness"), 503, "UNAVAILABLE")["checks"]["workers"]
     message = "weights /w: not a complete checkpoint: vae/ missing"
@@ -56,8 +56,8 @@ def test_readiness_names_why_the_last_worker_failed_to_load(client: TestClient, 
 
 
 def test_readiness_is_200_once_a_worker_is_ready(client: TestClient, store: Store) -> None:
-    store.register_worker("w1", "gpu0", BOTH, "cuda:0")
-    assert store.worker_heartbeat("w1", status="ready")
+    store.workers.register("w1", "gpu0", BOTH, "cuda:0")
+    assert store.workers.heartbeat("w1", status="ready")
     response = client.get("/v1/readiness")
     assert response.status_code == 200, response.text
     assert response.json() == {
@@ -74,7 +74,7 @@ def test_readiness_is_200_once_a_worker_is_ready(client: TestClient, store: Stor
             },
         },
     }
-    store.mark_worker_stopped("w1")
+    store.workers.mark_stopped("w1")
     assert client.get("/v1/readiness").status_code == 503
 
 
@@ -104,9 +104,9 @@ def test_a_model_no_worker_was_told_to_serve_does_not_hold_readiness_back(
     client: TestClient, store: Store
 ) -> None:
     # `pixelrun worker --models alibaba/qwen-image-edit-2511`: Lightning is simply not served.
-    store.register_worker("w1", "gpu0", [MODEL], "cuda:0")
-    assert store.worker_heartbeat("w1", status="ready")
+    store.workers.register("w1", "gpu0", [MODEL], "cuda:0")
+    assert store.workers.heartbeat("w1", status="ready")
     response = client.get("/v1/readiness")
     assert response.status_code == 200, response.text
     assert response.json()["checks"]["workers"]["ready"] == {MODEL: 1, LIGHTNING: 0}
-    store.mark_worker_stopped("w1")
+    store.workers.mark_stopped("w1")

@@ -43,13 +43,13 @@ def test_unknown_model_is_404(client: TestClient, caller: Caller) -> None:
 def test_availability_counts_ready_workers_of_the_model(
     client: TestClient, caller: Caller, store: Store
 ) -> None:
-    store.register_worker("w1", "gpu0", [MODEL], "cuda:0")  # starting: not ready yet
-    store.register_worker("w2", "gpu1", ["acme/other"], "cuda:1", status="ready")
+    store.workers.register("w1", "gpu0", [MODEL], "cuda:0")  # starting: not ready yet
+    store.workers.register("w2", "gpu1", ["acme/other"], "cuda:1", status="ready")
     availability = client.get(f"/v1/models/{MODEL}", headers=caller.headers).json()["availability"]
     assert availability["workers_ready"] == 0 and availability["available"] is False
     assert availability["workers_loading"] == 1  # "starting" counts as loading
-    store.worker_heartbeat("w1", "ready")
-    store.register_worker("w3", "gpu2", [MODEL], "cuda:2", status="busy")
+    store.workers.heartbeat("w1", "ready")
+    store.workers.register("w3", "gpu2", [MODEL], "cuda:2", status="busy")
     availability = client.get(f"/v1/models/{MODEL}", headers=caller.headers).json()["availability"]
     assert availability == {
         "workers_ready": 2,
@@ -63,7 +63,7 @@ def test_availability_counts_ready_workers_of_the_model(
 def test_availability_names_the_reason_the_last_worker_failed(
     client: TestClient, caller: Caller, store: Store
 ) -> None:
-    store.register_worker("w1", "gpu0", [MODEL], "cuda:0", status="loading")
+    store.workers.register("w1", "gpu0", [MODEL], "cuda:0", status="loading")
     store.availability.mark_failed("w1", "not_found", "weights /nope: no such directory")
     availability = client.get(f"/v1/models/{MODEL}", headers=caller.headers).json()["availability"]
     assert availability["available"] is False and availability["workers_loading"] == 0
@@ -71,6 +71,6 @@ def test_availability_names_the_reason_the_last_worker_failed(
         "not_found",
         "weights /nope: no such directory",
     )
-    store.register_worker("w2", "gpu1", [MODEL], "cuda:1", status="ready")  # fixed: the failure is history
+    store.workers.register("w2", "gpu1", [MODEL], "cuda:1", status="ready")  # fixed: the failure is history
     availability = client.get(f"/v1/models/{MODEL}", headers=caller.headers).json()["availability"]
     assert availability["available"] is True and availability["reason"] is None

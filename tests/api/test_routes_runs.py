@@ -52,7 +52,7 @@ def test_create_returns_201_with_the_queued_run(create_run: CreateRun, caller: C
     assert run["input"]["num_images"] == 1
     assert run["input"]["acceleration"] == "regular"
     assert run["input"]["output_format"] == "png"
-    stored = store.get_run(run["id"], caller.owner_id)
+    stored = store.runs.get(run["id"], caller.owner_id)
     assert stored is not None and stored.input == run["input"]
 
 
@@ -215,13 +215,13 @@ def test_insufficient_credit_is_402(make_caller: MakeCaller, create_run: CreateR
     # A smaller explicit size fits the same budget.
     assert create_run(who=poor, input=valid_input(image_size="square")).status_code == 201
     # Four outputs at 1 MP cannot.
-    store.set_budget(poor.owner_id, 12)
+    store.owners.set_budget(poor.owner_id, 12)
     assert_envelope(
         create_run(who=poor, input=valid_input(num_images=4, image_size="square_hd")),
         402,
         "INSUFFICIENT_CREDIT",
     )
-    assert store.list_runs(poor.owner_id)[0][0].input["image_size"] == "square"
+    assert store.runs.page(poor.owner_id)[0][0].input["image_size"] == "square"
 
 
 def test_create_needs_a_key(client: TestClient) -> None:
@@ -259,13 +259,13 @@ def test_running_run_shows_progress_and_no_queue_position(
     client: TestClient, caller: Caller, create_run: CreateRun, store: Store
 ) -> None:
     run_id = create_run().json()["id"]
-    claimed = store.claim_next("w1", [MODEL], lease_seconds=30)
+    claimed = store.queue.claim("w1", [MODEL], lease_seconds=30)
     assert claimed is not None and claimed.id == run_id
     run = client.get(f"/v1/runs/{run_id}", headers=caller.headers).json()
     assert run["status_code"] == "dispatching"
     assert run["queue_position"] is None and run["progress"] is None
-    assert store.mark_running(run_id, claimed.attempt, "w1")
-    store.heartbeat_run(run_id, claimed.attempt, "w1", 30, step=3, steps=28)
+    assert store.queue.mark_running(run_id, claimed.attempt, "w1")
+    store.queue.heartbeat(run_id, claimed.attempt, "w1", 30, step=3, steps=28)
     run = client.get(f"/v1/runs/{run_id}", headers=caller.headers).json()
     assert run["status_code"] == "running"
     assert run["progress"] == {"step": 3, "steps": 28}
@@ -276,7 +276,7 @@ def test_succeeded_run_has_signed_output_urls_cost_and_duration(
     client: TestClient, caller: Caller, create_run: CreateRun, store: Store
 ) -> None:
     run_id = create_run().json()["id"]
-    claimed = store.claim_next("w1", [MODEL], lease_seconds=30)
+    claimed = store.queue.claim("w1", [MODEL], lease_seconds=30)
     assert claimed is not None
     pricing = price_outputs([(512, 512)])
     output = {
@@ -295,7 +295,7 @@ def test_succeeded_run_has_signed_output_urls_cost_and_duration(
         "nsfw_detected": False,
         "timing": {"inference_ms": 5, "total_ms": 9, "queue_ms": 1},
     }
-    assert store.finish_run(
+    assert store.queue.finish(
         run_id,
         claimed.attempt,
         "w1",
@@ -332,9 +332,9 @@ def test_failed_run_shows_failure_fields(
     client: TestClient, caller: Caller, create_run: CreateRun, store: Store
 ) -> None:
     run_id = create_run().json()["id"]
-    claimed = store.claim_next("w1", [MODEL], lease_seconds=30)
+    claimed = store.queue.claim("w1", [MODEL], lease_seconds=30)
     assert claimed is not None
-    store.finish_run(
+    store.queue.finish(
         run_id,
         claimed.attempt,
         "w1",

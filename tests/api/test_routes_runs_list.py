@@ -8,7 +8,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from pixelrun.runs import STATUS_DESCRIPTIONS, RunStatus
-from pixelrun.store import Store
+from pixelrun.store import NewRun, Store
 
 from .conftest import MODEL, Caller, CreateRun, assert_envelope
 
@@ -74,7 +74,7 @@ def test_list_filters_by_model_id(
 ) -> None:
     ours = create_run().json()["id"]
     # A run of another model can only come from the store (the API knows one model).
-    other = store.create_run(caller.owner_id, "acme/other-model", {"prompt": "x"}).id
+    other = store.runs.create(NewRun(caller.owner_id, "acme/other-model", {"prompt": "x"})).run.id
     items = client.get("/v1/runs", params={"model_id": MODEL}, headers=caller.headers).json()["items"]
     assert [run["id"] for run in items] == [ours]
     items = client.get("/v1/runs", params={"model_id": "acme/other-model"}, headers=caller.headers).json()[
@@ -135,8 +135,8 @@ def test_logs_are_listed_in_order(
 ) -> None:
     run_id = create_run().json()["id"]
     assert client.get(f"/v1/runs/{run_id}/logs", headers=caller.headers).json() == []
-    store.add_log(run_id, "info", "claimed", {"worker": "w1"})
-    store.add_log(run_id, "warning", "slow download")
+    store.history.add_log(run_id, "info", "claimed", {"worker": "w1"})
+    store.history.add_log(run_id, "warning", "slow download")
     logs = client.get(f"/v1/runs/{run_id}/logs", headers=caller.headers).json()
     assert [(line["level_code"], line["message"], line["meta"]) for line in logs] == [
         ("info", "claimed", {"worker": "w1"}),

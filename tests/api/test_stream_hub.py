@@ -9,7 +9,7 @@ from pathlib import Path
 from pixelrun.api.streaming import StreamEvents, StreamHub
 from pixelrun.config import Settings
 from pixelrun.storage import storage_from_settings
-from pixelrun.store import Store
+from pixelrun.store import NewRun, Store
 
 SUBSCRIBERS = 50
 
@@ -20,9 +20,11 @@ def test_one_read_fans_out_to_every_subscriber(database_url: str, tmp_path: Path
     )
     store = Store(database_url)
     store.migrate()
-    owner = store.ensure_owner("hub-test")
-    run = store.create_run(owner.id, "alibaba/qwen-image-edit-2511", {"prompt": "x", "image_urls": []})
-    after = store.stream.last_id(run.id)
+    owner = store.owners.ensure("hub-test")
+    run = store.runs.create(
+        NewRun(owner.id, "alibaba/qwen-image-edit-2511", {"prompt": "x", "image_urls": []})
+    ).run
+    after = store.history.stream_last_id(run.id)
 
     async def scenario() -> tuple[int, list[list[tuple[int, str]]]]:
         hub = StreamHub(
@@ -36,7 +38,7 @@ def test_one_read_fans_out_to_every_subscriber(database_url: str, tmp_path: Path
                 ]
                 await asyncio.sleep(0.3)  # subscribed and idle: nothing new to read
                 reads_before = hub.reads
-                await asyncio.to_thread(store.stream.add_progress, run.id, [(1, 3), (2, 3), (3, 3)])
+                await asyncio.to_thread(store.history.add_progress, run.id, [(1, 3), (2, 3), (3, 3)])
                 received: list[list[tuple[int, str]]] = []
                 for sub in subs:
                     batch = await asyncio.wait_for(sub.queue.get(), 10)

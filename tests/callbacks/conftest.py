@@ -12,7 +12,7 @@ from callback_receiver import Receiver
 from pixelrun.callbacks import CallbackDispatcher
 from pixelrun.net import NetworkPolicy, OutboundClient
 from pixelrun.runs import RunStatus
-from pixelrun.store import Owner, RunRecord, Store
+from pixelrun.store import NewRun, Owner, RunRecord, Store
 
 SPEC_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -59,7 +59,7 @@ def store(database_url: str) -> Iterator[Store]:
 
 @pytest.fixture
 def owner(store: Store) -> Owner:
-    return store.ensure_owner("acme")
+    return store.owners.ensure("acme")
 
 
 @pytest.fixture
@@ -67,23 +67,25 @@ def finish_run(store: Store, owner: Owner) -> FinishRun:
     """A run that went through a worker to a terminal status (the outbox row is written then)."""
 
     def finish(callback_url: str | None, status: RunStatus = RunStatus.SUCCEEDED, **kwargs: Any) -> RunRecord:
-        run = store.create_run(
-            owner.id,
-            MODEL,
-            {"prompt": "make it blue", "image_urls": ["https://example.com/a.png"]},
-            metadata=kwargs.pop("metadata", {"order": "café-42"}),
-            callback_url=callback_url,
-        )
+        run = store.runs.create(
+            NewRun(
+                owner.id,
+                MODEL,
+                {"prompt": "make it blue", "image_urls": ["https://example.com/a.png"]},
+                metadata=kwargs.pop("metadata", {"order": "café-42"}),
+                callback_url=callback_url,
+            )
+        ).run
         if status is RunStatus.CANCELED:
-            store.cancel_run(run.id, owner.id)
+            store.runs.cancel(run.id, owner.id)
         else:
-            claimed = store.claim_next("worker-1", [MODEL], 30)
+            claimed = store.queue.claim("worker-1", [MODEL], 30)
             assert claimed is not None and claimed.id == run.id
             output = STORED_OUTPUT if status is RunStatus.SUCCEEDED else None
-            assert store.finish_run(
+            assert store.queue.finish(
                 run.id, claimed.attempt, "worker-1", status, output=output, failure_code="boom", **kwargs
             )
-        finished = store.get_run(run.id)
+        finished = store.runs.get(run.id)
         assert finished is not None
         return finished
 

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from pixelrun.api import create_app
 from pixelrun.config import Settings
 from pixelrun.runs import RunStatus
-from pixelrun.store import Owner, Store
+from pixelrun.store import NewRun, Owner, Store
 
 BASE_URL = "http://pixelrun.test"
 
@@ -34,14 +34,14 @@ def api(store: Store, tmp_path: Path) -> Iterator[TestClient]:
 
 @pytest.fixture
 def auth(store: Store, owner: Owner) -> dict[str, str]:
-    _, key = store.create_api_key(owner.id, "test")
+    _, key = store.keys.create(owner.id, "test")
     return {"Authorization": f"Bearer {key}"}
 
 
 @pytest.fixture
 def other_auth(store: Store) -> dict[str, str]:
-    other = store.ensure_owner("globex")
-    _, key = store.create_api_key(other.id, "test")
+    other = store.owners.ensure("globex")
+    _, key = store.keys.create(other.id, "test")
     return {"Authorization": f"Bearer {key}"}
 
 
@@ -193,7 +193,9 @@ def test_redelivery(
     assert [d["status_code"] for d in history] == ["succeeded", "pending"]
     assert history[1]["id"] == delivery["id"]
 
-    queued = store.create_run(owner.id, "other/model", {"prompt": "x"}, callback_url=receiver.url())
+    queued = store.runs.create(
+        NewRun(owner.id, "other/model", {"prompt": "x"}, callback_url=receiver.url())
+    ).run
     _error(api.post(f"/v1/runs/{queued.id}/callback-redeliveries", headers=auth), 409, "CONFLICT")
     quiet = finish_run(None)
     _error(api.post(f"/v1/runs/{quiet.id}/callback-redeliveries", headers=auth), 409, "CONFLICT")

@@ -24,12 +24,12 @@ StartReceiver = Callable[..., Receiver]
 
 
 def _delivery(store: Store, run_id: str) -> DeliveryRecord:
-    (delivery,) = store.list_deliveries(run_id)
+    (delivery,) = store.callbacks.deliveries(run_id)
     return delivery
 
 
 def _done(store: Store, run_id: str) -> Callable[[], bool]:
-    return lambda: all(d.status != "pending" for d in store.list_deliveries(run_id))
+    return lambda: all(d.status != "pending" for d in store.callbacks.deliveries(run_id))
 
 
 def test_retries_5xx_with_waits_of_1_then_2_seconds_and_the_same_signed_body(
@@ -39,7 +39,7 @@ def test_retries_5xx_with_waits_of_1_then_2_seconds_and_the_same_signed_body(
     make_dispatcher: MakeDispatcher,
     receivers: StartReceiver,
 ) -> None:
-    _, secret = store.create_callback_secret(owner.id, "prod")
+    _, secret = store.callbacks.create_secret(owner.id, "prod")
     receiver = receivers(statuses=[500, 500, 200])
     run = finish_run(receiver.url())
 
@@ -193,10 +193,10 @@ def test_rotation_signs_with_both_secrets(
     make_dispatcher: MakeDispatcher,
     receivers: StartReceiver,
 ) -> None:
-    _, old = store.create_callback_secret(owner.id, "old")
-    _, new = store.create_callback_secret(owner.id, "new")
-    revoked, gone = store.create_callback_secret(owner.id, "revoked")
-    store.revoke_callback_secret(owner.id, revoked.id)
+    _, old = store.callbacks.create_secret(owner.id, "old")
+    _, new = store.callbacks.create_secret(owner.id, "new")
+    revoked, gone = store.callbacks.create_secret(owner.id, "revoked")
+    store.callbacks.revoke_secret(owner.id, revoked.id)
     receiver = receivers()
     run = finish_run(receiver.url())
     asyncio.run(drive([make_dispatcher()], _done(store, run.id)))
@@ -275,9 +275,9 @@ def test_redelivery_sends_a_new_delivery(
     receiver = receivers()
     run = finish_run(receiver.url())
     asyncio.run(drive([make_dispatcher()], _done(store, run.id)))
-    again = store.create_redelivery(run.id, owner.id)
+    again = store.callbacks.redeliver(run.id, owner.id)
     asyncio.run(drive([make_dispatcher()], _done(store, run.id)))
-    first, second = store.list_deliveries(run.id)
+    first, second = store.callbacks.deliveries(run.id)
     assert second.id == again.id and second.status == "succeeded"
     assert [r.headers["runflow-request-id"] for r in receiver.requests] == [
         first.request_id,
@@ -384,7 +384,7 @@ def test_wake_from_another_thread_starts_a_pass_at_once(
         return elapsed
 
     assert asyncio.run(go()) < 2
-    assert store.list_deliveries(run.id) == []
+    assert store.callbacks.deliveries(run.id) == []
     assert len(receiver.requests) == 1
 
 

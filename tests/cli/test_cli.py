@@ -73,9 +73,9 @@ def test_keys_create_prints_the_key_alone_on_the_last_line(tmp_path: Path) -> No
     key = done.stdout.strip().splitlines()[-1]
     assert key.startswith("px_") and " " not in key
     store = Store(f"sqlite:///{database}")
-    auth = store.authenticate(key)
+    auth = store.keys.authenticate(key)
     assert auth is not None and (auth.owner_name, auth.key_label) == ("acme", "ci")
-    assert store.balance(auth.owner_id) == (250, 0)
+    assert store.owners.balance(auth.owner_id) == (250, 0)
     store.close()
 
 

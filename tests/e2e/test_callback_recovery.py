@@ -74,7 +74,7 @@ def test_pending_callback_survives_an_api_crash(database_url: str, data_dir: Pat
         store = Store(database_url)
 
         def first_attempt_recorded() -> bool:
-            deliveries = store.list_deliveries(run_id)
+            deliveries = store.callbacks.deliveries(run_id)
             return bool(deliveries) and deliveries[0].attempt_count >= 1
 
         wait_for(first_attempt_recorded, timeout=120)

@@ -57,7 +57,7 @@ def start_two_workers(data_dir: Path, database_url: str, store: Store) -> dict[s
                 raise RuntimeError(
                     f"worker exited with {worker.process.returncode}:\n{worker.log_text()[-3000:]}"
                 )
-        return len(store.ready_workers()) == 2
+        return len(store.workers.ready()) == 2
 
     try:
         wait_for(ready, timeout=180, interval=0.3)
@@ -70,7 +70,7 @@ def start_two_workers(data_dir: Path, database_url: str, store: Store) -> dict[s
 
 def holder(store: Store, run_id: str, workers: dict[str, Worker]) -> Worker:
     """The worker process that holds a run."""
-    record = store.get_worker(store.get_run(run_id).worker_id)
+    record = store.workers.get(store.runs.get(run_id).worker_id)
     return workers[str(record.info["pid"])]
 
 
@@ -86,7 +86,7 @@ def test_worker_killed_mid_run_is_requeued_and_finishes_once(database_url: str, 
         victim.kill()
         run = server.wait_run(run_id, timeout=180)
         assert run["status_code"] == "succeeded", run
-        statuses = [event.to_status for event in store.list_events(run_id)]
+        statuses = [event.to_status for event in store.history.events(run_id)]
         assert statuses.count("succeeded") == 1
         assert statuses[:3] == ["queued", "dispatching", "running"]
         assert "queued" in statuses[3:]  # returned to the queue once the killed worker's lease expired
@@ -116,7 +116,7 @@ def test_sigterm_returns_the_current_run_to_the_queue(data_dir: Path) -> None:
         wait_for(lambda: running(server, run_id))
         first = holder(store, run_id, workers)
         assert first.stop(signal.SIGTERM, timeout=30) == 0
-        requeued = [event.to_status for event in store.list_events(run_id)]
+        requeued = [event.to_status for event in store.history.events(run_id)]
         assert requeued[:4] == ["queued", "dispatching", "running", "queued"], requeued
         assert server.wait_run(run_id, timeout=180)["status_code"] == "succeeded"
         assert holder(store, run_id, workers) is not first
@@ -182,7 +182,7 @@ def test_serve_never_leaves_orphan_workers(data_dir: Path) -> None:
     store = Store(database_url)
 
     def worker_pids() -> list[int]:
-        return [worker.info["pid"] for worker in store.ready_workers()]
+        return [worker.info["pid"] for worker in store.workers.ready()]
 
     for sig in (signal.SIGTERM, signal.SIGKILL):
         server = Server(data_dir, database_url, workers=1).start()

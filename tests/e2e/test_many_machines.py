@@ -41,7 +41,7 @@ class Cluster:
         return self.s3.object_keys(self.bucket, f"{PREFIX}/runs/{run_id}/")
 
     def holder(self, run_id: str) -> Worker:
-        record = self.store.get_worker(self.store.get_run(run_id).worker_id)
+        record = self.store.workers.get(self.store.runs.get(run_id).worker_id)
         return self.workers[str(record.info["pid"])]
 
     def create(self, **input: Any) -> str:
@@ -75,7 +75,7 @@ def cluster(
             for worker in workers:
                 if worker.process is not None and worker.process.poll() is not None:
                     raise RuntimeError(f"worker exited:\n{worker.log_text()[-3000:]}")
-            return len(store.ready_workers()) == 2
+            return len(store.workers.ready()) == 2
 
         wait_for(ready, timeout=180, interval=0.3)
         yield Cluster(api, {str(w.pid): w for w in workers}, store, s3_server, bucket, dirs)
@@ -91,7 +91,7 @@ def test_ten_runs_succeed_and_every_output_downloads_from_the_bucket(cluster: Cl
     assert [run["status_code"] for run in runs] == ["succeeded"] * 10, [
         run["failure_message"] for run in runs
     ]
-    served_by = {cluster.store.get_run(run_id).worker_id for run_id in run_ids}
+    served_by = {cluster.store.runs.get(run_id).worker_id for run_id in run_ids}
     for run in runs:
         (item,) = run["output"]["outputs"]
         # A presigned GET on the bucket: the API carries no image bytes.
@@ -158,7 +158,7 @@ def test_a_worker_killed_mid_run_leaves_the_run_to_the_other_once(cluster: Clust
     victim.kill()
     run = cluster.api.wait_run(run_id, timeout=240)
     assert run["status_code"] == "succeeded", run
-    statuses = [event.to_status for event in cluster.store.list_events(run_id)]
+    statuses = [event.to_status for event in cluster.store.history.events(run_id)]
     assert statuses.count("succeeded") == 1 and "queued" in statuses[3:], statuses
     assert cluster.holder(run_id) is not victim
     assert cluster.objects(run_id) == [f"{PREFIX}/runs/{run_id}/0.png", f"{PREFIX}/runs/{run_id}/1.png"]

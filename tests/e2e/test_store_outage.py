@@ -91,7 +91,7 @@ def test_store_outage_answers_503_and_recovers(postgres: PrivatePostgres, tmp_pa
         store = Store(postgres.url)
         try:
             for run_id in (before.json()["id"], accepted.json()["id"], after.json()["id"]):
-                finishes = [e for e in store.list_events(run_id) if e.to_status.is_terminal]
+                finishes = [e for e in store.history.events(run_id) if e.to_status.is_terminal]
                 assert len(finishes) == 1, (run_id, finishes)
         finally:
             store.close()

@@ -60,8 +60,8 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         server.wait_ready()
         store = Store(database_url)
         try:
-            other = store.ensure_owner("someone-else")
-            _, other_key = store.create_api_key(other.id, "other")
+            other = store.owners.ensure("someone-else")
+            _, other_key = store.keys.create(other.id, "other")
         finally:
             store.close()
         yield Live(server, key, other_key, database_url)

@@ -15,7 +15,7 @@ from pixelrun.config import Settings
 from pixelrun.engines.qwen_image_edit import MODEL_ID
 from pixelrun.storage import SecretNotShared, resolve_signing_secret, storage_from_settings
 from pixelrun.storage.secret import SETTING_NAME
-from pixelrun.store import Store
+from pixelrun.store import NewRun, Store
 
 
 @pytest.fixture
@@ -66,8 +66,10 @@ def test_the_setting_wins_and_a_process_without_it_refuses(store: Store, tmp_pat
 
 
 def test_a_deployment_with_runs_and_no_stored_secret_refuses(store: Store, tmp_path: Path) -> None:
-    owner = store.ensure_owner("acme")
-    store.create_run(owner.id, MODEL_ID, {"prompt": "x", "image_urls": ["https://example.com/a.png"]})
+    owner = store.owners.ensure("acme")
+    store.runs.create(
+        NewRun(owner.id, MODEL_ID, {"prompt": "x", "image_urls": ["https://example.com/a.png"]})
+    )
     with pytest.raises(SecretNotShared, match=SETTING_NAME):
         _signature(Settings(data_dir=tmp_path / "new-machine"), store)
 
@@ -75,8 +77,10 @@ def test_a_deployment_with_runs_and_no_stored_secret_refuses(store: Store, tmp_p
 def test_a_single_box_secret_file_is_adopted(store: Store, tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "signing.key").write_bytes(b"f" * 32)
-    owner = store.ensure_owner("acme")
-    store.create_run(owner.id, MODEL_ID, {"prompt": "x", "image_urls": ["https://example.com/a.png"]})
+    owner = store.owners.ensure("acme")
+    store.runs.create(
+        NewRun(owner.id, MODEL_ID, {"prompt": "x", "image_urls": ["https://example.com/a.png"]})
+    )
     assert (
         resolve_signing_secret(None, store.shared_settings, legacy_file=tmp_path / "a" / "signing.key")
         == b"f" * 32

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from pixelrun.store import Owner, RunRecord, Store
+from pixelrun.store import NewRun, Owner, RunRecord, Store
 from pixelrun.store.tables import metadata
 
 SKIP_POSTGRES = os.environ.get("PIXELRUN_TEST_SKIP_POSTGRES") == "1"
@@ -81,7 +81,7 @@ def fresh_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> s
 
 @pytest.fixture
 def owner(store: Store) -> Owner:
-    return store.ensure_owner("acme")
+    return store.owners.ensure("acme")
 
 
 MakeRun = Callable[..., RunRecord]
@@ -91,6 +91,6 @@ MakeRun = Callable[..., RunRecord]
 def make_run(store: Store, owner: Owner) -> MakeRun:
     def make(model_id: str = MODEL, owner_id: str | None = None, **kwargs: Any) -> RunRecord:
         kwargs.setdefault("input", {"prompt": "make it blue", "image_urls": ["https://example.com/a.png"]})
-        return store.create_run(owner_id or owner.id, model_id, **kwargs)
+        return store.runs.create(NewRun(owner_id or owner.id, model_id, **kwargs)).run
 
     return make

@@ -10,28 +10,28 @@ from pixelrun.store.tables import api_keys
 
 
 def test_ensure_owner_creates_once(store: Store) -> None:
-    first = store.ensure_owner("acme", budget_cents=500)
-    again = store.ensure_owner("acme", budget_cents=999)
+    first = store.owners.ensure("acme", budget_cents=500)
+    again = store.owners.ensure("acme", budget_cents=999)
     assert again == first
     assert first.budget_cents == 500 and first.spent_cents == 0
     assert first.created_at.tzinfo is not None
-    assert store.ensure_owner("other").id != first.id
+    assert store.owners.ensure("other").id != first.id
 
 
 def test_balance_and_budget(store: Store) -> None:
-    unlimited = store.ensure_owner("unlimited")
-    assert store.balance(unlimited.id) == (None, 0)
-    store.set_budget(unlimited.id, 1234)
-    assert store.balance(unlimited.id) == (1234, 0)
+    unlimited = store.owners.ensure("unlimited")
+    assert store.owners.balance(unlimited.id) == (None, 0)
+    store.owners.set_budget(unlimited.id, 1234)
+    assert store.owners.balance(unlimited.id) == (1234, 0)
     with pytest.raises(OwnerNotFound):
-        store.balance("own_missing")
+        store.owners.balance("own_missing")
     with pytest.raises(OwnerNotFound):
-        store.set_budget("own_missing", 1)
+        store.owners.set_budget("own_missing", 1)
 
 
 def test_key_is_shown_once_and_stored_as_a_hash(store: Store) -> None:
-    owner = store.ensure_owner("acme")
-    record, plain = store.create_api_key(owner.id, "ci")
+    owner = store.owners.ensure("acme")
+    record, plain = store.keys.create(owner.id, "ci")
     assert plain.startswith("px_") and len(plain) == 43
     assert record.key_prefix == plain[:12]
     assert record.label == "ci" and record.revoked_at is None
@@ -39,13 +39,13 @@ def test_key_is_shown_once_and_stored_as_a_hash(store: Store) -> None:
         row = conn.execute(select(api_keys).where(api_keys.c.id == record.id)).mappings().one()
     assert row["key_hash"] == hashlib.sha256(plain.encode()).hexdigest()
     assert plain not in [str(v) for v in row.values()]
-    assert store.list_api_keys(owner.id) == [record]
+    assert store.keys.of_owner(owner.id) == [record]
 
 
 def test_authenticate_right_wrong_and_revoked(store: Store) -> None:
-    owner = store.ensure_owner("acme")
-    record, plain = store.create_api_key(owner.id, "default")
-    auth = store.authenticate(plain)
+    owner = store.owners.ensure("acme")
+    record, plain = store.keys.create(owner.id, "default")
+    auth = store.keys.authenticate(plain)
     assert auth is not None
     assert (auth.owner_id, auth.owner_name, auth.key_id, auth.key_label) == (
         owner.id,
@@ -53,24 +53,24 @@ def test_authenticate_right_wrong_and_revoked(store: Store) -> None:
         record.id,
         "default",
     )
-    assert store.authenticate(plain + "x") is None
-    assert store.authenticate("px_" + "a" * 40) is None
-    assert store.authenticate("") is None
-    assert store.revoke_api_key(record.id) is True
-    assert store.revoke_api_key(record.id) is False
-    assert store.authenticate(plain) is None
+    assert store.keys.authenticate(plain + "x") is None
+    assert store.keys.authenticate("px_" + "a" * 40) is None
+    assert store.keys.authenticate("") is None
+    assert store.keys.revoke(record.id) is True
+    assert store.keys.revoke(record.id) is False
+    assert store.keys.authenticate(plain) is None
 
 
 def test_count_api_keys(store: Store) -> None:
-    owner = store.ensure_owner("acme")
-    assert store.count_api_keys() == 0
-    first, _ = store.create_api_key(owner.id, "a")
-    store.create_api_key(owner.id, "b")
-    store.revoke_api_key(first.id)
-    assert store.count_api_keys() == 1
-    assert store.count_api_keys(include_revoked=True) == 2
+    owner = store.owners.ensure("acme")
+    assert store.keys.count() == 0
+    first, _ = store.keys.create(owner.id, "a")
+    store.keys.create(owner.id, "b")
+    store.keys.revoke(first.id)
+    assert store.keys.count() == 1
+    assert store.keys.count(include_revoked=True) == 2
 
 
 def test_key_for_unknown_owner_is_refused(store: Store) -> None:
     with pytest.raises(OwnerNotFound):
-        store.create_api_key("own_missing", "x")
+        store.keys.create("own_missing", "x")

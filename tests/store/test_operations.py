@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy import update
 
 from pixelrun.runs import RunStatus, utc_now
-from pixelrun.store import DEADLINE_EXCEEDED, IdempotencyConflict, Owner, Store
-from pixelrun.store.runs_repo import NewRun
+from pixelrun.store import DEADLINE_EXCEEDED, IdempotencyConflict, NewRun, Owner, Store
 from pixelrun.store.tables import idempotency_keys
 
 from .conftest import MODEL, MakeRun
@@ -23,37 +22,37 @@ def new_run(owner: Owner, **overrides: object) -> NewRun:
 
 
 def test_same_key_and_body_replays_the_first_run(store: Store, owner: Owner) -> None:
-    first = store.idempotent.create_run(new_run(owner), key="k1", request_digest="a" * 64)
-    again = store.idempotent.create_run(new_run(owner), key="k1", request_digest="a" * 64, status_code=200)
+    first = store.runs.create(new_run(owner), key="k1", request_digest="a" * 64)
+    again = store.runs.create(new_run(owner), key="k1", request_digest="a" * 64, status_code=200)
     assert not first.replayed and first.status_code == 201
     assert again.replayed and again.run.id == first.run.id
     # The first create's status code, not the one the replaying route would have used.
     assert again.status_code == 201
-    assert [run.id for run in store.list_runs(owner.id)[0]] == [first.run.id]
+    assert [run.id for run in store.runs.page(owner.id)[0]] == [first.run.id]
 
 
 def test_same_key_other_body_conflicts(store: Store, owner: Owner) -> None:
-    first = store.idempotent.create_run(new_run(owner), key="k1", request_digest="a" * 64)
+    first = store.runs.create(new_run(owner), key="k1", request_digest="a" * 64)
     with pytest.raises(IdempotencyConflict) as caught:
-        store.idempotent.create_run(new_run(owner), key="k1", request_digest="b" * 64)
+        store.runs.create(new_run(owner), key="k1", request_digest="b" * 64)
     assert caught.value.run_id == first.run.id
-    assert len(store.list_runs(owner.id)[0]) == 1
+    assert len(store.runs.page(owner.id)[0]) == 1
 
 
 def test_keys_are_per_owner(store: Store, owner: Owner) -> None:
-    other = store.ensure_owner("globex")
-    mine = store.idempotent.create_run(new_run(owner), key="k1", request_digest="a" * 64)
-    theirs = store.idempotent.create_run(new_run(other), key="k1", request_digest="b" * 64)
+    other = store.owners.ensure("globex")
+    mine = store.runs.create(new_run(owner), key="k1", request_digest="a" * 64)
+    theirs = store.runs.create(new_run(other), key="k1", request_digest="b" * 64)
     assert not theirs.replayed and theirs.run.id != mine.run.id and theirs.run.owner_id == other.id
 
 
 def test_an_expired_key_makes_a_new_run_and_is_purged(store: Store, owner: Owner) -> None:
-    first = store.idempotent.create_run(new_run(owner), key="k1", request_digest="a" * 64)
+    first = store.runs.create(new_run(owner), key="k1", request_digest="a" * 64)
     with store.engine.begin() as conn:
         conn.execute(update(idempotency_keys).values(created_at=utc_now() - timedelta(hours=25)))
-    second = store.idempotent.create_run(new_run(owner), key="k1", request_digest="b" * 64)
+    second = store.runs.create(new_run(owner), key="k1", request_digest="b" * 64)
     assert not second.replayed and second.run.id != first.run.id
-    assert store.idempotent.purge_expired(now=utc_now() + timedelta(hours=25)) == 1
+    assert store.runs.purge_expired_keys(now=utc_now() + timedelta(hours=25)) == 1
 
 
 def test_concurrent_creates_with_one_key_make_one_run(store: Store, owner: Owner) -> None:
@@ -63,7 +62,7 @@ def test_concurrent_creates_with_one_key_make_one_run(store: Store, owner: Owner
 
     def create() -> None:
         barrier.wait()
-        results.append(store.idempotent.create_run(new_run(owner), key="race", request_digest="a" * 64))
+        results.append(store.runs.create(new_run(owner), key="race", request_digest="a" * 64))
 
     workers = [threading.Thread(target=create) for _ in range(threads)]
     for worker in workers:
@@ -73,7 +72,7 @@ def test_concurrent_creates_with_one_key_make_one_run(store: Store, owner: Owner
     assert len(results) == threads
     assert len({r.run.id for r in results}) == 1  # type: ignore[attr-defined]
     assert sum(not r.replayed for r in results) == 1  # type: ignore[attr-defined]
-    assert len(store.list_runs(owner.id)[0]) == 1
+    assert len(store.runs.page(owner.id)[0]) == 1
 
 
 def test_rate_limit_counts_per_key_and_window(store: Store) -> None:
@@ -88,28 +87,28 @@ def test_rate_limit_counts_per_key_and_window(store: Store) -> None:
 def test_claim_cancels_a_queued_run_past_its_deadline(store: Store, owner: Owner, make_run: MakeRun) -> None:
     late = make_run(deadline_at=utc_now() - timedelta(seconds=1), callback_url="https://example.com/hook")
     on_time = make_run(deadline_at=utc_now() + timedelta(hours=1))
-    claimed = store.claim_next("wrk", [MODEL], 30)
+    claimed = store.queue.claim("wrk", [MODEL], 30)
     assert claimed is not None and claimed.id == on_time.id
-    run = store.get_run(late.id)
+    run = store.runs.get(late.id)
     assert run is not None and run.status is RunStatus.CANCELED
     assert run.failure_code == DEADLINE_EXCEEDED and run.cost == "0.000000"
     assert run.dispatched_at is None and run.started_at is None and run.attempt == 0
-    assert [e.to_status for e in store.list_events(late.id)] == [RunStatus.QUEUED, RunStatus.CANCELED]
-    assert len(store.list_deliveries(late.id)) == 1
+    assert [e.to_status for e in store.history.events(late.id)] == [RunStatus.QUEUED, RunStatus.CANCELED]
+    assert len(store.callbacks.deliveries(late.id)) == 1
 
 
 def test_sweep_cancels_late_runs_in_any_live_status(store: Store, owner: Owner, make_run: MakeRun) -> None:
     run = make_run(deadline_at=utc_now() + timedelta(seconds=5))
-    claimed = store.claim_next("wrk", [MODEL], 30)
-    assert claimed is not None and store.mark_running(claimed.id, claimed.attempt, "wrk")
+    claimed = store.queue.claim("wrk", [MODEL], 30)
+    assert claimed is not None and store.queue.mark_running(claimed.id, claimed.attempt, "wrk")
     queued_late = make_run(deadline_at=utc_now() + timedelta(seconds=5), model_id="other/model")
     assert store.deadlines.expire() == []
     expired = store.deadlines.expire(now=utc_now() + timedelta(seconds=10))
     assert sorted(expired) == sorted([run.id, queued_late.id])
     for run_id in expired:
-        record = store.get_run(run_id)
+        record = store.runs.get(run_id)
         assert record is not None and record.status is RunStatus.CANCELED
         assert record.failure_code == DEADLINE_EXCEEDED
     # The worker's later writes are fenced out, and the owner was not charged.
-    assert not store.finish_run(run.id, claimed.attempt, "wrk", RunStatus.SUCCEEDED, cost_cents=5)
-    assert store.balance(owner.id) == (None, 0)
+    assert not store.queue.finish(run.id, claimed.attempt, "wrk", RunStatus.SUCCEEDED, cost_cents=5)
+    assert store.owners.balance(owner.id) == (None, 0)

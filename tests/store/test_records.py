@@ -19,10 +19,10 @@ def test_records_are_frozen(make_run: MakeRun) -> None:
 def test_progress_only_while_running(store: Store, make_run: MakeRun) -> None:
     run = make_run()
     assert run.progress is None and run.duration_ms is None and not run.is_terminal
-    store.claim_next("w", [MODEL], 30)
-    store.heartbeat_run(run.id, 1, "w", 30, step=0, steps=28)
-    dispatching = store.get_run(run.id)
+    store.queue.claim("w", [MODEL], 30)
+    store.queue.heartbeat(run.id, 1, "w", 30, step=0, steps=28)
+    dispatching = store.runs.get(run.id)
     assert dispatching is not None and dispatching.progress is None
-    store.mark_running(run.id, 1, "w")
-    running = store.get_run(run.id)
+    store.queue.mark_running(run.id, 1, "w")
+    running = store.runs.get(run.id)
     assert isinstance(running, RunRecord) and running.progress == {"step": 0, "steps": 28}

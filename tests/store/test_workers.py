@@ -13,41 +13,41 @@ from .conftest import MODEL
 
 
 def test_register_and_heartbeat(store: Store) -> None:
-    record = store.register_worker("wk1", "gpu0", [MODEL], "cuda:0", {"vram_gb": 80})
+    record = store.workers.register("wk1", "gpu0", [MODEL], "cuda:0", {"vram_gb": 80})
     assert (record.status, record.model_ids, record.device, record.info) == (
         "starting",
         [MODEL],
         "cuda:0",
         {"vram_gb": 80},
     )
-    assert store.ready_workers() == []
-    assert store.worker_heartbeat("wk1", "ready")
-    assert [w.id for w in store.ready_workers(MODEL)] == ["wk1"]
-    assert store.ready_workers("some/other-model") == []
-    assert store.worker_heartbeat("wk1", "busy", {"run_id": "r"})
-    busy = store.get_worker("wk1")
+    assert store.workers.ready() == []
+    assert store.workers.heartbeat("wk1", "ready")
+    assert [w.id for w in store.workers.ready(MODEL)] == ["wk1"]
+    assert store.workers.ready("some/other-model") == []
+    assert store.workers.heartbeat("wk1", "busy", {"run_id": "r"})
+    busy = store.workers.get("wk1")
     assert busy is not None and busy.status == "busy" and busy.info == {"run_id": "r"}
-    assert [w.id for w in store.ready_workers()] == ["wk1"]
-    assert not store.worker_heartbeat("missing", "ready")
+    assert [w.id for w in store.workers.ready()] == ["wk1"]
+    assert not store.workers.heartbeat("missing", "ready")
     with pytest.raises(ValueError):
-        store.worker_heartbeat("wk1", "sleeping")  # type: ignore[arg-type]
+        store.workers.heartbeat("wk1", "sleeping")  # type: ignore[arg-type]
 
 
 def test_stale_and_stopped_workers_are_not_ready(store: Store) -> None:
-    store.register_worker("old", "gpu0", [MODEL], "cuda:0", status="ready")
-    store.register_worker("stopped", "gpu1", [MODEL], "cuda:1", status="ready")
-    store.register_worker("fresh", "gpu2", [MODEL], "cuda:2", status="ready")
+    store.workers.register("old", "gpu0", [MODEL], "cuda:0", status="ready")
+    store.workers.register("stopped", "gpu1", [MODEL], "cuda:1", status="ready")
+    store.workers.register("fresh", "gpu2", [MODEL], "cuda:2", status="ready")
     with store.engine.begin() as conn:
         conn.execute(
             update(workers).where(workers.c.id == "old").values(heartbeat_at=utc_now() - timedelta(minutes=5))
         )
-    assert store.mark_worker_stopped("stopped")
-    assert [w.id for w in store.ready_workers(MODEL, fresh_within_seconds=60)] == ["fresh"]
-    assert {w.id for w in store.ready_workers(MODEL, fresh_within_seconds=3600)} == {"old", "fresh"}
+    assert store.workers.mark_stopped("stopped")
+    assert [w.id for w in store.workers.ready(MODEL, fresh_within_seconds=60)] == ["fresh"]
+    assert {w.id for w in store.workers.ready(MODEL, fresh_within_seconds=3600)} == {"old", "fresh"}
 
 
 def test_re_register_resets_the_worker(store: Store) -> None:
-    store.register_worker("wk", "a", ["m1"], "cpu", status="ready")
-    again = store.register_worker("wk", "b", ["m2"], "cuda", {"x": 1})
+    store.workers.register("wk", "a", ["m1"], "cpu", status="ready")
+    again = store.workers.register("wk", "b", ["m2"], "cuda", {"x": 1})
     assert (again.name, again.model_ids, again.device, again.status) == ("b", ["m2"], "cuda", "starting")
-    assert store.get_worker("wk") == again
+    assert store.workers.get("wk") == again

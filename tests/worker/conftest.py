@@ -47,7 +47,7 @@ def store(database_url: str) -> Iterator[Store]:
 
 @pytest.fixture
 def owner(store: Store) -> Owner:
-    return store.ensure_owner("acme")
+    return store.owners.ensure("acme")
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def executor(
 
 
 def claim(store: Store) -> object:
-    run = store.claim_next(WORKER_ID, [MODEL_ID], 30)
+    run = store.queue.claim(WORKER_ID, [MODEL_ID], 30)
     assert run is not None
     return run
 

@@ -8,8 +8,7 @@ from datetime import timedelta
 from pixelrun.engines.qwen_image_edit import MODEL_ID
 from pixelrun.runs import RunStatus, asset_url, utc_now
 from pixelrun.storage import LocalFileStorage
-from pixelrun.store import Owner, Store
-from pixelrun.store.assets_repo import AssetRecord
+from pixelrun.store import AssetRecord, NewRun, Owner, Store
 from pixelrun.worker.executor import RunExecutor
 
 from .conftest import claim, data_uri, small_input
@@ -35,13 +34,15 @@ def test_asset_input_is_read_from_storage(
     store: Store, owner: Owner, executor: RunExecutor, storage: LocalFileStorage
 ) -> None:
     asset = ready_asset(store, storage, owner, png(64, 32))
-    run = store.create_run(owner.id, MODEL_ID, small_input(image_urls=[asset_url(asset.id)], image_size=None))
+    run = store.runs.create(
+        NewRun(owner.id, MODEL_ID, small_input(image_urls=[asset_url(asset.id)], image_size=None))
+    ).run
     assert executor.execute(claim(store)) is RunStatus.SUCCEEDED
-    finished = store.get_run(run.id)
+    finished = store.runs.get(run.id)
     # No size given: the output follows the aspect ratio of the (asset) input, 2:1.
     item = finished.output["outputs"][0]
     assert item["width"] > item["height"]
-    assert "fetched 1 input image(s): 64x32" in " ".join(line.message for line in store.list_logs(run.id))
+    assert "fetched 1 input image(s): 64x32" in " ".join(line.message for line in store.history.logs(run.id))
 
 
 def test_deleted_or_foreign_asset_fails_at_input_fetch(
@@ -49,11 +50,13 @@ def test_deleted_or_foreign_asset_fails_at_input_fetch(
 ) -> None:
     gone = ready_asset(store, storage, owner, png(48, 40))
     store.assets.delete(gone.id)
-    other = store.ensure_owner("globex")
+    other = store.owners.ensure("globex")
     foreign = ready_asset(store, storage, other, png(48, 40))
     for asset in (gone, foreign):
-        run = store.create_run(owner.id, MODEL_ID, small_input(image_urls=[data_uri(), asset_url(asset.id)]))
+        run = store.runs.create(
+            NewRun(owner.id, MODEL_ID, small_input(image_urls=[data_uri(), asset_url(asset.id)]))
+        ).run
         assert executor.execute(claim(store)) is RunStatus.FAILED
-        failed = store.get_run(run.id)
+        failed = store.runs.get(run.id)
         assert failed.failure_stage == "input_fetch"
         assert "image_urls[1]" in failed.failure_message and asset.id in failed.failure_message

@@ -10,7 +10,7 @@ from pixelrun.engines.qwen_image_edit import MODEL_ID
 from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
 from pixelrun.runs import RunStatus
 from pixelrun.storage import LocalFileStorage, StoredFile, UrlSigner
-from pixelrun.store import Owner, Store
+from pixelrun.store import NewRun, Owner, Store
 from pixelrun.worker.delivery import OutputDelivery
 from pixelrun.worker.executor import RunExecutor
 
@@ -45,7 +45,7 @@ def _executor(executor: RunExecutor, storage: LocalFileStorage) -> RunExecutor:
 
 
 def _create(store: Store, owner: Owner) -> str:
-    return store.create_run(owner.id, MODEL_ID, small_input(), None, None, None).id
+    return store.runs.create(NewRun(owner.id, MODEL_ID, small_input(), None, None, None)).run.id
 
 
 def test_the_next_run_computes_while_the_previous_one_is_delivered(
@@ -59,13 +59,13 @@ def test_the_next_run_computes_while_the_previous_one_is_delivered(
         assert pipelined.execute(claim(store), delivery) is None  # handed over, not finished
         assert storage.entered.wait(30)
         # The first run's outputs are still being written: the worker is free for the next.
-        assert store.get_run(first).status is RunStatus.RUNNING
+        assert store.runs.get(first).status is RunStatus.RUNNING
         pipelined.execute(claim(store), delivery)
-        assert store.get_run(second).status is RunStatus.RUNNING
+        assert store.runs.get(second).status is RunStatus.RUNNING
         storage.release.set()
     finally:
         delivery.close()
-    runs = [store.get_run(first), store.get_run(second)]
+    runs = [store.runs.get(first), store.runs.get(second)]
     assert [run.status for run in runs] == [RunStatus.SUCCEEDED, RunStatus.SUCCEEDED]
     # The second run started computing before the first one's file existed.
     assert runs[1].started_at < runs[0].completed_at
@@ -82,15 +82,15 @@ def test_a_run_canceled_during_delivery_stays_canceled(
     try:
         _executor(executor, storage).execute(claim(store), delivery)
         assert storage.entered.wait(30)
-        _, changed = store.cancel_run(run_id, owner.id)
+        _, changed = store.runs.cancel(run_id, owner.id)
         assert changed
         storage.release.set()
     finally:
         delivery.close()
-    run = store.get_run(run_id)
+    run = store.runs.get(run_id)
     assert run.status is RunStatus.CANCELED
     assert run.cost_cents == 0
-    assert [event.to_status for event in store.list_events(run_id)][-1] == "canceled"
+    assert [event.to_status for event in store.history.events(run_id)][-1] == "canceled"
 
 
 def test_close_delivers_what_was_handed_over(
@@ -103,7 +103,7 @@ def test_close_delivers_what_was_handed_over(
     assert storage.entered.wait(30)
     threading.Timer(0.3, storage.release.set).start()
     delivery.close()  # like a worker stopping on SIGTERM: waits for the delivery
-    assert store.get_run(run_id).status is RunStatus.SUCCEEDED
+    assert store.runs.get(run_id).status is RunStatus.SUCCEEDED
 
 
 def test_a_delivery_that_crashes_does_not_stop_the_next(
@@ -121,5 +121,5 @@ def test_a_delivery_that_crashes_does_not_stop_the_next(
     finally:
         delivery.close()
     # The crashed run keeps its lease until it expires; the reaper then re-queues it.
-    assert store.get_run(crashed).status is RunStatus.RUNNING
-    assert store.get_run(fine).status is RunStatus.SUCCEEDED
+    assert store.runs.get(crashed).status is RunStatus.RUNNING
+    assert store.runs.get(fine).status is RunStatus.SUCCEEDED

@@ -12,14 +12,16 @@ from pixelrun.engines.qwen_image_edit import MODEL_ID
 from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
 from pixelrun.runs import RunStatus
 from pixelrun.storage import LocalFileStorage
-from pixelrun.store import Owner, Store
+from pixelrun.store import NewRun, Owner, Store
 from pixelrun.worker.executor import RunExecutor
 
 from .conftest import claim, data_uri, small_input
 
 
 def create(store: Store, owner: Owner, **input_overrides: object) -> str:
-    return store.create_run(owner.id, MODEL_ID, small_input(**input_overrides), None, None, None).id
+    return store.runs.create(
+        NewRun(owner.id, MODEL_ID, small_input(**input_overrides), None, None, None)
+    ).run.id
 
 
 def test_success_stores_outputs_prices_and_logs(
@@ -27,7 +29,7 @@ def test_success_stores_outputs_prices_and_logs(
 ) -> None:
     run_id = create(store, owner, num_images=2, output_format="webp")
     assert executor.execute(claim(store)) is RunStatus.SUCCEEDED
-    run = store.get_run(run_id)
+    run = store.runs.get(run_id)
     assert run.status is RunStatus.SUCCEEDED
     outputs = run.output["outputs"]
     assert [item["key"] for item in outputs] == [f"runs/{run_id}/0.webp", f"runs/{run_id}/1.webp"]
@@ -38,10 +40,10 @@ def test_success_stores_outputs_prices_and_logs(
     assert run.output["nsfw_detected"] is False
     assert run.output["model_data"]["has_nsfw_concepts"] == [False, False]
     assert run.cost == "0.003932"  # 2 × 256² px × $0.03/MP
-    assert store.balance(owner.id) == (None, run.cost_cents)
-    statuses = [event.to_status for event in store.list_events(run_id)]
+    assert store.owners.balance(owner.id) == (None, run.cost_cents)
+    statuses = [event.to_status for event in store.history.events(run_id)]
     assert statuses == ["queued", "dispatching", "running", "succeeded"]
-    messages = " | ".join(line.message for line in store.list_logs(run_id))
+    messages = " | ".join(line.message for line in store.history.logs(run_id))
     assert "claimed by worker" in messages and "inference done" in messages and "succeeded" in messages
 
 
@@ -50,7 +52,7 @@ def test_sync_mode_inlines_outputs_and_stores_nothing(
 ) -> None:
     run_id = create(store, owner, sync_mode=True, output_format="jpeg")
     executor.execute(claim(store))
-    item = store.get_run(run_id).output["outputs"][0]
+    item = store.runs.get(run_id).output["outputs"][0]
     assert item["url"].startswith("data:image/jpeg;base64,")
     assert "key" not in item
     assert not storage.exists(f"runs/{run_id}/0.jpg")
@@ -68,10 +70,10 @@ def test_bad_input_image_fails_the_run_at_input_fetch(
 ) -> None:
     run_id = create(store, owner, image_urls=[data_uri(), bad_url])
     assert executor.execute(claim(store)) is RunStatus.FAILED
-    run = store.get_run(run_id)
+    run = store.runs.get(run_id)
     assert (run.failure_stage, run.failure_code) == ("input_fetch", "input_fetch_failed")
     assert "image_urls[1]" in run.failure_message and reason in run.failure_message
-    assert run.cost == "0.000000" and store.balance(owner.id) == (None, 0)
+    assert run.cost == "0.000000" and store.owners.balance(owner.id) == (None, 0)
 
 
 def test_cancel_while_running_stops_at_the_next_step(
@@ -84,21 +86,21 @@ def test_cancel_while_running_stops_at_the_next_step(
     thread.start()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        run = store.get_run(run_id)
+        run = store.runs.get(run_id)
         if run.progress and run.progress["step"] >= 2:
             break
         time.sleep(0.02)
-    _, changed = store.cancel_run(run_id, owner.id)
+    _, changed = store.runs.cancel(run_id, owner.id)
     assert changed
     thread.join(30)
     assert outcome == [None]
-    run = store.get_run(run_id)
+    run = store.runs.get(run_id)
     assert run.status is RunStatus.CANCELED and run.output is None
-    assert any("canceled" in line.message for line in store.list_logs(run_id))
+    assert any("canceled" in line.message for line in store.history.logs(run_id))
     # The worker carries on with the next run.
     next_id = create(store, owner)
     assert executor.execute(claim(store)) is RunStatus.SUCCEEDED
-    assert store.get_run(next_id).status is RunStatus.SUCCEEDED
+    assert store.runs.get(next_id).status is RunStatus.SUCCEEDED
 
 
 def test_out_of_memory_fails_the_run_and_the_engine_keeps_serving(
@@ -116,12 +118,12 @@ def test_out_of_memory_fails_the_run_and_the_engine_keeps_serving(
     with monkeypatch.context() as patch:
         patch.setattr(engine.pipeline.vae, "decode", exhausted)
         assert executor.execute(claim(store)) is RunStatus.FAILED
-    run = store.get_run(run_id)
+    run = store.runs.get(run_id)
     assert (run.failure_stage, run.failure_code) == ("inference", "out_of_memory")
     assert "smaller image_size" in run.failure_message
     next_id = create(store, owner)
     assert executor.execute(claim(store)) is RunStatus.SUCCEEDED
-    assert store.get_run(next_id).status is RunStatus.SUCCEEDED
+    assert store.runs.get(next_id).status is RunStatus.SUCCEEDED
 
 
 def test_shutdown_returns_the_run_to_the_queue(
@@ -130,7 +132,7 @@ def test_shutdown_returns_the_run_to_the_queue(
     run_id = create(store, owner, num_inference_steps=4)
     stopping.set()
     assert executor.execute(claim(store)) is None
-    run = store.get_run(run_id)
+    run = store.runs.get(run_id)
     assert run.status is RunStatus.QUEUED
     stopping.clear()
     again = claim(store)
@@ -139,9 +141,9 @@ def test_shutdown_returns_the_run_to_the_queue(
 
 
 def test_invalid_stored_input_fails_at_validation(store: Store, owner: Owner, executor: RunExecutor) -> None:
-    run_id = store.create_run(owner.id, MODEL_ID, {"prompt": "x"}, None, None, None).id
+    run_id = store.runs.create(NewRun(owner.id, MODEL_ID, {"prompt": "x"}, None, None, None)).run.id
     assert executor.execute(claim(store)) is RunStatus.FAILED
-    run = store.get_run(run_id)
+    run = store.runs.get(run_id)
     assert (run.failure_stage, run.failure_code) == ("validation", "invalid_input")
     assert "image_urls" in run.failure_message
 
@@ -154,20 +156,22 @@ def test_a_running_run_past_its_deadline_stops_at_the_next_step(
     from pixelrun.runs import utc_now
     from pixelrun.store import DEADLINE_EXCEEDED
 
-    run_id = store.create_run(
-        owner.id,
-        MODEL_ID,
-        small_input(num_inference_steps=50, image_size="1024x1024"),
-        callback_url="https://example.com/hook",
-        deadline_at=utc_now() + timedelta(seconds=1.5),
-    ).id
+    run_id = store.runs.create(
+        NewRun(
+            owner.id,
+            MODEL_ID,
+            small_input(num_inference_steps=50, image_size="1024x1024"),
+            callback_url="https://example.com/hook",
+            deadline_at=utc_now() + timedelta(seconds=1.5),
+        )
+    ).run.id
     claimed = claim(store)
     assert executor.execute(claimed) is RunStatus.CANCELED
-    run = store.get_run(run_id)
+    run = store.runs.get(run_id)
     assert run.status is RunStatus.CANCELED and run.failure_code == DEADLINE_EXCEEDED
     # It did start, and stopped before its 50 steps.
     assert run.started_at is not None and run.output is None and run.cost == "0.000000"
-    events = [e.to_status for e in store.list_events(run_id)]
+    events = [e.to_status for e in store.history.events(run_id)]
     assert events[-2:] == [RunStatus.RUNNING, RunStatus.CANCELED]
-    assert store.balance(owner.id) == (None, 0)
-    assert len(store.list_deliveries(run_id)) == 1
+    assert store.owners.balance(owner.id) == (None, 0)
+    assert len(store.callbacks.deliveries(run_id)) == 1

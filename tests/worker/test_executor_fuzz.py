@@ -17,7 +17,7 @@ from pixelrun.engines.qwen_image_edit import MODEL_ID
 from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
 from pixelrun.runs import RunStatus
 from pixelrun.storage import LocalFileStorage
-from pixelrun.store import Store
+from pixelrun.store import NewRun, Store
 from pixelrun.worker.executor import RunExecutor
 
 from .conftest import claim
@@ -97,7 +97,7 @@ def fuzz_executor(
 
 
 def test_every_corpus_image_ends_its_run_cleanly(sqlite_store: Store, fuzz_executor: RunExecutor) -> None:
-    owner = sqlite_store.ensure_owner("fuzz")
+    owner = sqlite_store.owners.ensure("fuzz")
     good = "data:image/png;base64," + base64.b64encode(encoded(Image.new("RGB", (30, 20)), "PNG")).decode()
     outcomes = {}
     for name, (data, should_succeed) in CORPUS.items():
@@ -108,10 +108,10 @@ def test_every_corpus_image_ends_its_run_cleanly(sqlite_store: Store, fuzz_execu
             "image_size": "256x256",
             "num_inference_steps": 1,
         }
-        run_id = sqlite_store.create_run(owner.id, MODEL_ID, run_input).id
+        run_id = sqlite_store.runs.create(NewRun(owner.id, MODEL_ID, run_input)).run.id
         started = time.monotonic()
         fuzz_executor.execute(claim(sqlite_store))
-        run = sqlite_store.get_run(run_id)
+        run = sqlite_store.runs.get(run_id)
         assert time.monotonic() - started < 20, name
         outcomes[name] = run.status
         if should_succeed:

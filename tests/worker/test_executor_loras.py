@@ -19,7 +19,7 @@ from pixelrun.engines.qwen_image_edit.lightning import random_lora_state_dict, s
 from pixelrun.net import NetworkPolicy, OutboundClient
 from pixelrun.runs import RunStatus
 from pixelrun.storage import LocalFileStorage
-from pixelrun.store import Owner, Store
+from pixelrun.store import NewRun, Owner, Store
 from pixelrun.worker.executor import ExecutorConfig, RunExecutor
 from pixelrun.worker.inputs import InputLimits
 from pixelrun.worker.lora_files import LoraFiles
@@ -114,11 +114,11 @@ def lora_executor(
 
 
 def execute(store: Store, owner: Owner, executor: RunExecutor, model: str = MODEL_ID, **overrides: object):
-    run_id = store.create_run(owner.id, model, small_input(**overrides), None, None, None).id
-    run = store.claim_next(WORKER_ID, [model], 30)
+    run_id = store.runs.create(NewRun(owner.id, model, small_input(**overrides), None, None, None)).run.id
+    run = store.queue.claim(WORKER_ID, [model], 30)
     assert run is not None
     executor.execute(run)
-    return store.get_run(run_id)
+    return store.runs.get(run_id)
 
 
 def output_bytes(storage: LocalFileStorage, run: object) -> bytes:
@@ -167,11 +167,11 @@ def test_the_lightning_model_runs_with_its_defaults(
 ) -> None:
     inputs = small_input()
     del inputs["num_inference_steps"]
-    run_id = store.create_run(owner.id, LIGHTNING_MODEL_ID, inputs, None, None, None).id
-    claimed = store.claim_next(WORKER_ID, [MODEL_ID, LIGHTNING_MODEL_ID], 30)
+    run_id = store.runs.create(NewRun(owner.id, LIGHTNING_MODEL_ID, inputs, None, None, None)).run.id
+    claimed = store.queue.claim(WORKER_ID, [MODEL_ID, LIGHTNING_MODEL_ID], 30)
     assert claimed is not None and claimed.id == run_id
     assert lora_executor.execute(claimed) is RunStatus.SUCCEEDED
-    data = store.get_run(run_id).output["model_data"]
+    data = store.runs.get(run_id).output["model_data"]
     # 8 steps without CFG: one transformer pass per step.
     assert (data["num_inference_steps"], data["guidance_scale"], data["transformer_forwards"]) == (8, 1.0, 8)
 
@@ -208,7 +208,7 @@ def test_a_lora_asset_is_read_from_storage_and_another_owners_is_refused(
     for _ in range(2):  # the second run finds the file in the cache, and checks the owner again
         assert execute(store, owner, lora_executor, loras=[{"path": mine}]).status is RunStatus.SUCCEEDED
     assert lora_executor.lora_files.downloads == 1
-    theirs = lora_asset(store.ensure_owner("globex"))
+    theirs = lora_asset(store.owners.ensure("globex"))
     failed = execute(store, owner, lora_executor, loras=[{"path": theirs}])
     assert failed.status is RunStatus.FAILED and failed.failure_stage == "input_fetch"
     assert "loras[0]" in failed.failure_message and theirs.removeprefix("asset://") in failed.failure_message

@@ -54,13 +54,13 @@ def test_a_worker_killed_while_loading_is_recorded_as_crashed(
     try:
         slot = supervisor.slots[0]
         # It registers as loading before it imports torch: seconds to catch it there.
-        wait_for(lambda: (w := store.get_worker(slot.worker_id)) is not None and w.status == "loading", 60)
+        wait_for(lambda: (w := store.workers.get(slot.worker_id)) is not None and w.status == "loading", 60)
         assert slot.process is not None
         os.kill(slot.process.pid, signal.SIGKILL)
         wait_for(lambda: slot.given_up, 30)
     finally:
         supervisor.stop()
-    record = store.get_worker(slot.worker_id)
+    record = store.workers.get(slot.worker_id)
     assert record is not None and record.status == "failed" and record.failure_reason == "crashed"
     assert "killed by signal 9 while loading" in (record.failure_message or "")
     assert "not restarted after 1 load failures in a row" in (record.failure_message or "")
@@ -82,5 +82,5 @@ def test_load_failures_back_off_then_stop(tmp_path: Path, store: Store) -> None:
     finally:
         supervisor.stop()
     assert slot.load_failures == 3 and len(seen) == 3  # three worker processes, then none
-    failed = [store.get_worker(worker_id) for worker_id in seen]
+    failed = [store.workers.get(worker_id) for worker_id in seen]
     assert all(w is not None and w.status == "failed" and w.failure_reason == "not_found" for w in failed)

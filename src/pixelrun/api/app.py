@@ -21,7 +21,7 @@ from pixelrun.api.streaming import StreamEvents, StreamHub
 from pixelrun.config import Settings
 from pixelrun.storage import FileStorage, storage_from_settings
 from pixelrun.store import Store
-from pixelrun.store.loop_reads import LoopReads
+from pixelrun.store.db.loop_reads import LoopReads
 
 API_PREFIX = "/v1"
 
@@ -39,7 +39,7 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
             await anyio.to_thread.run_sync(app_store.migrate)
         else:
             app_store = store
-        app.state.loop_reads = LoopReads(app_store.engine, app_store.run_reads)
+        app.state.loop_reads = LoopReads(app_store.engine)
         try:
             app.state.store = app_store
             # Run reads take turns on a few threads: 40 threads at once (anyio's default)

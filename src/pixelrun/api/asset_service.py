@@ -19,8 +19,7 @@ from pixelrun.config import Settings
 from pixelrun.media import ImageRejected, decode_image
 from pixelrun.runs import is_asset_url, resolve_asset_url, utc_now
 from pixelrun.storage import FileStorage, StorageError, StoredFileNotFoundError
-from pixelrun.store import Store
-from pixelrun.store.assets_repo import AssetRecord
+from pixelrun.store import AssetRecord, Store
 
 # The image types of SPEC §5, by the extension their keys get.
 IMAGE_TYPES: dict[str, str] = {

@@ -11,7 +11,7 @@ from pixelrun.api.asset_service import IMAGE_TYPES, SAFETENSORS_TYPE
 from pixelrun.api.wire import Timestamp
 from pixelrun.engines.qwen_image_edit.schema import whole_float_to_int
 from pixelrun.runs import asset_url, isoformat_utc
-from pixelrun.store.assets_repo import AssetRecord
+from pixelrun.store import AssetRecord
 
 MAX_NAME_CHARS = 255
 

@@ -29,11 +29,11 @@ async def reap_forever(store: Store, interval: float = REAP_INTERVAL_SECONDS) ->
     """Return runs of dead workers to the queue even when every worker is busy."""
     while True:
         try:
-            for run_id in await asyncio.to_thread(store.reap_expired):
+            for run_id in await asyncio.to_thread(store.queue.reap_expired):
                 log.warning("run %s: its worker's lease expired; returned to the queue or failed", run_id)
             for run_id in await asyncio.to_thread(store.deadlines.expire):
                 log.info("run %s: canceled, its Cancel-After deadline passed", run_id)
-            await asyncio.to_thread(store.idempotent.purge_expired)
+            await asyncio.to_thread(store.runs.purge_expired_keys)
         except Exception as exc:
             if is_unavailable(exc):
                 log.warning("reaper pass skipped: the store is unavailable")

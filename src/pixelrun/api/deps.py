@@ -72,7 +72,7 @@ async def require_auth(
     auth = cache.cached(credentials.credentials)
     if auth is None:
         store: Store = request.app.state.store
-        auth = await run_in_threadpool(cache.get, credentials.credentials, store.authenticate)
+        auth = await run_in_threadpool(cache.get, credentials.credentials, store.keys.authenticate)
     if auth is None:
         raise unauthorized("Invalid or revoked API key.")
     return auth

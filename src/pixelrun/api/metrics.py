@@ -25,8 +25,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from pixelrun.runs import RunStatus, utc_now
-from pixelrun.store import Store
-from pixelrun.store.metrics_repo import PAGE_SIZE, CallbackAttempt, CreatedRun, FinishedRun
+from pixelrun.store import CallbackAttempt, CreatedRun, FinishedRun, Store
+from pixelrun.store.metrics import PAGE_SIZE
 from pixelrun.store.workers import DEFAULT_FRESH_WITHIN_SECONDS, WORKER_STATUSES
 
 #: Rows this much older than the newest one seen are read again (and skipped by id).

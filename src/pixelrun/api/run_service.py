@@ -29,12 +29,12 @@ from pixelrun.store import (
     AuthContext,
     IdempotencyConflict,
     InsufficientCredit,
+    NewRun,
     RunRecord,
     Store,
     request_hash,
 )
 from pixelrun.store.idempotency import MAX_KEY_LENGTH
-from pixelrun.store.runs_repo import NewRun
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -124,13 +124,13 @@ def present_run(
 ) -> RunOut:
     """The wire form of a run: signed file URLs, links, and the queue position when queued.
 
-    Pass `queue_position` when it was read with the run (`store.run_reads`) to save a query.
+    Pass `queue_position` when it was read with the run (`store.runs.get_with_position`) to save a query.
     """
     ttl = settings.file_url_ttl_seconds
     if run.status is not RunStatus.QUEUED:
         queue_position = None
     elif queue_position is UNKNOWN:
-        queue_position = store.queue_position(run)
+        queue_position = store.runs.queue_position(run)
     return RunOut.from_record(
         run,
         base_url=settings.public_base_url,
@@ -254,7 +254,7 @@ async def submit(
                 }
             )
         created = await asyncio.wrap_future(
-            store.idempotent.create_run_future(
+            store.runs.create_future(
                 new_run,
                 key=options.idempotency_key,
                 request_digest=digest,

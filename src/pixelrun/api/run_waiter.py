@@ -30,7 +30,7 @@ async def wait_for_terminal(store: Store, run: RunRecord, timeout: float) -> Run
     deadline = time.monotonic() + timeout
     async with hub.subscribe(run.id, 0) as sub:
         # The run may have finished before we subscribed: look once after subscribing.
-        fresh = await anyio.to_thread.run_sync(store.get_run, run.id)
+        fresh = await anyio.to_thread.run_sync(store.runs.get, run.id)
         if fresh is not None and fresh.status.is_terminal:
             return fresh
         while (remaining := deadline - time.monotonic()) > 0:
@@ -40,7 +40,7 @@ async def wait_for_terminal(store: Store, run: RunRecord, timeout: float) -> Run
                 break
             if any(event.event == "done" for event in batch):
                 break
-    fresh = await anyio.to_thread.run_sync(store.get_run, run.id)
+    fresh = await anyio.to_thread.run_sync(store.runs.get, run.id)
     return fresh if fresh is not None else run
 
 
@@ -52,7 +52,7 @@ async def _poll(store: Store, run: RunRecord, timeout: float) -> RunRecord:
         if remaining <= 0:
             break
         await anyio.sleep(min(POLL_INTERVAL_SECONDS, remaining))
-        fresh = await anyio.to_thread.run_sync(store.get_run, run.id)
+        fresh = await anyio.to_thread.run_sync(store.runs.get, run.id)
         if fresh is not None:
             current = fresh
     return current

@@ -134,7 +134,7 @@ class CallbackDispatcher:
         """Claim every due delivery (up to `max_concurrency`), make one attempt each, and wait
         for them; the number of attempts made. For tests and one-shot use; `run` loops."""
         claimed = await asyncio.to_thread(
-            self.store.claim_due_deliveries, self.worker_id, self.claim_seconds, self.max_concurrency
+            self.store.callbacks.claim_due, self.worker_id, self.claim_seconds, self.max_concurrency
         )
         if not claimed:
             return 0
@@ -146,7 +146,7 @@ class CallbackDispatcher:
         """Start attempts for what is due; seconds to sleep before the next pass."""
         now = utc_now()
         # A read first: an idle dispatcher then never takes SQLite's write lock.
-        due = await asyncio.to_thread(self.store.next_delivery_due_at, now)
+        due = await asyncio.to_thread(self.store.callbacks.next_due_at, now)
         if due is None:
             return self.poll_interval
         if due > now:
@@ -155,7 +155,7 @@ class CallbackDispatcher:
         if room <= 0:
             return self.poll_interval  # a finishing attempt wakes the loop
         claimed = await asyncio.to_thread(
-            self.store.claim_due_deliveries, self.worker_id, self.claim_seconds, room
+            self.store.callbacks.claim_due, self.worker_id, self.claim_seconds, room
         )
         for delivery in claimed:
             task = asyncio.create_task(self.attempt(delivery), name=f"callback-{delivery.id}")
@@ -184,7 +184,7 @@ class CallbackDispatcher:
             if body_text is None:
                 return 0
         body = body_text.encode("utf-8")
-        secrets = await asyncio.to_thread(self.store.active_secrets, delivery.owner_id)
+        secrets = await asyncio.to_thread(self.store.callbacks.active_secrets, delivery.owner_id)
         timestamp = int(self._clock())
         headers = callback_headers(delivery.request_id, delivery.webhook_id, body, secrets, timestamp)
         result = await self.client.post_json(delivery.callback_url, body, headers, timeout=self.timeout)
@@ -198,7 +198,7 @@ class CallbackDispatcher:
         failed attempt, retried like a network error.
         """
         try:
-            run = await asyncio.to_thread(self.store.get_run, delivery.run_id)
+            run = await asyncio.to_thread(self.store.runs.get, delivery.run_id)
             if run is None:
                 raise LookupError(f"run {delivery.run_id} not found")
             payload = await asyncio.to_thread(self._payload, run)
@@ -210,7 +210,7 @@ class CallbackDispatcher:
             await self._record(delivery, attempt_number, failed, decision, None)
             return None
         frozen = await asyncio.to_thread(
-            self.store.freeze_delivery_body, delivery.id, self.worker_id, payload, text
+            self.store.callbacks.freeze_body, delivery.id, self.worker_id, payload, text
         )
         if frozen is None:
             log.warning("lost the claim of callback delivery %s before sending it", delivery.id)
@@ -219,7 +219,7 @@ class CallbackDispatcher:
     def _payload(self, run: RunRecord) -> dict[str, Any]:
         """The run callback (SPEC §6), or the prediction object for a Replicate webhook (§10)."""
         if run.callback_format == PREDICTION_CALLBACK_FORMAT:
-            lines = [line.message for line in self.store.list_logs(run.id)]
+            lines = [line.message for line in self.store.history.logs(run.id)]
             return build_prediction(run, base_url=self.public_base_url, url_for=self.url_for, log_lines=lines)
         return build_callback_payload(run, self.url_for)
 
@@ -234,7 +234,7 @@ class CallbackDispatcher:
         now = utc_now()
         retry_at = now + timedelta(seconds=decision.retry_in) if decision.retry_in is not None else None
         recorded = await asyncio.to_thread(
-            self.store.record_delivery_attempt,
+            self.store.callbacks.record_attempt,
             delivery.id,
             self.worker_id,
             attempt_number,

@@ -1,6 +1,12 @@
-"""The store, which is also the queue: SQLite or PostgreSQL through one code path."""
+"""The store, which is also the queue: SQLite or PostgreSQL through one code path.
 
-from pixelrun.store.database import create_engine_for, normalize_url
+One import surface: `Store` (its repositories are attributes, see store.py), every
+record type, the store's errors and the constants callers compare with.
+"""
+
+from pixelrun.store.db.database import create_engine_for, normalize_url
+from pixelrun.store.db.migrate import current_revision, head_revision, migrate
+from pixelrun.store.db.notify import CHANNEL, QueueWaiter
 from pixelrun.store.deadlines import DEADLINE_EXCEEDED
 from pixelrun.store.errors import (
     DeliveryInFlight,
@@ -14,23 +20,36 @@ from pixelrun.store.errors import (
     StoreError,
     is_unavailable,
 )
-from pixelrun.store.idempotency import Created, request_hash
-from pixelrun.store.migrate import current_revision, head_revision, migrate
-from pixelrun.store.notify import CHANNEL, QueueWaiter
+from pixelrun.store.idempotency import MAX_KEY_LENGTH as MAX_IDEMPOTENCY_KEY_LENGTH
+from pixelrun.store.idempotency import request_hash
 from pixelrun.store.outbox import DEFAULT_MAX_ATTEMPTS as DEFAULT_CALLBACK_ATTEMPTS
 from pixelrun.store.queue import WORKER_LOST
 from pixelrun.store.records import (
+    ActiveRuns,
+    AssetRecord,
     AttemptRecord,
     AuthContext,
+    CallbackAttempt,
     CallbackSecretRecord,
+    Created,
+    CreatedRun,
     DeliveryRecord,
     EventRecord,
+    FinishedRun,
     KeyRecord,
     LeaseState,
+    LogLevel,
     LogRecord,
+    ModelAvailability,
+    ModelFailure,
+    NewRun,
     Owner,
+    RateDecision,
+    RunFiles,
     RunRecord,
+    StreamRow,
     WorkerRecord,
+    WorkerStatus,
 )
 from pixelrun.store.store import Store
 from pixelrun.store.tables import metadata
@@ -39,30 +58,44 @@ __all__ = [
     "CHANNEL",
     "DEADLINE_EXCEEDED",
     "DEFAULT_CALLBACK_ATTEMPTS",
+    "MAX_IDEMPOTENCY_KEY_LENGTH",
     "WORKER_LOST",
+    "ActiveRuns",
+    "AssetRecord",
     "AttemptRecord",
     "AuthContext",
+    "CallbackAttempt",
     "CallbackSecretRecord",
     "Created",
+    "CreatedRun",
     "DeliveryInFlight",
     "DeliveryRecord",
     "EventRecord",
+    "FinishedRun",
     "IdempotencyConflict",
     "IllegalTransition",
     "InsufficientCredit",
     "InvalidCursor",
     "KeyRecord",
     "LeaseState",
+    "LogLevel",
     "LogRecord",
+    "ModelAvailability",
+    "ModelFailure",
+    "NewRun",
     "Owner",
     "OwnerNotFound",
     "QueueWaiter",
+    "RateDecision",
     "RedeliveryNotAllowed",
+    "RunFiles",
     "RunNotFound",
     "RunRecord",
     "Store",
     "StoreError",
+    "StreamRow",
     "WorkerRecord",
+    "WorkerStatus",
     "create_engine_for",
     "current_revision",
     "head_revision",

@@ -7,15 +7,14 @@ the catalog and the create path read the summary here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
 
 from pixelrun.runs import utc_now
-from pixelrun.store.database import read_tx, write_tx
-from pixelrun.store.records import WorkerRecord
+from pixelrun.store.db.database import read_tx, write_tx
+from pixelrun.store.records import ModelAvailability, ModelFailure, WorkerRecord
 from pixelrun.store.tables import workers
 from pixelrun.store.workers import DEFAULT_FRESH_WITHIN_SECONDS, LIVE_STATUSES, SERVING_STATUSES
 
@@ -23,31 +22,9 @@ from pixelrun.store.workers import DEFAULT_FRESH_WITHIN_SECONDS, LIVE_STATUSES, 
 RECENT_FAILURES = 50
 
 
-@dataclass(frozen=True)
-class ModelFailure:
-    reason: str
-    message: str
-    worker_name: str
-    failed_at: datetime
-
-
-@dataclass
-class ModelAvailability:
-    ready: int = 0
-    loading: int = 0
-    #: Of the loading ones, those compiling their warm-up shapes (`PIXELRUN_COMPILE`).
-    warming_up: int = 0
-    #: The latest load failure of a worker of this model (shown while none is ready).
-    last_failure: ModelFailure | None = None
-
-    @property
-    def live(self) -> int:
-        return self.ready + self.loading
-
-
 class AvailabilityRepo:
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+        self._engine = engine
 
     def mark_failed(
         self,
@@ -69,7 +46,7 @@ class AvailabilityRepo:
             "failure_message": message,
             "heartbeat_at": now,
         }
-        with write_tx(self.engine) as conn:
+        with write_tx(self._engine) as conn:
             updated = conn.execute(update(workers).where(workers.c.id == worker_id).values(**values)).rowcount
             if updated == 0:
                 if name is None or model_ids is None:
@@ -89,7 +66,7 @@ class AvailabilityRepo:
     def live_counts(self, fresh_within_seconds: float = DEFAULT_FRESH_WITHIN_SECONDS) -> dict[str, int]:
         """Per model id, workers that serve it or are loading it, with a recent heartbeat."""
         since = utc_now() - timedelta(seconds=fresh_within_seconds)
-        with read_tx(self.engine) as conn:
+        with read_tx(self._engine) as conn:
             rows = conn.execute(
                 select(workers.c.model_ids).where(
                     workers.c.status.in_(LIVE_STATUSES), workers.c.heartbeat_at >= since
@@ -107,7 +84,7 @@ class AvailabilityRepo:
         """Ready and loading workers per model, and each model's latest load failure."""
         since = utc_now() - timedelta(seconds=fresh_within_seconds)
         result = {model_id: ModelAvailability() for model_id in model_ids}
-        with read_tx(self.engine) as conn:
+        with read_tx(self._engine) as conn:
             live = conn.execute(
                 select(workers.c.model_ids, workers.c.status, workers.c.info).where(
                     workers.c.status.in_(LIVE_STATUSES), workers.c.heartbeat_at >= since

@@ -2,9 +2,9 @@
 
 Three places enforce it, so that no path lets a late run through:
 - the claim cancels the queued runs past their deadline instead of starting them
-  (`cancel_expired_queued`, called inside `queue.claim_next`'s transaction);
+  (`cancel_expired_queued`, called inside `store.queue.claim`'s transaction);
 - the worker checks the deadline at every denoising step and finishes the run itself
-  (`queue.finish_run` with `DEADLINE_EXCEEDED`);
+  (`store.queue.finish` with `DEADLINE_EXCEEDED`);
 - a sweep (`Deadlines.expire`, run by the API's reaper and idle workers) cancels whatever
   is left: queued runs of a model no worker serves, runs whose worker is stuck in a step.
 A canceled run costs nothing and gets its callback, like any other cancellation.
@@ -18,11 +18,11 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, select, update
 
 from pixelrun.runs import TERMINAL_STATUSES, RunStatus, utc_now
-from pixelrun.store.database import write_tx
+from pixelrun.store.db.database import write_tx
 from pixelrun.store.events import record_event
 from pixelrun.store.outbox import enqueue_if_callback
 from pixelrun.store.records import RunRecord
-from pixelrun.store.runs_repo import ZERO_COST
+from pixelrun.store.runs_tx import ZERO_COST
 from pixelrun.store.tables import runs
 
 DEADLINE_EXCEEDED = "deadline_exceeded"
@@ -83,12 +83,12 @@ def cancel_expired_queued(conn: Connection, model_ids: Sequence[str], now: datet
 
 class Deadlines:
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+        self._engine = engine
 
     def expire(self, now: datetime | None = None) -> list[str]:
         """Cancel every non-terminal run past its deadline (one batch); their ids."""
         now = now or utc_now()
-        with write_tx(self.engine) as conn:
+        with write_tx(self._engine) as conn:
             expired = _expired(conn, now, None, None)
             for run in expired:
                 cancel_for_deadline(conn, run, now)

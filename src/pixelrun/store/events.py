@@ -1,4 +1,5 @@
-"""The run_events table: one row for every status change of a run, creation included."""
+"""Writing the run_events table: one row for every status change of a run, creation
+included, in the transaction that makes the change; reading it is `store.history`."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, Connection, Engine, bindparam, insert, select
+from sqlalchemy import BindParameter, Connection, bindparam, insert
 
 from pixelrun.runs import RunStatus
-from pixelrun.store.database import after_commit, pg_notify, read_tx
-from pixelrun.store.raw_statement import RawStatement
-from pixelrun.store.records import EventRecord, RunRecord
+from pixelrun.store.db.database import after_commit, pg_notify
+from pixelrun.store.db.raw_statement import RawStatement
+from pixelrun.store.records import RunRecord
 from pixelrun.store.stream import CHANNEL as STREAM_CHANNEL
 from pixelrun.store.stream import append_status_in_tx
 from pixelrun.store.tables import run_events, run_stream_events
@@ -142,11 +143,3 @@ _INSERT_EVENT_AND_STATUS_ROW = (
     )
 )
 _INSERT_EVENT_AND_STATUS_ROW_RAW = RawStatement(_INSERT_EVENT_AND_STATUS_ROW)
-
-
-def list_events(engine: Engine, run_id: str) -> list[EventRecord]:
-    with read_tx(engine) as conn:
-        rows = conn.execute(
-            select(run_events).where(run_events.c.run_id == run_id).order_by(run_events.c.id)
-        ).mappings()
-        return [EventRecord.from_row(r) for r in rows]

@@ -11,29 +11,20 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 
 from sqlalchemy import Engine, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
-from pixelrun.store.database import write_tx
+from pixelrun.store.db.database import write_tx
+from pixelrun.store.records import RateDecision
 from pixelrun.store.tables import rate_limit_windows
 
 WINDOW_SECONDS = 60
 
 
-@dataclass(frozen=True)
-class RateDecision:
-    allowed: bool
-    count: int
-    limit: int
-    # Whole seconds until the window turns (at least 1), for `Retry-After`.
-    retry_after_seconds: int
-
-
 class RateLimits:
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+        self._engine = engine
 
     def hit(
         self, key_id: str, limit: int, now: float | None = None, window_seconds: int = WINDOW_SECONDS
@@ -43,13 +34,13 @@ class RateLimits:
             raise ValueError("a rate limit needs at least 1 create per window of at least 1 s")
         now = time.time() if now is None else now
         window = int(now // window_seconds) * window_seconds
-        dialect_insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        dialect_insert = postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
         statement = dialect_insert(rate_limit_windows).values(key_id=key_id, window_start=window, count=1)
         statement = statement.on_conflict_do_update(
             index_elements=[rate_limit_windows.c.key_id, rate_limit_windows.c.window_start],
             set_={"count": rate_limit_windows.c.count + 1},
         ).returning(rate_limit_windows.c.count)
-        with write_tx(self.engine) as conn:
+        with write_tx(self._engine) as conn:
             count = int(conn.execute(statement).scalar_one())
             if count == 1:
                 conn.execute(

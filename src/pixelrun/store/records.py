@@ -1,14 +1,31 @@
-"""Immutable records returned by the store, and their construction from rows."""
+"""Every record the store returns or takes, in one place: immutable values built from rows.
+
+Repositories (`store.runs`, `store.queue`, ...) return these; nothing outside the store
+sees a SQLAlchemy row. Most records are built column by column with `_from_row`; the run,
+read on every poll, spells its construction out (docs/architecture.md).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import RowMapping
 
 from pixelrun.runs import FailureStage, RunStatus
+
+_Record = TypeVar("_Record")
+
+
+def _from_row(cls: type[_Record], row: RowMapping | dict[str, Any], **given: Any) -> _Record:
+    """`cls` from the row's columns of the same names (a column absent from the row keeps
+    the field's default); `given` overrides."""
+    values = {f.name: row[f.name] for f in fields(cls) if f.name not in given and f.name in row}  # type: ignore[arg-type]
+    return cls(**values, **given)
+
+
+# ---- owners and keys ----
 
 
 @dataclass(frozen=True)
@@ -21,13 +38,7 @@ class Owner:
 
     @classmethod
     def from_row(cls, row: RowMapping) -> Owner:
-        return cls(
-            id=row["id"],
-            name=row["name"],
-            budget_cents=row["budget_cents"],
-            spent_cents=row["spent_cents"],
-            created_at=row["created_at"],
-        )
+        return _from_row(cls, row)
 
 
 @dataclass(frozen=True)
@@ -41,14 +52,7 @@ class KeyRecord:
 
     @classmethod
     def from_row(cls, row: RowMapping) -> KeyRecord:
-        return cls(
-            id=row["id"],
-            owner_id=row["owner_id"],
-            label=row["label"],
-            key_prefix=row["key_prefix"],
-            created_at=row["created_at"],
-            revoked_at=row["revoked_at"],
-        )
+        return _from_row(cls, row)
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,24 @@ class AuthContext:
     owner_name: str
     key_id: str
     key_label: str
+
+
+# ---- runs ----
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """What a create stores; the id and the creation time are given by the store."""
+
+    owner_id: str
+    model_id: str
+    input: dict[str, Any]
+    metadata: dict[str, Any] | None = None
+    callback_url: str | None = None
+    client_ref: str | None = None
+    max_attempts: int = 3
+    deadline_at: datetime | None = None
+    callback_format: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +168,19 @@ class RunRecord:
 
 
 @dataclass(frozen=True)
+class Created:
+    """What a create did: the run, and whether it is an earlier create's run (same
+    `Idempotency-Key`), with the status code that create answered."""
+
+    run: RunRecord
+    replayed: bool
+    status_code: int
+    # 1-based place among the model's queued runs, read in the same transaction (None once
+    # it left the queue: a replay of an older run).
+    queue_position: int | None = None
+
+
+@dataclass(frozen=True)
 class LeaseState:
     """What a worker learns from a heartbeat.
 
@@ -156,6 +191,11 @@ class LeaseState:
     owned: bool
     canceled: bool
     status: RunStatus | None
+
+
+# ---- a run's history: status events, log lines, stream rows ----
+
+LogLevel = Literal["debug", "info", "warning", "error"]
 
 
 @dataclass(frozen=True)
@@ -171,14 +211,11 @@ class EventRecord:
     @classmethod
     def from_row(cls, row: RowMapping) -> EventRecord:
         old = row["from_status"]
-        return cls(
-            id=row["id"],
-            run_id=row["run_id"],
+        return _from_row(
+            cls,
+            row,
             from_status=RunStatus(old) if old is not None else None,
             to_status=RunStatus(row["to_status"]),
-            attempt=row["attempt"],
-            created_at=row["created_at"],
-            detail=row["detail"],
         )
 
 
@@ -193,14 +230,26 @@ class LogRecord:
 
     @classmethod
     def from_row(cls, row: RowMapping) -> LogRecord:
-        return cls(
-            id=row["id"],
-            run_id=row["run_id"],
-            level=row["level"],
-            message=row["message"],
-            created_at=row["created_at"],
-            meta=row["meta"],
-        )
+        return _from_row(cls, row)
+
+
+@dataclass(frozen=True)
+class StreamRow:
+    """One row of a run's event stream (`GET /v1/runs/{id}/stream` replays them)."""
+
+    id: int
+    run_id: str
+    kind: str  # status | progress | log | done
+    status: RunStatus | None
+    step: int | None
+    steps: int | None
+    log: LogRecord | None
+    created_at: datetime
+
+
+# ---- workers and the models they serve ----
+
+WorkerStatus = Literal["starting", "loading", "ready", "busy", "stopping", "stopped", "failed"]
 
 
 @dataclass(frozen=True)
@@ -218,18 +267,32 @@ class WorkerRecord:
 
     @classmethod
     def from_row(cls, row: RowMapping) -> WorkerRecord:
-        return cls(
-            id=row["id"],
-            name=row["name"],
-            model_ids=list(row["model_ids"]),
-            device=row["device"],
-            status=row["status"],
-            info=row["info"],
-            started_at=row["started_at"],
-            heartbeat_at=row["heartbeat_at"],
-            failure_reason=row.get("failure_reason"),
-            failure_message=row.get("failure_message"),
-        )
+        return _from_row(cls, row, model_ids=list(row["model_ids"]))
+
+
+@dataclass(frozen=True)
+class ModelFailure:
+    reason: str
+    message: str
+    worker_name: str
+    failed_at: datetime
+
+
+@dataclass
+class ModelAvailability:
+    ready: int = 0
+    loading: int = 0
+    #: Of the loading ones, those compiling their warm-up shapes (`PIXELRUN_COMPILE`).
+    warming_up: int = 0
+    #: The latest load failure of a worker of this model (shown while none is ready).
+    last_failure: ModelFailure | None = None
+
+    @property
+    def live(self) -> int:
+        return self.ready + self.loading
+
+
+# ---- callbacks ----
 
 
 @dataclass(frozen=True)
@@ -244,13 +307,7 @@ class CallbackSecretRecord:
 
     @classmethod
     def from_row(cls, row: RowMapping) -> CallbackSecretRecord:
-        return cls(
-            id=row["id"],
-            owner_id=row["owner_id"],
-            label=row["label"],
-            created_at=row["created_at"],
-            revoked_at=row["revoked_at"],
-        )
+        return _from_row(cls, row)
 
 
 @dataclass(frozen=True)
@@ -265,15 +322,7 @@ class AttemptRecord:
 
     @classmethod
     def from_row(cls, row: RowMapping) -> AttemptRecord:
-        return cls(
-            id=row["id"],
-            delivery_id=row["delivery_id"],
-            attempt_number=row["attempt_number"],
-            status_code=row["status_code"],
-            response_time_ms=row["response_time_ms"],
-            error_message=row["error_message"],
-            created_at=row["created_at"],
-        )
+        return _from_row(cls, row)
 
 
 @dataclass(frozen=True)
@@ -301,23 +350,91 @@ class DeliveryRecord:
 
     @classmethod
     def from_row(cls, row: RowMapping, attempts: tuple[AttemptRecord, ...] = ()) -> DeliveryRecord:
-        return cls(
-            id=row["id"],
-            run_id=row["run_id"],
-            owner_id=row["owner_id"],
-            callback_url=row["callback_url"],
-            status=row["status"],
-            attempt_count=row["attempt_count"],
-            max_attempts=row["max_attempts"],
-            next_attempt_at=row["next_attempt_at"],
-            payload=row["payload"],
-            body=row["body"],
-            request_id=row["request_id"],
-            webhook_id=row["webhook_id"],
-            webhook_timestamp=row["webhook_timestamp"],
-            created_at=row["created_at"],
-            completed_at=row["completed_at"],
-            claimed_by=row["claimed_by"],
-            claim_expires_at=row["claim_expires_at"],
-            attempts=attempts,
-        )
+        return _from_row(cls, row, attempts=attempts)
+
+
+# ---- uploaded assets ----
+
+ASSET_PENDING = "pending"
+ASSET_READY = "ready"
+
+
+@dataclass(frozen=True)
+class AssetRecord:
+    id: str
+    owner_id: str
+    name: str
+    mime_type: str
+    size_bytes: int
+    storage_key: str
+    status: str  # ASSET_PENDING | ASSET_READY
+    width: int | None
+    height: int | None
+    created_at: datetime
+    upload_expires_at: datetime
+    confirmed_at: datetime | None
+
+    @property
+    def ready(self) -> bool:
+        return self.status == ASSET_READY
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> AssetRecord:
+        return _from_row(cls, row)
+
+
+# ---- operations: rate limits, retention, metrics ----
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    allowed: bool
+    count: int
+    limit: int
+    # Whole seconds until the window turns (at least 1), for `Retry-After`.
+    retry_after_seconds: int
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """A terminal run whose files are still there."""
+
+    id: str
+    output: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class ActiveRuns:
+    model_id: str
+    status: str
+    count: int
+    oldest_created_at: datetime
+
+
+@dataclass(frozen=True)
+class CreatedRun:
+    id: str
+    model_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    id: str
+    model_id: str
+    status: str
+    failure_code: str | None
+    created_at: datetime
+    dispatched_at: datetime | None
+    completed_at: datetime
+    output: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class CallbackAttempt:
+    id: int
+    attempt_number: int
+    status_code: int | None
+    created_at: datetime
+    #: "succeeded" (2xx), "retried" (another attempt followed or will) or "failed" (the last).
+    outcome: str

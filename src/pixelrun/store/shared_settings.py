@@ -10,16 +10,16 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from pixelrun.runs import utc_now
-from pixelrun.store.database import read_tx, write_tx
+from pixelrun.store.db.database import read_tx, write_tx
 from pixelrun.store.tables import runs, shared_settings
 
 
 class SharedSettingsRepo:
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+        self._engine = engine
 
     def get(self, name: str) -> str | None:
-        with read_tx(self.engine) as conn:
+        with read_tx(self._engine) as conn:
             return conn.execute(
                 select(shared_settings.c.value).where(shared_settings.c.name == name)
             ).scalar_one_or_none()
@@ -30,7 +30,7 @@ class SharedSettingsRepo:
         if existing is not None:
             return existing
         try:
-            with write_tx(self.engine) as conn:
+            with write_tx(self._engine) as conn:
                 conn.execute(insert(shared_settings).values(name=name, value=value, created_at=utc_now()))
         except IntegrityError:
             pass  # another process stored it first: use theirs
@@ -42,5 +42,5 @@ class SharedSettingsRepo:
     def deployment_has_runs(self) -> bool:
         """Whether any run exists: then URLs may have been handed out already, and a shared
         value that is missing must not be invented on the spot."""
-        with read_tx(self.engine) as conn:
+        with read_tx(self._engine) as conn:
             return conn.execute(select(runs.c.id).limit(1)).first() is not None

@@ -16,7 +16,7 @@ from sqlalchemy import (
     false,
 )
 
-from pixelrun.store.types import UTCDateTime, json_type
+from pixelrun.store.db.types import UTCDateTime, json_type
 
 # Constraint names are fixed so that migrations can refer to them on every back end.
 metadata = MetaData(

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from pixelrun.runs import resolve_asset_url
 from pixelrun.storage import FileStorage, StorageError, StoredFileNotFoundError
-from pixelrun.store import Store
-from pixelrun.store.assets_repo import AssetRecord
+from pixelrun.store import AssetRecord, Store
 
 
 class AssetUnavailable(Exception):

@@ -149,7 +149,7 @@ class RunExecutor:
             log_run.info("stopped: " + ("canceled" if lease.canceled else "no longer held by this worker"))
             return None
         if isinstance(error, _Stopped):
-            requeued = self.store.requeue_run(run.id, run.attempt, self.config.worker_id, "worker_shutdown")
+            requeued = self.store.queue.requeue(run.id, run.attempt, self.config.worker_id, "worker_shutdown")
             log_run.info(
                 "worker shutting down: run returned to the queue" if requeued else "worker shutting down"
             )
@@ -178,7 +178,7 @@ class RunExecutor:
             log_run.info(f"LoRA(s) ready: {', '.join(lora.digest[:12] for lora in lora_files)}")
         if self.stopping.is_set():
             raise _Stopped
-        if not self.store.mark_running(run.id, run.attempt, self.config.worker_id):
+        if not self.store.queue.mark_running(run.id, run.attempt, self.config.worker_id):
             raise EditCanceled(0, request.num_inference_steps)
 
         deadline = started + self.config.run_timeout_seconds
@@ -245,7 +245,7 @@ class RunExecutor:
         store_ms = (time.monotonic() - store_started) * 1000
         pricing = price_outputs([(image.width, image.height) for image in result.images])
         output = _output_object(request, result, items, run, computed.fetch_ms, store_ms, started)
-        finished = self.store.finish_run(
+        finished = self.store.queue.finish(
             run.id,
             run.attempt,
             self.config.worker_id,
@@ -262,7 +262,7 @@ class RunExecutor:
         return RunStatus.SUCCEEDED
 
     def _finish_deadline(self, run: RunRecord) -> RunStatus | None:
-        done = self.store.finish_run(
+        done = self.store.queue.finish(
             run.id,
             run.attempt,
             self.config.worker_id,
@@ -273,7 +273,7 @@ class RunExecutor:
         return RunStatus.CANCELED if done else None
 
     def _finish_failed(self, run: RunRecord, failure: RunFailed) -> RunStatus | None:
-        done = self.store.finish_run(
+        done = self.store.queue.finish(
             run.id,
             run.attempt,
             self.config.worker_id,
@@ -344,7 +344,7 @@ class _RunLog:
     def _write(self, level: str, message: str, meta: dict[str, Any] | None) -> None:
         getattr(log, level)("run %s: %s", self.run_id, message)
         try:
-            self.store.add_log(self.run_id, level, message, meta)  # type: ignore[arg-type]
+            self.store.history.add_log(self.run_id, level, message, meta)  # type: ignore[arg-type]
         except Exception:
             log.exception("could not write a log line of run %s", self.run_id)
 

@@ -55,7 +55,7 @@ class LeaseKeeper:
     def beat(self) -> None:
         step, steps = self._progress or (None, None)
         try:
-            state = self._store.heartbeat_run(
+            state = self._store.queue.heartbeat(
                 self._run_id, self._attempt, self._worker_id, self._lease_seconds, step, steps
             )
         except Exception as exc:  # a store hiccup must not kill the run; the lease has slack

@@ -63,7 +63,7 @@ class Worker:
             self.settings, self.store.shared_settings, self.store.shared_settings.deployment_has_runs
         )
         info = {"weights": self.settings.weights, "pid": os.getpid()}
-        self.store.register_worker(self.worker_id, self.name, models, self.settings.device, info, "loading")
+        self.store.workers.register(self.worker_id, self.name, models, self.settings.device, info, "loading")
         heartbeat = threading.Thread(target=self._heartbeat_loop, name="worker-heartbeat", daemon=True)
         heartbeat.start()
         self._status = "loading"
@@ -82,7 +82,7 @@ class Worker:
         load_seconds = time.monotonic() - started
         log.info("worker %s: model ready on %s in %.1f s", self.worker_id, device, load_seconds)
         info = {**info, "device": device, **engine_figures(engine, load_seconds)}
-        self.store.register_worker(
+        self.store.workers.register(
             self.worker_id, self.name, models, device, {**info, **gpu_memory(device)}, "ready"
         )
         self._status = "ready"
@@ -112,14 +112,14 @@ class Worker:
             self.stopping,
             LoraFiles(self.settings.lora_dir, client, self.settings.max_lora_bytes),
         )
-        waiter = self.store.queue_waiter(models, self.settings.poll_interval_seconds)
+        waiter = self.store.queue.waiter(models, self.settings.poll_interval_seconds)
         # Outputs are encoded and stored on their own thread while the next run computes.
         delivery = OutputDelivery()
         try:
             while not self.stopping.is_set():
                 try:
                     self._housekeeping()
-                    run = self.store.claim_next(self.worker_id, models, self.settings.lease_seconds)
+                    run = self.store.queue.claim(self.worker_id, models, self.settings.lease_seconds)
                 except Exception as exc:
                     if not is_unavailable(exc):
                         raise
@@ -149,7 +149,7 @@ class Worker:
             delivery.close()
             waiter.close()
             with contextlib.suppress(Exception):
-                self.store.mark_worker_stopped(self.worker_id)
+                self.store.workers.mark_stopped(self.worker_id)
             log.info("worker %s: stopped", self.worker_id)
 
     def _load_engine(self) -> QwenImageEditEngine:
@@ -167,7 +167,7 @@ class Worker:
         sizes = warmup_sizes(self.settings)
         log.info("worker %s: warming up the compiled transformer (%d sizes)", self.worker_id, len(sizes))
         started = time.monotonic()
-        self.store.register_worker(
+        self.store.workers.register(
             self.worker_id,
             self.name,
             models,
@@ -183,7 +183,7 @@ class Worker:
     def _report(self, status: WorkerStatus, info: dict[str, Any] | None = None) -> None:
         """Heartbeat with a new status; a store outage only delays it to the next heartbeat."""
         try:
-            self.store.worker_heartbeat(self.worker_id, status, info)
+            self.store.workers.heartbeat(self.worker_id, status, info)
         except Exception as exc:
             log.warning("worker %s: could not report %s: %s", self.worker_id, status, _first_line(exc))
 
@@ -192,7 +192,7 @@ class Worker:
         if now - self._last_housekeeping < HOUSEKEEPING_SECONDS:
             return
         self._last_housekeeping = now
-        for run_id in self.store.reap_expired():
+        for run_id in self.store.queue.reap_expired():
             log.warning("run %s: lease expired, returned to the queue (or failed after max attempts)", run_id)
         for run_id in self.store.deadlines.expire():
             log.info("run %s: canceled, its Cancel-After deadline passed", run_id)
@@ -212,7 +212,7 @@ class Worker:
                 self.stopping.set()
                 return
             try:
-                self.store.worker_heartbeat(self.worker_id, self._status)  # type: ignore[arg-type]
+                self.store.workers.heartbeat(self.worker_id, self._status)  # type: ignore[arg-type]
             except Exception as exc:
                 if is_unavailable(exc):
                     log.warning("worker %s: heartbeat failed, the store is unavailable", self.worker_id)

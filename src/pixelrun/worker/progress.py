@@ -47,6 +47,6 @@ class ProgressRecorder:
                 stopping = True
                 batch = [item for item in batch if item != _STOP]
             try:
-                self._store.stream.add_progress(self._run_id, batch)
+                self._store.history.add_progress(self._run_id, batch)
             except Exception:  # progress is best effort; the run itself must go on
                 log.exception("could not record progress of run %s", self._run_id)

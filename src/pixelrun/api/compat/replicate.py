@@ -31,7 +31,7 @@ from pixelrun.config import Settings
 from pixelrun.runs import PREDICTION_CALLBACK_FORMAT, build_prediction
 from pixelrun.storage import FileStorage
 from pixelrun.store import InvalidCursor, RunNotFound, RunRecord, Store
-from pixelrun.store.cursor import CURSOR_PATTERN
+from pixelrun.store.db.cursor import CURSOR_PATTERN
 
 PAGE_SIZE = 100
 WEBHOOK_EVENTS = ("start", "output", "logs", "completed")
@@ -143,7 +143,7 @@ def present(
     run: RunRecord, store: Store, settings: Settings, storage: FileStorage, *, with_logs: bool = True
 ) -> PredictionOut:
     ttl = settings.file_url_ttl_seconds
-    lines = [line.message for line in store.list_logs(run.id)] if with_logs else None
+    lines = [line.message for line in store.history.logs(run.id)] if with_logs else None
     return PredictionOut.model_validate(
         build_prediction(
             run,
@@ -234,7 +234,7 @@ def list_predictions(
     ] = None,
 ) -> PredictionList:
     try:
-        records, next_cursor = store.list_runs(auth.owner_id, limit=PAGE_SIZE, cursor=cursor)
+        records, next_cursor = store.runs.page(auth.owner_id, limit=PAGE_SIZE, cursor=cursor)
     except InvalidCursor:
         raise validation_error(
             [
@@ -269,7 +269,7 @@ def get_prediction(
     settings: SettingsDep,
     storage: StorageDep,
 ) -> PredictionOut:
-    run = store.get_run(prediction_id, auth.owner_id)
+    run = store.runs.get(prediction_id, auth.owner_id)
     if run is None:
         raise prediction_not_found(prediction_id)
     return present(run, store, settings, storage)
@@ -290,7 +290,7 @@ def cancel_prediction(
     storage: StorageDep,
 ) -> PredictionOut:
     try:
-        run, _ = store.cancel_run(prediction_id, auth.owner_id)
+        run, _ = store.runs.cancel(prediction_id, auth.owner_id)
     except RunNotFound:
         raise prediction_not_found(prediction_id) from None
     return present(run, store, settings, storage)
@@ -317,7 +317,7 @@ async def stream_prediction(
     settings: SettingsDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
-    run = await anyio.to_thread.run_sync(store.get_run, prediction_id, auth.owner_id)
+    run = await anyio.to_thread.run_sync(store.runs.get, prediction_id, auth.owner_id)
     if run is None:
         raise prediction_not_found(prediction_id)
     hub: StreamHub = request.app.state.stream_hub

@@ -20,5 +20,5 @@ def me(auth: CurrentAuth) -> MeOut:
 
 @router.get("/billing/balance", response_model=BalanceOut, summary="Credit left and money spent")
 def balance(auth: CurrentAuth, store: StoreDep) -> BalanceOut:
-    budget, spent = store.balance(auth.owner_id)
+    budget, spent = store.owners.balance(auth.owner_id)
     return BalanceOut(balance_cents=None if budget is None else budget - spent, spent_cents=spent)

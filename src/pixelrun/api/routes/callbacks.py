@@ -131,9 +131,9 @@ def _run_not_found(run_id: str) -> ApiError:
     responses=_RUN_NOT_FOUND,
 )
 def list_deliveries(run_id: RunId, auth: CurrentAuth, store: StoreDep) -> list[DeliveryOut]:
-    if store.get_run(run_id, auth.owner_id) is None:
+    if store.runs.get(run_id, auth.owner_id) is None:
         raise _run_not_found(run_id)
-    return [DeliveryOut.from_record(d) for d in store.list_deliveries(run_id)]
+    return [DeliveryOut.from_record(d) for d in store.callbacks.deliveries(run_id)]
 
 
 @router.post(
@@ -150,7 +150,7 @@ def list_deliveries(run_id: RunId, auth: CurrentAuth, store: StoreDep) -> list[D
 )
 def redeliver(run_id: RunId, auth: CurrentAuth, store: StoreDep, request: Request) -> DeliveryOut:
     try:
-        delivery = store.create_redelivery(run_id, auth.owner_id)
+        delivery = store.callbacks.redeliver(run_id, auth.owner_id)
     except RunNotFound:
         raise _run_not_found(run_id) from None
     except DeliveryInFlight as exc:
@@ -180,7 +180,7 @@ def redeliver(run_id: RunId, auth: CurrentAuth, store: StoreDep, request: Reques
     "have the new one.",
 )
 def create_secret(body: SecretCreate, auth: CurrentAuth, store: StoreDep) -> SecretCreated:
-    record, plain = store.create_callback_secret(auth.owner_id, body.label)
+    record, plain = store.callbacks.create_secret(auth.owner_id, body.label)
     return SecretCreated(
         id=record.id, label=record.label, created_at=isoformat_utc(record.created_at), plain_secret=plain
     )
@@ -192,7 +192,7 @@ def create_secret(body: SecretCreate, auth: CurrentAuth, store: StoreDep) -> Sec
     summary="List the active callback signing secrets (never the secrets themselves)",
 )
 def list_secrets(auth: CurrentAuth, store: StoreDep) -> list[SecretOut]:
-    return [SecretOut.from_record(s) for s in store.list_callback_secrets(auth.owner_id)]
+    return [SecretOut.from_record(s) for s in store.callbacks.list_secrets(auth.owner_id)]
 
 
 @router.delete(
@@ -202,6 +202,6 @@ def list_secrets(auth: CurrentAuth, store: StoreDep) -> list[SecretOut]:
     responses={404: {"model": ErrorOut, "description": "NOT_FOUND"}},
 )
 def revoke_secret(secret_id: SecretId, auth: CurrentAuth, store: StoreDep) -> Response:
-    if not store.revoke_callback_secret(auth.owner_id, secret_id):
+    if not store.callbacks.revoke_secret(auth.owner_id, secret_id):
         raise ApiError(404, "NOT_FOUND", f"Callback secret {secret_id} not found.")
     return Response(status_code=204)

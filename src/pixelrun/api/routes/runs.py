@@ -31,7 +31,7 @@ from pixelrun.api.wire import (
 )
 from pixelrun.runs import STATUS_DESCRIPTIONS, RunStatus
 from pixelrun.store import InvalidCursor, RunNotFound
-from pixelrun.store.cursor import CURSOR_PATTERN
+from pixelrun.store.db.cursor import CURSOR_PATTERN
 
 MAX_LIST_LIMIT = 500
 
@@ -147,7 +147,7 @@ def list_runs(
     created_before: Annotated[IsoDateTime | None, Query(description="ISO 8601; naive means UTC.")] = None,
 ) -> RunList:
     try:
-        records, next_pq = store.list_runs(
+        records, next_pq = store.runs.page(
             auth.owner_id,
             limit=limit,
             cursor=pq,
@@ -188,8 +188,8 @@ def list_statuses(auth: CurrentAuth) -> list[StatusOut]:
 @router.get("/runs/{run_id}", response_model=RunOut, summary="Get a run", responses=_RUN_NOT_FOUND)
 async def get_run(run_id: RunId, auth: CurrentAuth, request: Request) -> Response:
     store, settings, storage = services(request)
-    # On the loop: the polling hot path (store/loop_reads.py says why).
-    found = await request.app.state.loop_reads.get_with_position(run_id, auth.owner_id)
+    # On the loop: the polling hot path (store/db/loop_reads.py says why).
+    found = await store.runs.get_with_position_on_loop(request.app.state.loop_reads, run_id, auth.owner_id)
     if found is None:
         raise run_not_found(run_id)
     run, position = found
@@ -214,7 +214,7 @@ def cancel_run(
     storage: StorageDep,
 ) -> RunOut:
     try:
-        run, changed = store.cancel_run(run_id, auth.owner_id)
+        run, changed = store.runs.cancel(run_id, auth.owner_id)
     except RunNotFound:
         raise run_not_found(run_id) from None
     response.status_code = 201 if changed else 200
@@ -225,6 +225,6 @@ def cancel_run(
     "/runs/{run_id}/logs", response_model=list[LogOut], summary="A run's log lines", responses=_RUN_NOT_FOUND
 )
 def list_logs(run_id: RunId, auth: CurrentAuth, store: StoreDep) -> list[LogOut]:
-    if store.get_run(run_id, auth.owner_id) is None:
+    if store.runs.get(run_id, auth.owner_id) is None:
         raise run_not_found(run_id)
-    return [LogOut.from_record(line) for line in store.list_logs(run_id)]
+    return [LogOut.from_record(line) for line in store.history.logs(run_id)]

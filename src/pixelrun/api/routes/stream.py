@@ -42,7 +42,7 @@ async def stream_run(
     settings: SettingsDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
-    run = await anyio.to_thread.run_sync(store.get_run, run_id, auth.owner_id)
+    run = await anyio.to_thread.run_sync(store.runs.get, run_id, auth.owner_id)
     if run is None:
         raise run_not_found(run_id)
     hub: StreamHub = request.app.state.stream_hub

@@ -12,8 +12,7 @@ from pixelrun.api.wire import LogOut, RunOut
 from pixelrun.config import Settings
 from pixelrun.runs import RunStatus
 from pixelrun.storage import FileStorage
-from pixelrun.store import RunRecord, Store
-from pixelrun.store.stream import StreamRow
+from pixelrun.store import RunRecord, Store, StreamRow
 
 KEEP_ALIVE = b": keep-alive\n\n"
 
@@ -50,22 +49,22 @@ class StreamEvents:
         return present_run(run, self.store, self.settings, self.storage).model_dump_json()
 
     def snapshot(self, run_id: str) -> Snapshot | None:
-        last_id = self.store.stream.last_id(run_id)
-        run = self.store.get_run(run_id)
+        last_id = self.store.history.stream_last_id(run_id)
+        run = self.store.runs.get(run_id)
         if run is None:
             return None
         return Snapshot(SseEvent(last_id, "status", self.run_json(run)), run.status.is_terminal)
 
     def done_event(self, run_id: str) -> SseEvent | None:
         """The run's `done` event again (with its own id), when the run is terminal."""
-        run = self.store.get_run(run_id)
+        run = self.store.runs.get(run_id)
         if run is None or not run.status.is_terminal:
             return None
-        return SseEvent(self.store.stream.done_id(run_id) or 0, "done", self.run_json(run))
+        return SseEvent(self.store.history.stream_done_id(run_id) or 0, "done", self.run_json(run))
 
     def after(self, cursors: dict[str, int]) -> dict[str, list[SseEvent]]:
         """New events per run, each run's object read and presented once for the batch."""
-        rows = self.store.stream.rows_after(cursors)
+        rows = self.store.history.stream_rows_after(cursors)
         by_run: dict[str, list[StreamRow]] = {}
         for row in rows:
             by_run.setdefault(row.run_id, []).append(row)
@@ -74,7 +73,7 @@ class StreamEvents:
     def _events(self, run_id: str, rows: Sequence[StreamRow]) -> list[SseEvent]:
         run_out: RunOut | None = None
         if any(row.kind in ("status", "done") for row in rows):
-            run = self.store.get_run(run_id)
+            run = self.store.runs.get(run_id)
             run_out = present_run(run, self.store, self.settings, self.storage) if run is not None else None
         current = run_out.model_dump_json() if run_out is not None else ""
         events: list[SseEvent] = []

@@ -63,7 +63,7 @@ class StreamHub:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._run(), name="stream-hub")
-        url = self._store.stream.listen_url()
+        url = self._store.history.stream_listen_url()
         if url is not None:
             self._listener = threading.Thread(
                 target=self._listen, args=(url,), name="stream-listen", daemon=True

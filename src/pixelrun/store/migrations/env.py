@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection that `pixelrun.store.migrate` passes in.
+"""Alembic environment: runs on the connection that `pixelrun.store.db.migrate` passes in.
 
 Run from the command line (`alembic -x url=...`) it builds its own engine instead.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from pixelrun.store.database import create_engine_for
+from pixelrun.store.db.database import create_engine_for
 from pixelrun.store.tables import metadata
 
 config = context.config

@@ -7,56 +7,18 @@ of one time window in keyset pages, so that no scrape reads more than it must.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, select
 
 from pixelrun.runs import RunStatus, utc_now
-from pixelrun.store.database import read_tx
-from pixelrun.store.records import WorkerRecord
+from pixelrun.store.db.database import read_tx
+from pixelrun.store.records import ActiveRuns, CallbackAttempt, CreatedRun, FinishedRun, WorkerRecord
 from pixelrun.store.tables import callback_attempts, callback_deliveries, runs, workers
 
 PAGE_SIZE = 2000
 _ACTIVE = [RunStatus.QUEUED.value, RunStatus.DISPATCHING.value, RunStatus.RUNNING.value]
-
-
-@dataclass(frozen=True)
-class ActiveRuns:
-    model_id: str
-    status: str
-    count: int
-    oldest_created_at: datetime
-
-
-@dataclass(frozen=True)
-class CreatedRun:
-    id: str
-    model_id: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class FinishedRun:
-    id: str
-    model_id: str
-    status: str
-    failure_code: str | None
-    created_at: datetime
-    dispatched_at: datetime | None
-    completed_at: datetime
-    output: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class CallbackAttempt:
-    id: int
-    attempt_number: int
-    status_code: int | None
-    created_at: datetime
-    #: "succeeded" (2xx), "retried" (another attempt followed or will) or "failed" (the last).
-    outcome: str
 
 
 def _after(
@@ -73,11 +35,11 @@ def _after(
 
 class MetricsRepo:
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+        self._engine = engine
 
     def active_runs(self) -> list[ActiveRuns]:
         """Non-terminal runs per model and status, with the oldest creation time (indexed)."""
-        with read_tx(self.engine) as conn:
+        with read_tx(self._engine) as conn:
             rows = conn.execute(
                 select(runs.c.model_id, runs.c.status, func.count(), func.min(runs.c.created_at))
                 .where(runs.c.status.in_(_ACTIVE))
@@ -87,7 +49,7 @@ class MetricsRepo:
         return [ActiveRuns(model_id, status, int(count), oldest) for model_id, status, count, oldest in rows]
 
     def created_page(self, since: datetime | None, last: tuple[datetime, str] | None) -> list[CreatedRun]:
-        with read_tx(self.engine) as conn:
+        with read_tx(self._engine) as conn:
             rows = conn.execute(
                 select(runs.c.id, runs.c.model_id, runs.c.created_at)
                 .where(_after(runs.c.created_at, runs.c.id, since, last))
@@ -97,7 +59,7 @@ class MetricsRepo:
         return [CreatedRun(*row) for row in rows]
 
     def finished_page(self, since: datetime | None, last: tuple[datetime, str] | None) -> list[FinishedRun]:
-        with read_tx(self.engine) as conn:
+        with read_tx(self._engine) as conn:
             rows = conn.execute(
                 select(
                     runs.c.id,
@@ -119,7 +81,7 @@ class MetricsRepo:
         self, since: datetime | None, last: tuple[datetime, int] | None
     ) -> list[CallbackAttempt]:
         a, d = callback_attempts.c, callback_deliveries.c
-        with read_tx(self.engine) as conn:
+        with read_tx(self._engine) as conn:
             rows = conn.execute(
                 select(a.id, a.attempt_number, a.status_code, a.created_at, d.status, d.attempt_count)
                 .join(callback_deliveries, d.id == a.delivery_id)
@@ -141,7 +103,7 @@ class MetricsRepo:
     def recent_workers(self, within_seconds: float) -> list[WorkerRecord]:
         """Workers heard from in the last `within_seconds` (stopped ones included)."""
         since = utc_now() - timedelta(seconds=within_seconds)
-        with read_tx(self.engine) as conn:
+        with read_tx(self._engine) as conn:
             rows = conn.execute(
                 select(workers).where(workers.c.heartbeat_at >= since).order_by(workers.c.id)
             ).mappings()

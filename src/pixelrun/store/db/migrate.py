@@ -21,9 +21,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
-from pixelrun.store.database import is_postgres
+from pixelrun.store.db.database import is_postgres
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).parent.parent / "migrations"
 # An arbitrary constant shared by every Pixelrun process: "pixelrun" in ASCII, as an int.
 MIGRATION_LOCK_ID = int.from_bytes(b"pixelrun", "big") & 0x7FFF_FFFF_FFFF_FFFF
 

@@ -1,4 +1,5 @@
-"""The polling read (a run and its queue position) on the API's event loop, without a thread.
+"""Single-statement reads on the API's event loop, without a thread (the polling read:
+a run and its queue position, `store.runs.get_with_position_on_loop`).
 
 `GET /v1/runs/{id}` is what waiting clients send over and over. Handing its one indexed
 read to a worker thread and back cost more CPU than the read itself (the hop, and the
@@ -25,19 +26,18 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from pixelrun.store.database import ping_idle_connections
-from pixelrun.store.records import RunRecord
-from pixelrun.store.run_reads import RunReads, position_from_row
+from pixelrun.store.db.database import ping_idle_connections, single_read
+from pixelrun.store.db.raw_statement import RawStatement
 
 #: Connections of the PostgreSQL read pool of one API process.
 ASYNC_POOL_SIZE = 4
 
 
 class LoopReads:
-    """`get_with_position` for coroutines; create and `await close()` on the loop that uses it."""
+    """Prebuilt reads for coroutines; create and `await close()` on the loop that uses it."""
 
-    def __init__(self, engine: Engine, reads: RunReads) -> None:
-        self._reads = reads
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
         self._async_engine: AsyncEngine | None = None
         self._nowait_engine: Engine | None = None
         if engine.dialect.name == "postgresql":
@@ -54,23 +54,23 @@ class LoopReads:
         elif engine.url.database not in (None, "", ":memory:"):
             self._nowait_engine = _nowait_sqlite_engine(engine)
 
-    async def get_with_position(
-        self, run_id: str, owner_id: str | None = None
-    ) -> tuple[RunRecord, int | None] | None:
-        """Like `RunReads.get_with_position`, awaited."""
-        query, params = self._reads.statement_for(run_id, owner_id)
+    async def first_mapping(self, query: RawStatement, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The first row of `query` as a dict (None when it has none), awaited."""
         if self._async_engine is not None:
             async with self._async_engine.connect() as conn:
-                row = await conn.run_sync(lambda sync_conn: query.first_mapping(sync_conn, params))
-            return position_from_row(row)
+                return await conn.run_sync(lambda sync_conn: query.first_mapping(sync_conn, params))
         if self._nowait_engine is not None:
             try:
                 with self._nowait_engine.connect() as conn:
-                    return position_from_row(query.first_mapping(conn, params))
+                    return query.first_mapping(conn, params)
             except sa_exc.OperationalError as error:
                 if "locked" not in str(error.orig).lower():
                     raise
-        return await anyio.to_thread.run_sync(self._reads.get_with_position, run_id, owner_id)
+        return await anyio.to_thread.run_sync(self._threaded_first_mapping, query, params)
+
+    def _threaded_first_mapping(self, query: RawStatement, params: dict[str, Any]) -> dict[str, Any] | None:
+        with single_read(self._engine) as conn:
+            return query.first_mapping(conn, params)
 
     async def close(self) -> None:
         if self._async_engine is not None:

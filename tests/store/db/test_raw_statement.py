@@ -5,12 +5,12 @@ from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy import exc as sa_exc
 
 from pixelrun.store import Owner, Store
-from pixelrun.store.database import pg_notify, read_tx, write_tx
-from pixelrun.store.notify import QueueWaiter
-from pixelrun.store.raw_statement import RawStatement
+from pixelrun.store.db.database import pg_notify, read_tx, write_tx
+from pixelrun.store.db.notify import QueueWaiter
+from pixelrun.store.db.raw_statement import RawStatement
 from pixelrun.store.tables import owners, runs
 
-from .conftest import MakeRun
+from ..conftest import MakeRun
 
 
 def test_rows_match_sqlalchemys(store: Store, owner: Owner, make_run: MakeRun) -> None:

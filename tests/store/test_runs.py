@@ -6,22 +6,24 @@ import pytest
 from sqlalchemy import update
 
 from pixelrun.runs import RunStatus, utc_now
-from pixelrun.store import InsufficientCredit, InvalidCursor, Owner, RunNotFound, Store
+from pixelrun.store import InsufficientCredit, InvalidCursor, NewRun, Owner, RunNotFound, Store
 from pixelrun.store.tables import runs
 
 from .conftest import MODEL, MakeRun
 
 
 def test_create_run_is_queued_with_a_creation_event(store: Store, owner: Owner) -> None:
-    run = store.create_run(
-        owner.id,
-        MODEL,
-        {"prompt": "p", "image_urls": ["https://e.com/a.png"]},
-        metadata={"k": "v"},
-        callback_url="https://e.com/cb",
-        client_ref="ref-1",
-        max_attempts=2,
-    )
+    run = store.runs.create(
+        NewRun(
+            owner.id,
+            MODEL,
+            {"prompt": "p", "image_urls": ["https://e.com/a.png"]},
+            metadata={"k": "v"},
+            callback_url="https://e.com/cb",
+            client_ref="ref-1",
+            max_attempts=2,
+        )
+    ).run
     assert run.status is RunStatus.QUEUED
     assert (run.owner_id, run.model_id, run.metadata, run.callback_url, run.client_ref) == (
         owner.id,
@@ -33,40 +35,40 @@ def test_create_run_is_queued_with_a_creation_event(store: Store, owner: Owner) 
     assert run.input["image_urls"] == ["https://e.com/a.png"]
     assert (run.attempt, run.max_attempts, run.output, run.cost, run.completed_at) == (0, 2, None, None, None)
     assert run.created_at.tzinfo is not None
-    assert store.get_run(run.id) == run
-    [event] = store.list_events(run.id)
+    assert store.runs.get(run.id) == run
+    [event] = store.history.events(run.id)
     assert (event.from_status, event.to_status, event.attempt) == (None, RunStatus.QUEUED, 0)
 
 
 def test_credit_check(store: Store) -> None:
-    owner = store.ensure_owner("budgeted", budget_cents=10)
-    store.create_run(owner.id, MODEL, {"prompt": "p"}, estimated_cents=10)
+    owner = store.owners.ensure("budgeted", budget_cents=10)
+    store.runs.create(NewRun(owner.id, MODEL, {"prompt": "p"}), estimated_cents=10)
     with pytest.raises(InsufficientCredit) as info:
-        store.create_run(owner.id, MODEL, {"prompt": "p"}, estimated_cents=11)
+        store.runs.create(NewRun(owner.id, MODEL, {"prompt": "p"}), estimated_cents=11)
     assert (info.value.available_cents, info.value.required_cents) == (10, 11)
     # Nothing was written by the refused call.
-    assert len(store.list_runs(owner.id)[0]) == 1
-    unlimited = store.ensure_owner("unlimited")
-    store.create_run(unlimited.id, MODEL, {"prompt": "p"}, estimated_cents=10**9)
+    assert len(store.runs.page(owner.id)[0]) == 1
+    unlimited = store.owners.ensure("unlimited")
+    store.runs.create(NewRun(unlimited.id, MODEL, {"prompt": "p"}), estimated_cents=10**9)
 
 
 def test_credit_check_counts_spent_money(store: Store) -> None:
-    owner = store.ensure_owner("budgeted", budget_cents=10)
-    run = store.create_run(owner.id, MODEL, {"prompt": "p"}, estimated_cents=4)
-    claimed = store.claim_next("w", [MODEL], 30)
+    owner = store.owners.ensure("budgeted", budget_cents=10)
+    run = store.runs.create(NewRun(owner.id, MODEL, {"prompt": "p"}), estimated_cents=4).run
+    claimed = store.queue.claim("w", [MODEL], 30)
     assert claimed is not None
-    assert store.finish_run(run.id, 1, "w", RunStatus.SUCCEEDED, output={}, cost="0.07", cost_cents=7)
-    store.create_run(owner.id, MODEL, {"prompt": "p"}, estimated_cents=3)
+    assert store.queue.finish(run.id, 1, "w", RunStatus.SUCCEEDED, output={}, cost="0.07", cost_cents=7)
+    store.runs.create(NewRun(owner.id, MODEL, {"prompt": "p"}), estimated_cents=3)
     with pytest.raises(InsufficientCredit):
-        store.create_run(owner.id, MODEL, {"prompt": "p"}, estimated_cents=4)
+        store.runs.create(NewRun(owner.id, MODEL, {"prompt": "p"}), estimated_cents=4)
 
 
 def test_get_run_is_owner_scoped(store: Store, owner: Owner, make_run: MakeRun) -> None:
     run = make_run()
-    other = store.ensure_owner("other")
-    assert store.get_run(run.id, owner.id) == run
-    assert store.get_run(run.id, other.id) is None
-    assert store.get_run("0190c0de-0000-7000-8000-000000000000") is None
+    other = store.owners.ensure("other")
+    assert store.runs.get(run.id, owner.id) == run
+    assert store.runs.get(run.id, other.id) is None
+    assert store.runs.get("0190c0de-0000-7000-8000-000000000000") is None
 
 
 def _page_all(store: Store, owner_id: str, limit: int, **filters: object) -> tuple[list[str], int]:
@@ -74,7 +76,7 @@ def _page_all(store: Store, owner_id: str, limit: int, **filters: object) -> tup
     cursor: str | None = None
     pages = 0
     while True:
-        page, cursor = store.list_runs(owner_id, limit=limit, cursor=cursor, **filters)  # type: ignore[arg-type]
+        page, cursor = store.runs.page(owner_id, limit=limit, cursor=cursor, **filters)  # type: ignore[arg-type]
         pages += 1
         ids.extend(r.id for r in page)
         if cursor is None:
@@ -97,13 +99,13 @@ def test_list_runs_pages_newest_first(store: Store, owner: Owner, make_run: Make
 
 
 def test_list_runs_filters_and_scoping(store: Store, owner: Owner, make_run: MakeRun) -> None:
-    other = store.ensure_owner("other")
+    other = store.owners.ensure("other")
     make_run(owner_id=other.id)
     early = [make_run(model_id="a") for _ in range(3)]
     middle = utc_now()
     late_a = [make_run(model_id="a") for _ in range(4)]
     late_b = [make_run(model_id="b") for _ in range(3)]
-    canceled, _ = store.cancel_run(late_a[0].id, owner.id)
+    canceled, _ = store.runs.cancel(late_a[0].id, owner.id)
 
     ids, pages = _page_all(store, owner.id, limit=2, model_id="a")
     assert ids == [r.id for r in reversed(early + late_a)]
@@ -118,41 +120,41 @@ def test_list_runs_filters_and_scoping(store: Store, owner: Owner, make_run: Mak
     assert ids == [canceled.id]
     assert len(_page_all(store, owner.id, limit=500)[0]) == len(early + late_a + late_b)
     assert _page_all(store, other.id, limit=500)[0] != []
-    assert store.list_runs(owner.id, model_id="none") == ([], None)
+    assert store.runs.page(owner.id, model_id="none") == ([], None)
 
 
 def test_list_runs_refuses_a_bad_cursor(store: Store, owner: Owner) -> None:
     with pytest.raises(InvalidCursor):
-        store.list_runs(owner.id, cursor="garbage!")
+        store.runs.page(owner.id, cursor="garbage!")
     with pytest.raises(ValueError):
-        store.list_runs(owner.id, limit=0)
+        store.runs.page(owner.id, limit=0)
 
 
 def test_queue_position(store: Store, make_run: MakeRun) -> None:
     first, second, third = make_run(), make_run(), make_run()
     elsewhere = make_run(model_id="other-model")
-    assert [store.queue_position(r) for r in (first, second, third)] == [1, 2, 3]
-    assert store.queue_position(elsewhere) == 1
-    claimed = store.claim_next("w", [MODEL], 30)
+    assert [store.runs.queue_position(r) for r in (first, second, third)] == [1, 2, 3]
+    assert store.runs.queue_position(elsewhere) == 1
+    claimed = store.queue.claim("w", [MODEL], 30)
     assert claimed is not None and claimed.id == first.id
-    assert store.queue_position(claimed) is None
-    assert store.queue_position(store.get_run(third.id)) == 2  # type: ignore[arg-type]
+    assert store.runs.queue_position(claimed) is None
+    assert store.runs.queue_position(store.runs.get(third.id)) == 2  # type: ignore[arg-type]
     # A stale record of a run that left the queue gets no position.
-    assert store.queue_position(first) is None
+    assert store.runs.queue_position(first) is None
 
 
 def _events(store: Store, run_id: str) -> list[tuple[RunStatus | None, RunStatus]]:
-    return [(e.from_status, e.to_status) for e in store.list_events(run_id)]
+    return [(e.from_status, e.to_status) for e in store.history.events(run_id)]
 
 
 @pytest.mark.parametrize("state", ["queued", "dispatching", "running"])
 def test_cancel_from_each_live_state(store: Store, owner: Owner, make_run: MakeRun, state: str) -> None:
     run = make_run()
     if state != "queued":
-        assert store.claim_next("w", [MODEL], 30) is not None
+        assert store.queue.claim("w", [MODEL], 30) is not None
     if state == "running":
-        assert store.mark_running(run.id, 1, "w")
-    canceled, changed = store.cancel_run(run.id, owner.id)
+        assert store.queue.mark_running(run.id, 1, "w")
+    canceled, changed = store.runs.cancel(run.id, owner.id)
     assert changed is True
     assert canceled.status is RunStatus.CANCELED
     assert canceled.completed_at is not None and canceled.cancel_requested
@@ -160,11 +162,11 @@ def test_cancel_from_each_live_state(store: Store, owner: Owner, make_run: MakeR
     assert _events(store, run.id)[-1] == (RunStatus(state), RunStatus.CANCELED)
     # The worker learns it from its next heartbeat, and its result is dropped.
     if state != "queued":
-        lease = store.heartbeat_run(run.id, 1, "w", 30)
+        lease = store.queue.heartbeat(run.id, 1, "w", 30)
         assert (lease.owned, lease.canceled, lease.status) == (False, True, RunStatus.CANCELED)
-        assert not store.finish_run(run.id, 1, "w", RunStatus.SUCCEEDED, output={"x": 1}, cost_cents=5)
-        assert store.balance(owner.id) == (None, 0)
-    assert store.get_run(run.id) == canceled
+        assert not store.queue.finish(run.id, 1, "w", RunStatus.SUCCEEDED, output={"x": 1}, cost_cents=5)
+        assert store.owners.balance(owner.id) == (None, 0)
+    assert store.runs.get(run.id) == canceled
 
 
 @pytest.mark.parametrize("final", [RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELED])
@@ -173,28 +175,28 @@ def test_cancel_after_terminal_changes_nothing(
 ) -> None:
     run = make_run()
     if final is RunStatus.CANCELED:
-        store.cancel_run(run.id, owner.id)
+        store.runs.cancel(run.id, owner.id)
     else:
-        store.claim_next("w", [MODEL], 30)
-        assert store.finish_run(run.id, 1, "w", final, output={}, cost="0.01", cost_cents=1)
-    before = store.get_run(run.id)
-    events_before = store.list_events(run.id)
-    again, changed = store.cancel_run(run.id, owner.id)
+        store.queue.claim("w", [MODEL], 30)
+        assert store.queue.finish(run.id, 1, "w", final, output={}, cost="0.01", cost_cents=1)
+    before = store.runs.get(run.id)
+    events_before = store.history.events(run.id)
+    again, changed = store.runs.cancel(run.id, owner.id)
     assert changed is False
     assert again == before
-    assert store.list_events(run.id) == events_before
+    assert store.history.events(run.id) == events_before
 
 
 def test_cancel_is_owner_scoped(store: Store, make_run: MakeRun) -> None:
     run = make_run()
-    other = store.ensure_owner("other")
+    other = store.owners.ensure("other")
     with pytest.raises(RunNotFound):
-        store.cancel_run(run.id, other.id)
-    assert store.get_run(run.id).status is RunStatus.QUEUED  # type: ignore[union-attr]
+        store.runs.cancel(run.id, other.id)
+    assert store.runs.get(run.id).status is RunStatus.QUEUED  # type: ignore[union-attr]
 
 
 def test_created_at_filter_bounds_are_exclusive(store: Store, owner: Owner, make_run: MakeRun) -> None:
     run = make_run()
-    assert store.list_runs(owner.id, created_after=run.created_at)[0] == []
-    assert store.list_runs(owner.id, created_before=run.created_at)[0] == []
-    assert store.list_runs(owner.id, created_after=datetime(2000, 1, 1, tzinfo=UTC))[0] == [run]
+    assert store.runs.page(owner.id, created_after=run.created_at)[0] == []
+    assert store.runs.page(owner.id, created_before=run.created_at)[0] == []
+    assert store.runs.page(owner.id, created_after=datetime(2000, 1, 1, tzinfo=UTC))[0] == [run]

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.engine import URL, make_url
 
-from pixelrun.store.raw_statement import RawStatement
+from pixelrun.store.db.raw_statement import RawStatement
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 _READ_ONLY = "pixelrun_read_only"

@@ -3,7 +3,6 @@ one API replica at a time run it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,27 +10,20 @@ from sqlalchemy import Engine, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pixelrun.runs import TERMINAL_STATUSES, utc_now
-from pixelrun.store.database import read_tx, write_tx
+from pixelrun.store.db.database import read_tx, write_tx
+from pixelrun.store.records import RunFiles
 from pixelrun.store.tables import callback_attempts, maintenance_leases, runs
-
-
-@dataclass(frozen=True)
-class RunFiles:
-    """A terminal run whose files are still there."""
-
-    id: str
-    output: dict[str, Any] | None
 
 
 class RetentionRepo:
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+        self._engine = engine
 
     def try_lease(self, name: str, holder: str, seconds: float, now: datetime | None = None) -> bool:
         """Take (or renew) the named lease for `seconds`; False while another holder has it."""
         now = now or utc_now()
         expires = now + timedelta(seconds=seconds)
-        with write_tx(self.engine) as conn:
+        with write_tx(self._engine) as conn:
             taken = conn.execute(
                 update(maintenance_leases)
                 .where(
@@ -43,14 +35,14 @@ class RetentionRepo:
         if taken:
             return True
         try:
-            with write_tx(self.engine) as conn:
+            with write_tx(self._engine) as conn:
                 conn.execute(insert(maintenance_leases).values(name=name, holder=holder, expires_at=expires))
         except IntegrityError:
             return False  # the row exists and is held by someone else
         return True
 
     def release_lease(self, name: str, holder: str) -> None:
-        with write_tx(self.engine) as conn:
+        with write_tx(self._engine) as conn:
             conn.execute(
                 delete(maintenance_leases).where(
                     maintenance_leases.c.name == name, maintenance_leases.c.holder == holder
@@ -71,12 +63,12 @@ class RetentionRepo:
             .order_by(runs.c.completed_at)
             .limit(limit)
         )
-        with read_tx(self.engine) as conn:
+        with read_tx(self._engine) as conn:
             return [RunFiles(row.id, row.output) for row in conn.execute(query)]
 
     def mark_files_expired(self, run_id: str, output: dict[str, Any] | None) -> None:
         """Record that the run's files are gone, with its output rewritten to say so."""
-        with write_tx(self.engine) as conn:
+        with write_tx(self._engine) as conn:
             conn.execute(
                 update(runs)
                 .where(runs.c.id == run_id, runs.c.files_expired_at.is_(None))
@@ -84,7 +76,7 @@ class RetentionRepo:
             )
 
     def delete_callback_attempts(self, created_before: datetime) -> int:
-        with write_tx(self.engine) as conn:
+        with write_tx(self._engine) as conn:
             return int(
                 conn.execute(
                     delete(callback_attempts).where(callback_attempts.c.created_at < created_before)

@@ -8,7 +8,8 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
-from pixelrun.store import Store, create_engine_for, database, is_unavailable, normalize_url
+from pixelrun.store import Store, create_engine_for, is_unavailable, normalize_url
+from pixelrun.store.db import database
 
 
 @pytest.mark.parametrize(

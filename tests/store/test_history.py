@@ -9,10 +9,10 @@ from .conftest import MakeRun
 
 def test_logs_in_order_with_meta(store: Store, make_run: MakeRun) -> None:
     run, other = make_run(), make_run()
-    store.add_log(run.id, "info", "fetching 1 input image")
-    store.add_log(run.id, "warning", "slow download", {"seconds": 4.5})
-    store.add_log(other.id, "error", "elsewhere")
-    logs = store.list_logs(run.id)
+    store.history.add_log(run.id, "info", "fetching 1 input image")
+    store.history.add_log(run.id, "warning", "slow download", {"seconds": 4.5})
+    store.history.add_log(other.id, "error", "elsewhere")
+    logs = store.history.logs(run.id)
     assert [(entry.level, entry.message, entry.meta) for entry in logs] == [
         ("info", "fetching 1 input image", None),
         ("warning", "slow download", {"seconds": 4.5}),
@@ -24,4 +24,4 @@ def test_logs_in_order_with_meta(store: Store, make_run: MakeRun) -> None:
 def test_unknown_level_is_refused(store: Store, make_run: MakeRun) -> None:
     run = make_run()
     with pytest.raises(ValueError):
-        store.add_log(run.id, "verbose", "x")  # type: ignore[arg-type]
+        store.history.add_log(run.id, "verbose", "x")  # type: ignore[arg-type]

@@ -9,7 +9,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from pixelrun.api import metrics as metrics_module
 from pixelrun.api.metrics import StoreCollector
 from pixelrun.runs import RunStatus
-from pixelrun.store import Store, metrics_repo
+from pixelrun.store import NewRun, Store
+from pixelrun.store import metrics as metrics_repo
 
 MODEL = "alibaba/qwen-image-edit-2511"
 
@@ -24,10 +25,10 @@ def scrape(registry: CollectorRegistry) -> dict[tuple[str, frozenset[tuple[str, 
 
 
 def finish(store: Store, status: RunStatus, output: dict | None = None, code: str | None = None) -> None:
-    run = store.claim_next("w1", [MODEL], 30)
+    run = store.queue.claim("w1", [MODEL], 30)
     assert run is not None
-    store.mark_running(run.id, run.attempt, "w1")
-    store.finish_run(run.id, run.attempt, "w1", status, output=output, failure_code=code)
+    store.queue.mark_running(run.id, run.attempt, "w1")
+    store.queue.finish(run.id, run.attempt, "w1", status, output=output, failure_code=code)
 
 
 def test_counts_every_row_once_across_pages_and_scrapes(
@@ -35,13 +36,13 @@ def test_counts_every_row_once_across_pages_and_scrapes(
 ) -> None:
     monkeypatch.setattr(metrics_repo, "PAGE_SIZE", 2)
     monkeypatch.setattr(metrics_module, "PAGE_SIZE", 2)
-    owner = store.ensure_owner("metrics")
+    owner = store.owners.ensure("metrics")
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(store))
     output = {"timing": {"inference_ms": 1500, "queue_ms": 20}, "model_data": {"transformer_forwards": 7}}
 
     for _ in range(5):
-        store.create_run(owner.id, MODEL, {"prompt": "x"})
+        store.runs.create(NewRun(owner.id, MODEL, {"prompt": "x"}))
     finish(store, RunStatus.SUCCEEDED, output)
     finish(store, RunStatus.FAILED, code="inference_failed")
     first = scrape(registry)

@@ -1,4 +1,4 @@
-"""Uploaded assets (SPEC §8): `store.assets`.
+"""`store.assets`: uploaded assets (docs/uploads.md).
 
 An asset is created `pending` with the storage key its bytes will be uploaded to, and
 becomes `ready` once the API has read the bytes back and checked them. Only ready assets
@@ -7,46 +7,21 @@ can be used in runs; every lookup by a caller is scoped to its owner.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, RowMapping, delete, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 
 from pixelrun.runs import new_run_id, utc_now
-from pixelrun.store.database import read_tx, write_tx
+from pixelrun.store.db.database import read_tx, write_tx
+from pixelrun.store.records import ASSET_PENDING as PENDING
+from pixelrun.store.records import ASSET_READY as READY
+from pixelrun.store.records import AssetRecord
 from pixelrun.store.tables import assets
-
-PENDING = "pending"
-READY = "ready"
-
-
-@dataclass(frozen=True)
-class AssetRecord:
-    id: str
-    owner_id: str
-    name: str
-    mime_type: str
-    size_bytes: int
-    storage_key: str
-    status: str
-    width: int | None
-    height: int | None
-    created_at: datetime
-    upload_expires_at: datetime
-    confirmed_at: datetime | None
-
-    @property
-    def ready(self) -> bool:
-        return self.status == READY
-
-    @classmethod
-    def from_row(cls, row: RowMapping) -> AssetRecord:
-        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
 
 class AssetsRepo:
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+        self._engine = engine
 
     @staticmethod
     def new_id() -> str:
@@ -77,7 +52,7 @@ class AssetsRepo:
             "upload_expires_at": upload_expires_at,
             "confirmed_at": None,
         }
-        with write_tx(self.engine) as conn:
+        with write_tx(self._engine) as conn:
             conn.execute(insert(assets).values(**values))
         return AssetRecord(**values)
 
@@ -86,7 +61,7 @@ class AssetsRepo:
         query = select(assets).where(assets.c.id == asset_id)
         if owner_id is not None:
             query = query.where(assets.c.owner_id == owner_id)
-        with read_tx(self.engine) as conn:
+        with read_tx(self._engine) as conn:
             row = conn.execute(query).mappings().first()
         return AssetRecord.from_row(row) if row is not None else None
 
@@ -94,7 +69,7 @@ class AssetsRepo:
         self, asset_id: str, owner_id: str, width: int | None, height: int | None
     ) -> AssetRecord | None:
         """Mark a pending asset ready; returns it (also when it already was), None when absent."""
-        with write_tx(self.engine) as conn:
+        with write_tx(self._engine) as conn:
             conn.execute(
                 update(assets)
                 .where(assets.c.id == asset_id, assets.c.owner_id == owner_id, assets.c.status == PENDING)
@@ -114,17 +89,17 @@ class AssetsRepo:
         query = select(assets.c.id).where(
             assets.c.id.in_(asset_ids), assets.c.owner_id == owner_id, assets.c.status == READY
         )
-        with read_tx(self.engine) as conn:
+        with read_tx(self._engine) as conn:
             return set(conn.execute(query).scalars())
 
     def delete(self, asset_id: str) -> bool:
-        with write_tx(self.engine) as conn:
+        with write_tx(self._engine) as conn:
             return conn.execute(delete(assets).where(assets.c.id == asset_id)).rowcount > 0
 
     def created_before(self, cutoff: datetime, limit: int = 100) -> list[AssetRecord]:
         """The oldest assets created before `cutoff` (retention)."""
         query = select(assets).where(assets.c.created_at < cutoff).order_by(assets.c.created_at).limit(limit)
-        with read_tx(self.engine) as conn:
+        with read_tx(self._engine) as conn:
             return [AssetRecord.from_row(row) for row in conn.execute(query).mappings()]
 
     def abandoned_uploads(self, expired_before: datetime, limit: int = 100) -> list[AssetRecord]:
@@ -135,5 +110,5 @@ class AssetsRepo:
             .order_by(assets.c.upload_expires_at)
             .limit(limit)
         )
-        with read_tx(self.engine) as conn:
+        with read_tx(self._engine) as conn:
             return [AssetRecord.from_row(row) for row in conn.execute(query).mappings()]

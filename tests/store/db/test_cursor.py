@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pixelrun.store.cursor import decode_cursor, encode_cursor
+from pixelrun.store.db.cursor import decode_cursor, encode_cursor
 from pixelrun.store.errors import InvalidCursor
 
 

@@ -21,8 +21,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from pixelrun.store.database import after_commit, is_postgres, pg_notify
-from pixelrun.store.local_wake import LocalWakeReceiver, wake_local
+from pixelrun.store.db.database import after_commit, is_postgres, pg_notify
+from pixelrun.store.db.local_wake import LocalWakeReceiver, wake_local
 
 log = logging.getLogger(__name__)
 

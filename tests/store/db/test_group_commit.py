@@ -10,12 +10,11 @@ import pytest
 from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, create_engine, select
 from sqlalchemy.exc import IntegrityError
 
-from pixelrun.store import IdempotencyConflict, InsufficientCredit, Owner, Store
-from pixelrun.store.group_commit import GroupCommit
-from pixelrun.store.runs_repo import NewRun
+from pixelrun.store import IdempotencyConflict, InsufficientCredit, NewRun, Owner, Store
+from pixelrun.store.db.group_commit import GroupCommit
 from pixelrun.store.tables import idempotency_keys
 
-from .conftest import MODEL
+from ..conftest import MODEL
 
 _metadata = MetaData()
 _items = Table("items", _metadata, Column("id", Integer, primary_key=True), Column("name", String))
@@ -138,16 +137,14 @@ def _new_run(owner: Owner) -> NewRun:
 
 
 def test_concurrent_creates_in_batches_refuse_only_what_must_be_refused(store: Store) -> None:
-    rich = store.ensure_owner("rich")
-    poor = store.ensure_owner("poor", budget_cents=1)
+    rich = store.owners.ensure("rich")
+    poor = store.owners.ensure("poor", budget_cents=1)
     requests = [(rich, None), (poor, "poor-key"), (rich, "k1"), (rich, "k1"), (poor, None), (rich, "k2")]
 
     def create(owner_and_key: tuple[Owner, str | None]) -> Any:
         owner, key = owner_and_key
         try:
-            return store.idempotent.create_run(
-                _new_run(owner), key=key, request_digest="d", estimated_cents=5
-            )
+            return store.runs.create(_new_run(owner), key=key, request_digest="d", estimated_cents=5)
         except InsufficientCredit as error:
             return error
 
@@ -164,17 +161,17 @@ def test_concurrent_creates_in_batches_refuse_only_what_must_be_refused(store: S
     with store.engine.connect() as conn:
         keys = {row.key for row in conn.execute(select(idempotency_keys))}
     assert keys == {"k1", "k2"}
-    store.set_budget(poor.id, None)
-    again = store.idempotent.create_run(_new_run(poor), key="poor-key", request_digest="d")
+    store.owners.set_budget(poor.id, None)
+    again = store.runs.create(_new_run(poor), key="poor-key", request_digest="d")
     assert not again.replayed
 
 
 def test_a_conflicting_key_in_a_batch_fails_alone(store: Store, owner: Owner) -> None:
-    store.idempotent.create_run(_new_run(owner), key="used", request_digest="first")
+    store.runs.create(_new_run(owner), key="used", request_digest="first")
 
     def create(digest: str) -> Any:
         try:
-            return store.idempotent.create_run(_new_run(owner), key="used", request_digest=digest)
+            return store.runs.create(_new_run(owner), key="used", request_digest=digest)
         except IdempotencyConflict as error:
             return error
 

@@ -27,13 +27,13 @@ URL = "https://receiver.example/hook"
 def _claim_and_finish(
     store: Store, run: RunRecord, status: RunStatus = RunStatus.SUCCEEDED, **kw: Any
 ) -> None:
-    claimed = store.claim_next("w", [MODEL], 30)
+    claimed = store.queue.claim("w", [MODEL], 30)
     assert claimed is not None and claimed.id == run.id
-    assert store.finish_run(run.id, claimed.attempt, "w", status, **kw)
+    assert store.queue.finish(run.id, claimed.attempt, "w", status, **kw)
 
 
 def _only_delivery(store: Store, run_id: str) -> DeliveryRecord:
-    deliveries = store.list_deliveries(run_id)
+    deliveries = store.callbacks.deliveries(run_id)
     assert len(deliveries) == 1
     return deliveries[0]
 
@@ -48,37 +48,37 @@ def _terminal_run(store: Store, make_run: MakeRun, url: str | None = URL) -> Run
 
 
 def test_secret_is_shown_once_and_listed_without_it(store: Store, owner: Owner) -> None:
-    record, plain = store.create_callback_secret(owner.id, "prod")
+    record, plain = store.callbacks.create_secret(owner.id, "prod")
     assert plain.startswith("whsec_")
     # The stored format is the one the signing code accepts.
     assert runflow_signature(b"{}", [plain]) and standard_webhook_headers("m", 1, b"{}", [plain])
-    (listed,) = store.list_callback_secrets(owner.id)
+    (listed,) = store.callbacks.list_secrets(owner.id)
     assert listed == record
     assert not hasattr(listed, "secret") and plain not in repr(listed)
-    assert store.active_secrets(owner.id) == [plain]
+    assert store.callbacks.active_secrets(owner.id) == [plain]
 
 
 def test_active_secrets_are_newest_first_and_revocation_removes_them(store: Store, owner: Owner) -> None:
-    old, old_plain = store.create_callback_secret(owner.id, "old")
-    new, new_plain = store.create_callback_secret(owner.id, "new")
+    old, old_plain = store.callbacks.create_secret(owner.id, "old")
+    new, new_plain = store.callbacks.create_secret(owner.id, "new")
     assert old_plain != new_plain
-    assert store.active_secrets(owner.id) == [new_plain, old_plain]
-    assert store.revoke_callback_secret(owner.id, old.id)
-    assert not store.revoke_callback_secret(owner.id, old.id)  # already revoked
-    assert store.active_secrets(owner.id) == [new_plain]
-    assert [s.id for s in store.list_callback_secrets(owner.id)] == [new.id]
-    everything = store.list_callback_secrets(owner.id, include_revoked=True)
+    assert store.callbacks.active_secrets(owner.id) == [new_plain, old_plain]
+    assert store.callbacks.revoke_secret(owner.id, old.id)
+    assert not store.callbacks.revoke_secret(owner.id, old.id)  # already revoked
+    assert store.callbacks.active_secrets(owner.id) == [new_plain]
+    assert [s.id for s in store.callbacks.list_secrets(owner.id)] == [new.id]
+    everything = store.callbacks.list_secrets(owner.id, include_revoked=True)
     assert [(s.id, s.revoked_at is not None) for s in everything] == [(old.id, True), (new.id, False)]
 
 
 def test_secrets_of_another_owner_are_invisible(store: Store, owner: Owner) -> None:
-    other = store.ensure_owner("globex")
-    record, _ = store.create_callback_secret(owner.id, "mine")
-    assert store.list_callback_secrets(other.id) == []
-    assert store.active_secrets(other.id) == []
-    assert not store.revoke_callback_secret(other.id, record.id)
-    assert not store.revoke_callback_secret(owner.id, "cbs_unknown")
-    assert len(store.active_secrets(owner.id)) == 1
+    other = store.owners.ensure("globex")
+    record, _ = store.callbacks.create_secret(owner.id, "mine")
+    assert store.callbacks.list_secrets(other.id) == []
+    assert store.callbacks.active_secrets(other.id) == []
+    assert not store.callbacks.revoke_secret(other.id, record.id)
+    assert not store.callbacks.revoke_secret(owner.id, "cbs_unknown")
+    assert len(store.callbacks.active_secrets(owner.id)) == 1
 
 
 # ---- the outbox, written with the terminal transition ----
@@ -90,7 +90,7 @@ def test_finish_run_enqueues_a_delivery_in_the_same_transaction(
 ) -> None:
     run = make_run(callback_url=URL)
     _claim_and_finish(store, run, status)
-    finished = store.get_run(run.id)
+    finished = store.runs.get(run.id)
     assert finished is not None
     delivery = _only_delivery(store, run.id)
     assert (delivery.run_id, delivery.owner_id, delivery.callback_url) == (run.id, owner.id, URL)
@@ -104,19 +104,19 @@ def test_finish_run_enqueues_a_delivery_in_the_same_transaction(
 def test_no_delivery_without_a_callback_url_or_when_fenced_out(store: Store, make_run: MakeRun) -> None:
     plain = make_run()
     _claim_and_finish(store, plain)
-    assert store.list_deliveries(plain.id) == []
+    assert store.callbacks.deliveries(plain.id) == []
     fenced = make_run(callback_url=URL)
-    claimed = store.claim_next("w", [MODEL], 30)
+    claimed = store.queue.claim("w", [MODEL], 30)
     assert claimed is not None and claimed.id == fenced.id
-    assert not store.finish_run(fenced.id, claimed.attempt, "someone-else", RunStatus.SUCCEEDED)
-    assert store.list_deliveries(fenced.id) == []
+    assert not store.queue.finish(fenced.id, claimed.attempt, "someone-else", RunStatus.SUCCEEDED)
+    assert store.callbacks.deliveries(fenced.id) == []
 
 
 def test_a_failing_outbox_insert_rolls_the_transition_back(
     store: Store, make_run: MakeRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run = make_run(callback_url=URL)
-    claimed = store.claim_next("w", [MODEL], 30)
+    claimed = store.queue.claim("w", [MODEL], 30)
     assert claimed is not None
 
     def broken(*args: Any, **kwargs: Any) -> None:
@@ -124,35 +124,35 @@ def test_a_failing_outbox_insert_rolls_the_transition_back(
 
     monkeypatch.setattr(queue_module, "enqueue_if_callback", broken)
     with pytest.raises(RuntimeError, match="outbox down"):
-        store.finish_run(run.id, claimed.attempt, "w", RunStatus.SUCCEEDED)
-    still = store.get_run(run.id)
+        store.queue.finish(run.id, claimed.attempt, "w", RunStatus.SUCCEEDED)
+    still = store.runs.get(run.id)
     assert still is not None and still.status is RunStatus.DISPATCHING
     monkeypatch.undo()
-    assert store.finish_run(run.id, claimed.attempt, "w", RunStatus.SUCCEEDED)
-    assert len(store.list_deliveries(run.id)) == 1
+    assert store.queue.finish(run.id, claimed.attempt, "w", RunStatus.SUCCEEDED)
+    assert len(store.callbacks.deliveries(run.id)) == 1
 
 
 def test_cancel_enqueues_once(store: Store, owner: Owner, make_run: MakeRun) -> None:
     run = make_run(callback_url=URL)
-    _, changed = store.cancel_run(run.id, owner.id)
+    _, changed = store.runs.cancel(run.id, owner.id)
     assert changed
-    _, changed_again = store.cancel_run(run.id, owner.id)
+    _, changed_again = store.runs.cancel(run.id, owner.id)
     assert not changed_again
     assert _only_delivery(store, run.id).status == "pending"
     quiet = make_run()
-    store.cancel_run(quiet.id, owner.id)
-    assert store.list_deliveries(quiet.id) == []
+    store.runs.cancel(quiet.id, owner.id)
+    assert store.callbacks.deliveries(quiet.id) == []
 
 
 def test_reaper_enqueues_only_when_it_fails_the_run(store: Store, make_run: MakeRun) -> None:
     run = make_run(callback_url=URL, max_attempts=2)
     later = utc_now() + timedelta(seconds=60)
-    assert store.claim_next("w1", [MODEL], 1) is not None
-    assert store.reap_expired(later) == [run.id]  # back to queued: nothing to deliver yet
-    assert store.list_deliveries(run.id) == []
-    assert store.claim_next("w2", [MODEL], 1) is not None
-    assert store.reap_expired(later) == [run.id]  # out of attempts: failed, worker_lost
-    failed = store.get_run(run.id)
+    assert store.queue.claim("w1", [MODEL], 1) is not None
+    assert store.queue.reap_expired(later) == [run.id]  # back to queued: nothing to deliver yet
+    assert store.callbacks.deliveries(run.id) == []
+    assert store.queue.claim("w2", [MODEL], 1) is not None
+    assert store.queue.reap_expired(later) == [run.id]  # out of attempts: failed, worker_lost
+    failed = store.runs.get(run.id)
     assert failed is not None and failed.status is RunStatus.FAILED
     assert _only_delivery(store, run.id).created_at == later
 
@@ -163,15 +163,15 @@ def test_reaper_enqueues_only_when_it_fails_the_run(store: Store, make_run: Make
 def test_claims_are_exclusive_until_they_expire(store: Store, make_run: MakeRun) -> None:
     run = _terminal_run(store, make_run)
     now = utc_now()
-    assert store.next_delivery_due_at(now) is not None
-    (claimed,) = store.claim_due_deliveries("d1", claim_seconds=30, now=now)
+    assert store.callbacks.next_due_at(now) is not None
+    (claimed,) = store.callbacks.claim_due("d1", claim_seconds=30, now=now)
     assert claimed.run_id == run.id and claimed.claimed_by == "d1"
-    assert store.claim_due_deliveries("d2", claim_seconds=30, now=now) == []
-    assert store.next_delivery_due_at(now) is None  # claimed ones are not waited for
+    assert store.callbacks.claim_due("d2", claim_seconds=30, now=now) == []
+    assert store.callbacks.next_due_at(now) is None  # claimed ones are not waited for
     later = now + timedelta(seconds=31)
-    (taken_over,) = store.claim_due_deliveries("d2", claim_seconds=30, now=later)
+    (taken_over,) = store.callbacks.claim_due("d2", claim_seconds=30, now=later)
     assert taken_over.id == claimed.id and taken_over.claimed_by == "d2"
-    stored = store.get_delivery(claimed.id)
+    stored = store.callbacks.get_delivery(claimed.id)
     assert stored is not None and stored.claimed_by == "d2"
 
 
@@ -180,27 +180,27 @@ def test_a_delivery_is_not_claimed_before_it_is_due(store: Store, make_run: Make
     delivery = _only_delivery(store, run.id)
     assert delivery.next_attempt_at is not None
     before = delivery.next_attempt_at - timedelta(seconds=1)
-    assert store.claim_due_deliveries("d", 30, now=before) == []
-    assert store.next_delivery_due_at(before) == delivery.next_attempt_at
+    assert store.callbacks.claim_due("d", 30, now=before) == []
+    assert store.callbacks.next_due_at(before) == delivery.next_attempt_at
 
 
 def test_the_body_is_frozen_once(store: Store, make_run: MakeRun) -> None:
     run = _terminal_run(store, make_run)
-    (claimed,) = store.claim_due_deliveries("d", 30)
-    assert store.freeze_delivery_body(claimed.id, "other", {"a": 1}, '{"a":1}') is None  # not its claim
-    assert store.freeze_delivery_body(claimed.id, "d", {"a": 1}, '{"a":1}') == '{"a":1}'
-    assert store.freeze_delivery_body(claimed.id, "d", {"a": 2}, '{"a":2}') == '{"a":1}'
-    stored = store.get_delivery(claimed.id)
+    (claimed,) = store.callbacks.claim_due("d", 30)
+    assert store.callbacks.freeze_body(claimed.id, "other", {"a": 1}, '{"a":1}') is None  # not its claim
+    assert store.callbacks.freeze_body(claimed.id, "d", {"a": 1}, '{"a":1}') == '{"a":1}'
+    assert store.callbacks.freeze_body(claimed.id, "d", {"a": 2}, '{"a":2}') == '{"a":1}'
+    stored = store.callbacks.get_delivery(claimed.id)
     assert stored is not None and (stored.payload, stored.body) == ({"a": 1}, '{"a":1}')
     assert stored.run_id == run.id
 
 
 def test_attempts_are_recorded_fenced_and_release_the_claim(store: Store, make_run: MakeRun) -> None:
     run = _terminal_run(store, make_run)
-    (claimed,) = store.claim_due_deliveries("d", 30)
+    (claimed,) = store.callbacks.claim_due("d", 30)
     retry_at = utc_now() + timedelta(seconds=1)
     common: dict[str, Any] = {"response_time_ms": 12, "webhook_timestamp": 1_700_000_000}
-    assert not store.record_delivery_attempt(
+    assert not store.callbacks.record_attempt(
         claimed.id,
         "other",
         1,
@@ -210,7 +210,7 @@ def test_attempts_are_recorded_fenced_and_release_the_claim(store: Store, make_r
         retry_at=retry_at,
         **common,
     )
-    assert not store.record_delivery_attempt(
+    assert not store.callbacks.record_attempt(
         claimed.id,
         "d",
         2,
@@ -220,7 +220,7 @@ def test_attempts_are_recorded_fenced_and_release_the_claim(store: Store, make_r
         retry_at=retry_at,
         **common,
     )
-    assert store.record_delivery_attempt(
+    assert store.callbacks.record_attempt(
         claimed.id,
         "d",
         1,
@@ -230,7 +230,7 @@ def test_attempts_are_recorded_fenced_and_release_the_claim(store: Store, make_r
         retry_at=retry_at,
         **common,
     )
-    pending = store.get_delivery(claimed.id)
+    pending = store.callbacks.get_delivery(claimed.id)
     assert pending is not None
     assert (pending.status, pending.attempt_count, pending.next_attempt_at) == ("pending", 1, retry_at)
     assert (pending.claimed_by, pending.claim_expires_at, pending.webhook_timestamp) == (
@@ -239,13 +239,13 @@ def test_attempts_are_recorded_fenced_and_release_the_claim(store: Store, make_r
         1_700_000_000,
     )
     # Due again only at retry_at.
-    assert store.claim_due_deliveries("d", 30, now=retry_at - timedelta(milliseconds=10)) == []
-    (again,) = store.claim_due_deliveries("d", 30, now=retry_at)
+    assert store.callbacks.claim_due("d", 30, now=retry_at - timedelta(milliseconds=10)) == []
+    (again,) = store.callbacks.claim_due("d", 30, now=retry_at)
     assert again.attempt_count == 1
-    assert store.record_delivery_attempt(
+    assert store.callbacks.record_attempt(
         again.id, "d", 2, status_code=200, error_message=None, outcome="succeeded", **common
     )
-    (done,) = store.list_deliveries(run.id)
+    (done,) = store.callbacks.deliveries(run.id)
     assert (done.status, done.attempt_count, done.next_attempt_at) == ("succeeded", 2, None)
     assert done.completed_at is not None
     assert [(a.attempt_number, a.status_code, a.error_message) for a in done.attempts] == [
@@ -253,8 +253,8 @@ def test_attempts_are_recorded_fenced_and_release_the_claim(store: Store, make_r
         (2, 200, None),
     ]
     # Succeeded: never claimed again, whatever the time.
-    assert store.claim_due_deliveries("d", 30, now=utc_now() + timedelta(days=1)) == []
-    assert store.next_delivery_due_at() is None
+    assert store.callbacks.claim_due("d", 30, now=utc_now() + timedelta(days=1)) == []
+    assert store.callbacks.next_due_at() is None
 
 
 def test_record_attempt_rejects_bad_outcomes(store: Store, make_run: MakeRun) -> None:
@@ -267,9 +267,9 @@ def test_record_attempt_rejects_bad_outcomes(store: Store, make_run: MakeRun) ->
         "webhook_timestamp": 1,
     }
     with pytest.raises(ValueError):
-        store.record_delivery_attempt(delivery.id, "d", 1, outcome="maybe", **kwargs)
+        store.callbacks.record_attempt(delivery.id, "d", 1, outcome="maybe", **kwargs)
     with pytest.raises(ValueError):
-        store.record_delivery_attempt(delivery.id, "d", 1, outcome="pending", **kwargs)
+        store.callbacks.record_attempt(delivery.id, "d", 1, outcome="pending", **kwargs)
 
 
 def test_concurrent_claimers_never_share_a_delivery(store: Store, make_run: MakeRun) -> None:
@@ -283,7 +283,7 @@ def test_concurrent_claimers_never_share_a_delivery(store: Store, make_run: Make
         try:
             barrier.wait()
             got: list[str] = []
-            while batch := store.claim_due_deliveries(name, 30, limit=2):
+            while batch := store.callbacks.claim_due(name, 30, limit=2):
                 got.extend(d.id for d in batch)
             claimed[name] = got
         except BaseException as exc:
@@ -308,10 +308,10 @@ def test_redelivery_creates_a_new_delivery_and_refuses_while_one_is_pending(
     run = _terminal_run(store, make_run)
     first = _only_delivery(store, run.id)
     with pytest.raises(DeliveryInFlight) as info:
-        store.create_redelivery(run.id, owner.id)
+        store.callbacks.redeliver(run.id, owner.id)
     assert info.value.delivery_id == first.id
-    (claimed,) = store.claim_due_deliveries("d", 30)
-    assert store.record_delivery_attempt(
+    (claimed,) = store.callbacks.claim_due("d", 30)
+    assert store.callbacks.record_attempt(
         claimed.id,
         "d",
         1,
@@ -321,29 +321,29 @@ def test_redelivery_creates_a_new_delivery_and_refuses_while_one_is_pending(
         webhook_timestamp=1,
         outcome="failed",
     )
-    second = store.create_redelivery(run.id, owner.id)
+    second = store.callbacks.redeliver(run.id, owner.id)
     assert second.id != first.id and second.status == "pending" and second.attempt_count == 0
     assert second.payload is None and second.callback_url == URL
     # A new message for the receiver: new ids, so its deduplication does not drop it.
     assert second.request_id != first.request_id and second.webhook_id != first.webhook_id
-    assert [d.id for d in store.list_deliveries(run.id)] == [first.id, second.id]
+    assert [d.id for d in store.callbacks.deliveries(run.id)] == [first.id, second.id]
     with pytest.raises(DeliveryInFlight):
-        store.create_redelivery(run.id, owner.id)
+        store.callbacks.redeliver(run.id, owner.id)
 
 
 def test_redelivery_needs_a_terminal_run_of_the_owner_with_a_callback_url(
     store: Store, owner: Owner, make_run: MakeRun
 ) -> None:
-    other = store.ensure_owner("globex")
+    other = store.owners.ensure("globex")
     run = _terminal_run(store, make_run)
     with pytest.raises(RunNotFound):
-        store.create_redelivery(run.id, other.id)
+        store.callbacks.redeliver(run.id, other.id)
     with pytest.raises(RunNotFound):
-        store.create_redelivery("0190a5c0-0000-7000-8000-000000000000", owner.id)
+        store.callbacks.redeliver("0190a5c0-0000-7000-8000-000000000000", owner.id)
     queued = make_run(callback_url=URL)
     with pytest.raises(RedeliveryNotAllowed, match="queued"):
-        store.create_redelivery(queued.id, owner.id)
+        store.callbacks.redeliver(queued.id, owner.id)
     silent = make_run()
-    store.cancel_run(silent.id, owner.id)
+    store.runs.cancel(silent.id, owner.id)
     with pytest.raises(RedeliveryNotAllowed, match="callback_url"):
-        store.create_redelivery(silent.id, owner.id)
+        store.callbacks.redeliver(silent.id, owner.id)

@@ -11,27 +11,25 @@ from pathlib import Path
 
 import pytest
 
-from pixelrun.store import Owner, Store
-from pixelrun.store.loop_reads import LoopReads
+from pixelrun.store import NewRun, Owner, Store
+from pixelrun.store.db.loop_reads import LoopReads
 
-from .conftest import MODEL, MakeRun
+from ..conftest import MODEL, MakeRun
 
 
 async def _read(store: Store, run_id: str, owner_id: str | None) -> object:
-    reads = LoopReads(store.engine, store.run_reads)
+    reads = LoopReads(store.engine)
     try:
-        return await reads.get_with_position(run_id, owner_id)
+        return await store.runs.get_with_position_on_loop(reads, run_id, owner_id)
     finally:
         await reads.close()
 
 
 def test_the_loop_read_answers_like_the_threaded_read(store: Store, owner: Owner, make_run: MakeRun) -> None:
     runs = [make_run() for _ in range(3)]
-    other = store.ensure_owner("other")
+    other = store.owners.ensure("other")
     for run in runs:
-        assert asyncio.run(_read(store, run.id, owner.id)) == store.run_reads.get_with_position(
-            run.id, owner.id
-        )
+        assert asyncio.run(_read(store, run.id, owner.id)) == store.runs.get_with_position(run.id, owner.id)
     assert asyncio.run(_read(store, runs[2].id, owner.id))[1] == 3  # type: ignore[index]
     assert asyncio.run(_read(store, runs[0].id, other.id)) is None  # another owner's run
     assert asyncio.run(_read(store, "01900000-0000-7000-8000-000000000000", None)) is None
@@ -40,8 +38,10 @@ def test_the_loop_read_answers_like_the_threaded_read(store: Store, owner: Owner
 def test_a_locked_sqlite_file_sends_the_read_to_a_thread_and_the_loop_goes_on(
     sqlite_store: Store, tmp_path: Path
 ) -> None:
-    owner = sqlite_store.ensure_owner("acme")
-    run = sqlite_store.create_run(owner.id, MODEL, {"prompt": "p", "image_urls": ["https://e/a.png"]})
+    owner = sqlite_store.owners.ensure("acme")
+    run = sqlite_store.runs.create(
+        NewRun(owner.id, MODEL, {"prompt": "p", "image_urls": ["https://e/a.png"]})
+    ).run
     # Exclusive locking mode: once it writes, no other connection can read the file (in WAL
     # mode, ordinary writers never block readers; this stands for recovery and the like).
     sqlite_store.engine.dispose()  # the holder must be the file's only connection
@@ -81,13 +81,15 @@ def test_a_locked_sqlite_file_sends_the_read_to_a_thread_and_the_loop_goes_on(
 
 @pytest.mark.postgres
 def test_postgres_loop_reads_use_an_async_connection(pg_store: Store) -> None:
-    owner = pg_store.ensure_owner("acme")
-    run = pg_store.create_run(owner.id, MODEL, {"prompt": "p", "image_urls": ["https://e/a.png"]})
+    owner = pg_store.owners.ensure("acme")
+    run = pg_store.runs.create(
+        NewRun(owner.id, MODEL, {"prompt": "p", "image_urls": ["https://e/a.png"]})
+    ).run
 
     async def main() -> tuple[object, str]:
-        reads = LoopReads(pg_store.engine, pg_store.run_reads)
+        reads = LoopReads(pg_store.engine)
         try:
-            found = await reads.get_with_position(run.id, owner.id)
+            found = await pg_store.runs.get_with_position_on_loop(reads, run.id, owner.id)
             assert reads._async_engine is not None
             async with reads._async_engine.connect() as conn:
                 driver = type((await conn.get_raw_connection()).driver_connection).__name__
@@ -96,5 +98,5 @@ def test_postgres_loop_reads_use_an_async_connection(pg_store: Store) -> None:
             await reads.close()
 
     found, driver = asyncio.run(main())
-    assert found == (pg_store.get_run(run.id), 1)
+    assert found == (pg_store.runs.get(run.id), 1)
     assert driver == "AsyncConnection"

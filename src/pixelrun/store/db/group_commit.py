@@ -25,7 +25,7 @@ from typing import Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
 
-from pixelrun.store.database import write_tx
+from pixelrun.store.db.database import write_tx
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, insert, select
 
 from pixelrun.store import Store
-from pixelrun.store.types import UTCDateTime, json_type
+from pixelrun.store.db.types import UTCDateTime, json_type
 
 
 def test_datetimes_and_json_round_trip(store: Store) -> None:
