@@ -41,8 +41,8 @@ def test_lifespan_without_a_store_opens_and_migrates_one_in_the_data_dir(tmp_pat
     app = create_app(settings)
     with TestClient(app) as client:
         assert client.get("/v1/readiness").json()["checks"]["store"] == {"ok": True, "detail": None}
-        assert isinstance(app.state.store, Store)
-        assert app.state.settings is settings
+        assert isinstance(app.state.services.store, Store)
+        assert app.state.services.settings is settings
     assert (tmp_path / "fresh" / "pixelrun.db").is_file()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -40,21 +42,26 @@ def test_wrong_or_malformed_key_is_401(client: TestClient, authorization: str) -
 
 
 def test_revoked_key_is_401_once_the_cached_lookup_expires(
-    client: TestClient, caller: Caller, store: Store, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, caller: Caller, store: Store
 ) -> None:
     from pixelrun.api.auth_cache import AuthCache
 
     now = [0.0]
-    monkeypatch.setattr(client.app.state, "auth_cache", AuthCache(2.0, clock=lambda: now[0]), raising=False)  # type: ignore[attr-defined]
-    assert client.get("/v1/auth/me", headers=caller.headers).status_code == 200
-    assert store.keys.revoke(caller.key_id)
-    # Within the cache's lifetime the lookup is reused (documented: at most 2 s by default).
-    now[0] = 1.9
-    assert client.get("/v1/auth/me", headers=caller.headers).status_code == 200
-    now[0] = 2.1
-    assert_envelope(client.get("/v1/auth/me", headers=caller.headers), 401, "UNAUTHORIZED")
-    now[0] = 10.0
-    assert_envelope(client.get("/v1/auth/me", headers=caller.headers), 401, "UNAUTHORIZED")
+    state = client.app.state  # type: ignore[attr-defined]
+    real = state.services
+    state.services = dataclasses.replace(real, auth_cache=AuthCache(2.0, clock=lambda: now[0]))
+    try:
+        assert client.get("/v1/auth/me", headers=caller.headers).status_code == 200
+        assert store.keys.revoke(caller.key_id)
+        # Within the cache's lifetime the lookup is reused (documented: at most 2 s by default).
+        now[0] = 1.9
+        assert client.get("/v1/auth/me", headers=caller.headers).status_code == 200
+        now[0] = 2.1
+        assert_envelope(client.get("/v1/auth/me", headers=caller.headers), 401, "UNAUTHORIZED")
+        now[0] = 10.0
+        assert_envelope(client.get("/v1/auth/me", headers=caller.headers), 401, "UNAUTHORIZED")
+    finally:
+        state.services = real
 
 
 def test_scheme_is_case_insensitive(client: TestClient, caller: Caller) -> None:

@@ -35,7 +35,7 @@ def gated(store: Store, tmp_path: Path) -> Iterator[TestClient]:
 
 
 def _gate(client: TestClient) -> ModelGate:
-    gate: ModelGate = client.app.state.model_gate  # type: ignore[attr-defined]
+    gate: ModelGate = client.app.state.services.model_gate  # type: ignore[attr-defined]
     return gate
 
 

@@ -84,7 +84,7 @@ def test_a_malformed_cancel_after_is_a_validation_error(
 def test_the_rate_limit_answers_429_with_retry_after(
     client: TestClient, caller: Caller, other_caller: Caller, create_run: CreateRun, backend: object
 ) -> None:
-    settings = client.app.state.settings  # type: ignore[attr-defined]
+    settings = client.app.state.services.settings  # type: ignore[attr-defined]
     settings.rate_limit_per_minute = 2
     try:
         assert [create_run().status_code for _ in range(2)] == [201, 201]

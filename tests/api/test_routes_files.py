@@ -17,7 +17,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
 @pytest.fixture
 def storage(backend: Backend, client: TestClient) -> LocalFileStorage:
-    storage = backend.app.state.storage
+    storage = backend.app.state.services.storage
     assert isinstance(storage, LocalFileStorage)
     return storage
 

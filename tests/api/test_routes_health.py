@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from fastapi.testclient import TestClient
 
 from pixelrun.store import Store
@@ -88,12 +90,12 @@ def test_readiness_reports_a_broken_store_and_storage(backend: Backend, store: S
             raise OSError("disk full")
 
     state = backend.app.state
-    real_store, real_storage = state.store, state.storage
-    state.store, state.storage = DownStore(), FullStorage()
+    real = state.services
+    state.services = dataclasses.replace(real, store=DownStore(), storage=FullStorage())
     try:
         body = assert_envelope(backend.client.get("/v1/readiness"), 503, "UNAVAILABLE")
     finally:
-        state.store, state.storage = real_store, real_storage
+        state.services = real
     assert body["checks"]["store"] == {"ok": False, "detail": "ConnectionError"}
     assert body["checks"]["storage"] == {"ok": False, "detail": "OSError"}
     assert body["checks"]["workers"]["ok"] is False

@@ -6,6 +6,9 @@ import asyncio
 import contextlib
 from pathlib import Path
 
+import anyio
+
+from pixelrun.api.presenter import RunPresenter
 from pixelrun.api.streaming import StreamEvents, StreamHub
 from pixelrun.config import Settings
 from pixelrun.storage import storage_from_settings
@@ -27,9 +30,8 @@ def test_one_read_fans_out_to_every_subscriber(database_url: str, tmp_path: Path
     after = store.history.stream_last_id(run.id)
 
     async def scenario() -> tuple[int, list[list[tuple[int, str]]]]:
-        hub = StreamHub(
-            StreamEvents(store, settings, storage_from_settings(settings)), settings.stream_poll_seconds
-        )
+        presenter = RunPresenter(store, settings, storage_from_settings(settings), anyio.CapacityLimiter(2))
+        hub = StreamHub(StreamEvents(store, presenter), settings.stream_poll_seconds)
         await hub.start()
         try:
             async with contextlib.AsyncExitStack() as stack:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -182,7 +183,8 @@ def test_redelivery(
 
     assert asyncio.run(make_dispatcher().deliver_due_once()) == 1
     _error(api.post(path, headers=other_auth), 404, "RUN_NOT_FOUND")
-    api.app.state.callback_dispatcher = FakeDispatcher()  # type: ignore[attr-defined]
+    services = api.app.state.services  # type: ignore[attr-defined]
+    api.app.state.services = dataclasses.replace(services, callback_dispatcher=FakeDispatcher())  # type: ignore[attr-defined]
     accepted = api.post(path, headers=auth)
     assert accepted.status_code == 202, accepted.text
     delivery = accepted.json()

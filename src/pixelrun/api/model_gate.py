@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
-import weakref
 from collections.abc import Callable
 
 from pixelrun.api.errors import ApiError
-from pixelrun.config import Settings
 from pixelrun.store import Store
 
 CACHE_SECONDS = 1.0
@@ -70,24 +68,3 @@ class ModelGate:
             "MODEL_UNAVAILABLE",
             f"No worker can serve {model_id} now, so the run was not queued.{why}",
         )
-
-
-# One gate per API app: apps are told apart by their store and their settings object
-# (tests run several apps with different settings on one store).
-_gates: weakref.WeakKeyDictionary[Store, dict[int, ModelGate]] = weakref.WeakKeyDictionary()
-_gates_lock = threading.Lock()
-
-
-def open_model_gate(store: Store, settings: Settings) -> ModelGate:
-    """A new gate for an API starting on `store`: its grace period starts now."""
-    gate = ModelGate(store, settings.model_grace_seconds)
-    with _gates_lock:
-        _gates.setdefault(store, {})[id(settings)] = gate
-    return gate
-
-
-def model_gate(store: Store, settings: Settings) -> ModelGate:
-    """The gate of the API running on `store` (opened now when the API did not open one)."""
-    with _gates_lock:
-        gate = _gates.get(store, {}).get(id(settings))
-    return gate if gate is not None else open_model_gate(store, settings)

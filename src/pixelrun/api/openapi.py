@@ -21,6 +21,7 @@ from pixelrun.api.compat import ERROR_SHAPES
 from pixelrun.api.compat.replicate import PredictionCreate
 from pixelrun.api.models_catalog import CATALOG, CatalogModel
 from pixelrun.api.wire import RunCreate
+from pixelrun.config import Settings
 from pixelrun.engines.qwen_image_edit.schema import NO_NUL_PATTERN
 
 COMPONENT_REF = "#/components/schemas/{model}"
@@ -37,16 +38,16 @@ _GENERIC_CREATES: dict[str, tuple[str, tuple[str, ...], type[BaseModel], str]] =
 }
 
 
-def install_openapi(app: FastAPI) -> None:
+def install_openapi(app: FastAPI, settings: Settings) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = build_openapi(app)
+            app.openapi_schema = build_openapi(app, settings)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def build_openapi(app: FastAPI) -> dict[str, Any]:
+def build_openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
     document = get_openapi(
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
@@ -69,7 +70,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     # Limits that are settings, not constants.
     upload = components.get("AssetUploadCreate", {}).get("properties", {}).get("size_bytes")
     if upload is not None:
-        upload["maximum"] = app.state.settings.max_upload_bytes
+        upload["maximum"] = settings.max_upload_bytes
     request_schemas: list[Any] = []
     for path, item in paths.items():
         for operation in item.values():

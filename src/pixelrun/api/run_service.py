@@ -1,8 +1,8 @@
-"""The one way a run enters the system and leaves it as a wire object.
+"""The one way a run enters the system.
 
-Every create route (the native one and the OpenAI / Replicate translators) goes through
-`submit`, and every route that shows a run uses `present_run`: one run path, one
-set of checks, whatever the wire shape outside.
+Every create route (the native one and the OpenAI / Replicate translators) reads its
+wire shape into a `RunRequest` and goes through `submit`: one run path, one set of
+checks, whatever the wire shape outside. Runs leave through `RunPresenter`.
 """
 
 from __future__ import annotations
@@ -11,21 +11,20 @@ import asyncio
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
-from fastapi import Request, Response
+from fastapi import Request
 from pydantic import ValidationError
 
 from pixelrun.api.asset_service import asset_reference_errors, asset_urls_in
 from pixelrun.api.errors import ApiError, field_errors, validation_error
-from pixelrun.api.model_gate import model_gate
 from pixelrun.api.models_catalog import CatalogModel
-from pixelrun.api.wire import RunOut, unstorable_values
+from pixelrun.api.wire import unstorable_values
 from pixelrun.config import Settings
-from pixelrun.runs import RunStatus, utc_now
-from pixelrun.storage import FileStorage
+from pixelrun.runs import utc_now
 from pixelrun.store import (
+    MAX_IDEMPOTENCY_KEY_LENGTH,
     AuthContext,
     IdempotencyConflict,
     InsufficientCredit,
@@ -34,7 +33,9 @@ from pixelrun.store import (
     Store,
     request_hash,
 )
-from pixelrun.store.idempotency import MAX_KEY_LENGTH
+
+if TYPE_CHECKING:
+    from pixelrun.api.services import Services
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -46,7 +47,7 @@ MAX_CANCEL_AFTER = timedelta(days=7)
 
 @dataclass(frozen=True)
 class CreateOptions:
-    """The create headers of SPEC §11, read once by every create route."""
+    """The create headers (docs/api.md, "Retries and deadlines"), read once by every create route."""
 
     idempotency_key: str | None = None
     cancel_after: timedelta | None = None
@@ -56,9 +57,11 @@ class CreateOptions:
         """Parse `Idempotency-Key` and `Cancel-After`; 422 VALIDATION_ERROR when malformed."""
         problems: list[dict[str, Any]] = []
         key = request.headers.get(IDEMPOTENCY_KEY_HEADER)
-        if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
+        if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
             problems.append(
-                _header_problem(IDEMPOTENCY_KEY_HEADER, f"must have 1 to {MAX_KEY_LENGTH} characters")
+                _header_problem(
+                    IDEMPOTENCY_KEY_HEADER, f"must have 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters"
+                )
             )
         raw_deadline = request.headers.get(CANCEL_AFTER_HEADER)
         cancel_after = None
@@ -92,10 +95,6 @@ def parse_duration(text: str) -> timedelta | None:
     return duration
 
 
-# `present_run(..., queue_position=UNKNOWN)`: not read yet, so present_run reads it.
-UNKNOWN: Any = object()
-
-
 @dataclass(frozen=True)
 class Submission:
     """A create's outcome: the run and the status code to answer with.
@@ -107,93 +106,36 @@ class Submission:
     run: RunRecord
     status_code: int = 201
     replayed: bool = False
-    # Read with the create; pass it on to `present_run(..., queue_position=...)`.
-    queue_position: int | None = UNKNOWN
+    # Read with the create; pass it on to `presenter.present(..., queue_position=...)`.
+    queue_position: int | None = None
 
     def headers(self) -> dict[str, str]:
         return {REPLAYED_HEADER: "true"} if self.replayed else {}
 
 
-def present_run(
-    run: RunRecord,
-    store: Store,
-    settings: Settings,
-    storage: FileStorage,
-    *,
-    queue_position: int | None = UNKNOWN,
-) -> RunOut:
-    """The wire form of a run: signed file URLs, links, and the queue position when queued.
+@dataclass(frozen=True)
+class RunRequest:
+    """One create, as each create route reads it from its own wire shape."""
 
-    Pass `queue_position` when it was read with the run (`store.runs.get_with_position`) to save a query.
-    """
-    ttl = settings.file_url_ttl_seconds
-    if run.status is not RunStatus.QUEUED:
-        queue_position = None
-    elif queue_position is UNKNOWN:
-        queue_position = store.runs.queue_position(run)
-    return RunOut.from_record(
-        run,
-        base_url=settings.public_base_url,
-        url_for=lambda key: storage.url_for(key, ttl),
-        queue_position=queue_position,
-    )
+    auth: AuthContext
+    model: CatalogModel
+    input: Any
+    metadata: dict[str, Any] | None = None
+    callback_url: str | None = None
+    client_ref: str | None = None
+    #: How the run's callback body is shaped (None: the native run object).
+    callback_format: str | None = None
+    #: `Idempotency-Key` and `Cancel-After` (`CreateOptions.from_request`).
+    options: CreateOptions = CreateOptions()
+    #: Where the input sits in the route's body: 422 errors name fields under it.
+    input_loc: tuple[str, ...] = ("body", "input")
+    #: What the route answers for a new run, remembered for idempotent replays.
+    status_code: int = 201
 
 
-async def present_on_loop(
-    run: RunRecord,
-    store: Store,
-    settings: Settings,
-    storage: FileStorage,
-    limiter: anyio.CapacityLimiter,
-    queue_position: int | None = UNKNOWN,
-) -> RunOut:
-    """`present_run` for coroutines: on the loop when nothing needs I/O, else in a thread.
+async def submit(services: Services, request: RunRequest) -> Submission:
+    """Rate-limit, validate the input against the model's schema and queue the run.
 
-    A run with stored files needs signed URLs, and signing may do I/O (an S3 client
-    refreshing its credentials); a queued run without its position needs a query.
-    """
-    needs_io = has_stored_files(run) or (run.status is RunStatus.QUEUED and queue_position is UNKNOWN)
-    if not needs_io:
-        return present_run(run, store, settings, storage, queue_position=queue_position)
-    return await anyio.to_thread.run_sync(
-        lambda: present_run(run, store, settings, storage, queue_position=queue_position), limiter=limiter
-    )
-
-
-def has_stored_files(run: RunRecord) -> bool:
-    outputs = (run.output or {}).get("outputs") or []
-    return any("key" in item for item in outputs)
-
-
-def json_response(body: RunOut, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """`body` serialised once by pydantic. Returning the model instead makes FastAPI dump it,
-    validate it again against the response model and serialise it: three passes per request.
-    The bytes are the same (`RunOut` holds only JSON types; timestamps are strings already).
-    """
-    return Response(
-        body.model_dump_json(), status_code=status_code, headers=headers, media_type="application/json"
-    )
-
-
-async def submit(
-    *,
-    store: Store,
-    settings: Settings,
-    auth: AuthContext,
-    model: CatalogModel,
-    raw_input: Any,
-    metadata: dict[str, Any] | None = None,
-    callback_url: str | None = None,
-    client_ref: str | None = None,
-    input_loc: tuple[str, ...] = ("body", "input"),
-    options: CreateOptions | None = None,
-    status_code: int = 201,
-    callback_format: str | None = None,
-) -> Submission:
-    """Rate-limit, validate `raw_input` against the model's schema and queue the run.
-
-    `options` carries `Idempotency-Key` and `Cancel-After` (`CreateOptions.from_request`);
-    `status_code` is what the route answers for a new run, remembered for replays.
     Raises `ApiError` (429, 422 with field errors under `input_loc`, 409, 402) for the
     caller's error handler to render in whichever wire shape its route speaks; 503
     `MODEL_UNAVAILABLE` when no live worker can serve the model after the grace period.
@@ -203,11 +145,13 @@ async def submit(
     awaited from the committer thread). A hop to a thread per create cost more CPU than
     the checks.
     """
-    options = options or CreateOptions()
+    store, settings, auth, model = services.store, services.settings, request.auth, request.model
+    options, input_loc = request.options, request.input_loc
+    metadata, callback_url, client_ref = request.metadata, request.callback_url, request.client_ref
     if settings.rate_limit_per_minute is not None:
         await anyio.to_thread.run_sync(_check_rate_limit, store, settings, auth)
     try:
-        validated = model.input_model.model_validate(raw_input)
+        validated = model.input_model.model_validate(request.input)
     except ValidationError as exc:
         raise validation_error(field_errors(exc.errors(), input_loc)) from None
     stored_input = validated.model_dump(mode="json")
@@ -231,10 +175,10 @@ async def submit(
         client_ref=client_ref,
         max_attempts=settings.max_attempts,
         deadline_at=utc_now() + options.cancel_after if options.cancel_after is not None else None,
-        callback_format=callback_format,
+        callback_format=request.callback_format,
     )
     estimated_cents = model.estimate_cents(validated)
-    gate = model_gate(store, settings)
+    gate = services.model_gate
     if gate.check_reads_store(model.id):
         await anyio.to_thread.run_sync(gate.check, model.id)
     else:
@@ -258,7 +202,7 @@ async def submit(
                 new_run,
                 key=options.idempotency_key,
                 request_digest=digest,
-                status_code=status_code,
+                status_code=request.status_code,
                 estimated_cents=estimated_cents,
             )
         )

@@ -52,6 +52,7 @@ from pixelrun.store.records import (
     WorkerStatus,
 )
 from pixelrun.store.store import Store
+from pixelrun.store.stream import CHANNEL as STREAM_CHANNEL
 from pixelrun.store.tables import metadata
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "DEADLINE_EXCEEDED",
     "DEFAULT_CALLBACK_ATTEMPTS",
     "MAX_IDEMPOTENCY_KEY_LENGTH",
+    "STREAM_CHANNEL",
     "WORKER_LOST",
     "ActiveRuns",
     "AssetRecord",

@@ -16,10 +16,10 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.datastructures import FormData, UploadFile
 
-from pixelrun.api.deps import CurrentAuth, SettingsDep, StorageDep, StoreDep
+from pixelrun.api.deps import CurrentAuth, ServicesDep
 from pixelrun.api.errors import ApiError
 from pixelrun.api.models_catalog import CATALOG, CatalogModel, get_catalog_model
-from pixelrun.api.run_service import CreateOptions, submit
+from pixelrun.api.run_service import CreateOptions, RunRequest, submit
 from pixelrun.api.run_waiter import wait_for_terminal
 from pixelrun.engines.qwen_image_edit import MODEL_ID as DEFAULT_MODEL_ID
 from pixelrun.engines.qwen_image_edit.schema import (
@@ -254,9 +254,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         }
     },
 )
-async def images_edits(
-    request: Request, auth: CurrentAuth, store: StoreDep, settings: SettingsDep, storage: StorageDep
-) -> OpenAIImagesResponse:
+async def images_edits(request: Request, auth: CurrentAuth, services: ServicesDep) -> OpenAIImagesResponse:
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
         raise _bad(None, "The request body must be multipart/form-data.", "bad_request")
@@ -264,18 +262,14 @@ async def images_edits(
         model, raw_input, response_format = await _translate(form)
     options = CreateOptions.from_request(request)  # Idempotency-Key, Cancel-After (SPEC §11)
     submission = await submit(
-        store=store,
-        settings=settings,
-        auth=auth,
-        model=model,
-        raw_input=raw_input,
-        input_loc=("body",),
-        options=options,
+        services, RunRequest(auth=auth, model=model, input=raw_input, options=options, input_loc=("body",))
     )
     # A replayed Idempotency-Key waits for (and answers with) the first request's run.
     run = submission.run
-    final = await wait_for_terminal(store, run, settings.sync_timeout_seconds)
-    return await anyio.to_thread.run_sync(lambda: _answer(final, response_format, storage, settings))
+    final = await wait_for_terminal(services, run, services.settings.sync_timeout_seconds)
+    return await anyio.to_thread.run_sync(
+        lambda: _answer(final, response_format, services.storage, services.settings)
+    )
 
 
 async def _translate(form: FormData) -> tuple[CatalogModel, dict[str, Any], str]:

@@ -18,19 +18,17 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
 from pixelrun.api.compat.replicate_stream import replicate_events
-from pixelrun.api.deps import CurrentAuth, SettingsDep, StorageDep, StoreDep
+from pixelrun.api.deps import CurrentAuth, ServicesDep
 from pixelrun.api.errors import ApiError, validation_error
 from pixelrun.api.models_catalog import get_catalog_model
 from pixelrun.api.prefer import parse_prefer_wait
-from pixelrun.api.run_service import CreateOptions, submit
+from pixelrun.api.run_service import CreateOptions, RunRequest, submit
 from pixelrun.api.run_waiter import wait_for_terminal
+from pixelrun.api.services import Services
 from pixelrun.api.streaming.follow import follow_run, parse_last_event_id, sse_response
-from pixelrun.api.streaming.hub import StreamHub
 from pixelrun.api.wire import HTTP_URL_PATTERN, MAX_CALLBACK_URL_CHARS, check_http_url
-from pixelrun.config import Settings
 from pixelrun.runs import PREDICTION_CALLBACK_FORMAT, build_prediction
-from pixelrun.storage import FileStorage
-from pixelrun.store import InvalidCursor, RunNotFound, RunRecord, Store
+from pixelrun.store import InvalidCursor, RunNotFound, RunRecord
 from pixelrun.store.db.cursor import CURSOR_PATTERN
 
 PAGE_SIZE = 100
@@ -139,16 +137,14 @@ def prediction_not_found(prediction_id: str) -> ApiError:
     return ApiError(404, "NOT_FOUND", f"Prediction {prediction_id} not found.")
 
 
-def present(
-    run: RunRecord, store: Store, settings: Settings, storage: FileStorage, *, with_logs: bool = True
-) -> PredictionOut:
-    ttl = settings.file_url_ttl_seconds
-    lines = [line.message for line in store.history.logs(run.id)] if with_logs else None
+def present(run: RunRecord, services: Services, *, with_logs: bool = True) -> PredictionOut:
+    ttl = services.settings.file_url_ttl_seconds
+    lines = [line.message for line in services.store.history.logs(run.id)] if with_logs else None
     return PredictionOut.model_validate(
         build_prediction(
             run,
-            base_url=settings.public_base_url,
-            url_for=lambda key: storage.url_for(key, ttl),
+            base_url=services.settings.public_base_url,
+            url_for=lambda key: services.storage.url_for(key, ttl),
             log_lines=lines,
         )
     )
@@ -185,9 +181,7 @@ async def create_prediction(
     body: PredictionCreate,
     request: Request,
     response: Response,
-    store: StoreDep,
-    settings: SettingsDep,
-    storage: StorageDep,
+    services: ServicesDep,
     prefer: Annotated[str | None, Header(description="wait or wait=N (seconds, 1..60)")] = None,
 ) -> PredictionOut:
     model = get_catalog_model(f"{owner}/{name}")
@@ -198,23 +192,24 @@ async def create_prediction(
         webhook = None  # Pixelrun only sends the completion webhook
     options = CreateOptions.from_request(request)  # Idempotency-Key, Cancel-After (SPEC §11)
     submission = await submit(
-        store=store,
-        settings=settings,
-        auth=auth,
-        model=model,
-        raw_input=body.input,
-        callback_url=webhook,
-        options=options,
-        callback_format=PREDICTION_CALLBACK_FORMAT if webhook else None,
+        services,
+        RunRequest(
+            auth=auth,
+            model=model,
+            input=body.input,
+            callback_url=webhook,
+            options=options,
+            callback_format=PREDICTION_CALLBACK_FORMAT if webhook else None,
+        ),
     )
     run = submission.run
     response.status_code = submission.status_code
     response.headers.update(submission.headers())
     wait = parse_prefer_wait(prefer)
     if wait is not None:
-        run = await wait_for_terminal(store, run, wait)
+        run = await wait_for_terminal(services, run, wait)
         response.headers["Preference-Applied"] = f"wait={wait}"
-    return await anyio.to_thread.run_sync(lambda: present(run, store, settings, storage))
+    return await anyio.to_thread.run_sync(lambda: present(run, services))
 
 
 @router.get(
@@ -225,16 +220,14 @@ async def create_prediction(
 )
 def list_predictions(
     auth: CurrentAuth,
-    store: StoreDep,
-    settings: SettingsDep,
-    storage: StorageDep,
+    services: ServicesDep,
     cursor: Annotated[
         str | None,
         Query(description="From `next` of the previous page.", json_schema_extra={"pattern": CURSOR_PATTERN}),
     ] = None,
 ) -> PredictionList:
     try:
-        records, next_cursor = store.runs.page(auth.owner_id, limit=PAGE_SIZE, cursor=cursor)
+        records, next_cursor = services.store.runs.page(auth.owner_id, limit=PAGE_SIZE, cursor=cursor)
     except InvalidCursor:
         raise validation_error(
             [
@@ -245,9 +238,9 @@ def list_predictions(
                 }
             ]
         ) from None
-    base = f"{settings.public_base_url.rstrip('/')}/v1/predictions"
+    base = f"{services.settings.public_base_url.rstrip('/')}/v1/predictions"
     return PredictionList(
-        results=[present(run, store, settings, storage, with_logs=False) for run in records],
+        results=[present(run, services, with_logs=False) for run in records],
         next=f"{base}?cursor={quote(next_cursor, safe='')}" if next_cursor else None,
         previous=None,
     )
@@ -262,17 +255,11 @@ PredictionId = Annotated[str, Path(description="The prediction's (run's) id.")]
     summary="Get a prediction (Replicate-compatible)",
     responses={**_AUTH_ERRORS, **_NOT_FOUND},
 )
-def get_prediction(
-    prediction_id: PredictionId,
-    auth: CurrentAuth,
-    store: StoreDep,
-    settings: SettingsDep,
-    storage: StorageDep,
-) -> PredictionOut:
-    run = store.runs.get(prediction_id, auth.owner_id)
+def get_prediction(prediction_id: PredictionId, auth: CurrentAuth, services: ServicesDep) -> PredictionOut:
+    run = services.store.runs.get(prediction_id, auth.owner_id)
     if run is None:
         raise prediction_not_found(prediction_id)
-    return present(run, store, settings, storage)
+    return present(run, services)
 
 
 @router.post(
@@ -282,18 +269,12 @@ def get_prediction(
     description="200 with the prediction, canceled by this call or already terminal.",
     responses={**_AUTH_ERRORS, **_NOT_FOUND},
 )
-def cancel_prediction(
-    prediction_id: PredictionId,
-    auth: CurrentAuth,
-    store: StoreDep,
-    settings: SettingsDep,
-    storage: StorageDep,
-) -> PredictionOut:
+def cancel_prediction(prediction_id: PredictionId, auth: CurrentAuth, services: ServicesDep) -> PredictionOut:
     try:
-        run, _ = store.runs.cancel(prediction_id, auth.owner_id)
+        run, _ = services.store.runs.cancel(prediction_id, auth.owner_id)
     except RunNotFound:
         raise prediction_not_found(prediction_id) from None
-    return present(run, store, settings, storage)
+    return present(run, services)
 
 
 @router.get(
@@ -313,16 +294,17 @@ async def stream_prediction(
     prediction_id: PredictionId,
     request: Request,
     auth: CurrentAuth,
-    store: StoreDep,
-    settings: SettingsDep,
+    services: ServicesDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
-    run = await anyio.to_thread.run_sync(store.runs.get, prediction_id, auth.owner_id)
+    run = await anyio.to_thread.run_sync(services.store.runs.get, prediction_id, auth.owner_id)
     if run is None:
         raise prediction_not_found(prediction_id)
-    hub: StreamHub = request.app.state.stream_hub
     run_events = follow_run(
-        hub, run.id, parse_last_event_id(last_event_id), settings.stream_keepalive_seconds
+        services.stream_hub,
+        run.id,
+        parse_last_event_id(last_event_id),
+        services.settings.stream_keepalive_seconds,
     )
 
     def output_urls(wire_run: dict[str, Any]) -> list[str]:

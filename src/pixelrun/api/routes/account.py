@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from pixelrun.api.deps import CurrentAuth, StoreDep
+from pixelrun.api.deps import CurrentAuth, ServicesDep
 from pixelrun.api.wire import BalanceOut, ErrorOut, MeOut
 
 router = APIRouter(
@@ -19,6 +19,6 @@ def me(auth: CurrentAuth) -> MeOut:
 
 
 @router.get("/billing/balance", response_model=BalanceOut, summary="Credit left and money spent")
-def balance(auth: CurrentAuth, store: StoreDep) -> BalanceOut:
-    budget, spent = store.owners.balance(auth.owner_id)
+def balance(auth: CurrentAuth, services: ServicesDep) -> BalanceOut:
+    budget, spent = services.store.owners.balance(auth.owner_id)
     return BalanceOut(balance_cents=None if budget is None else budget - spent, spent_cents=spent)

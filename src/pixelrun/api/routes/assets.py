@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from pixelrun.api import asset_service
 from pixelrun.api.asset_wire import AssetOut, AssetUploadCreate, AssetUploadOut
-from pixelrun.api.deps import CurrentAuth, SettingsDep, StorageDep, StoreDep
+from pixelrun.api.deps import CurrentAuth, ServicesDep
 from pixelrun.api.errors import ApiError
 from pixelrun.api.wire import ErrorOut
 from pixelrun.runs import isoformat_utc
@@ -30,11 +30,15 @@ _AUTH_ERRORS = {401: {"model": ErrorOut, "description": "Missing or invalid API 
     summary="Start an upload: a signed URL to PUT the file to",
     responses={**_AUTH_ERRORS, 422: {"model": ErrorOut, "description": "VALIDATION_ERROR"}},
 )
-def create_upload(
-    body: AssetUploadCreate, auth: CurrentAuth, store: StoreDep, storage: StorageDep, settings: SettingsDep
-) -> AssetUploadOut:
+def create_upload(body: AssetUploadCreate, auth: CurrentAuth, services: ServicesDep) -> AssetUploadOut:
     record, url = asset_service.create_upload(
-        store, storage, settings, auth.owner_id, body.filename, body.mime_type, body.size_bytes
+        services.store,
+        services.storage,
+        services.settings,
+        auth.owner_id,
+        body.filename,
+        body.mime_type,
+        body.size_bytes,
     )
     return AssetUploadOut(
         asset_id=record.id, upload_url=url, expires_at=isoformat_utc(record.upload_expires_at)
@@ -53,11 +57,11 @@ def create_upload(
         422: {"model": ErrorOut, "description": "VALIDATION_ERROR: not an allowed image, or wrong size"},
     },
 )
-def confirm_upload(
-    asset_id: str, auth: CurrentAuth, store: StoreDep, storage: StorageDep, settings: SettingsDep
-) -> AssetOut:
+def confirm_upload(asset_id: str, auth: CurrentAuth, services: ServicesDep) -> AssetOut:
     return AssetOut.from_record(
-        asset_service.confirm_upload(store, storage, settings, auth.owner_id, asset_id)
+        asset_service.confirm_upload(
+            services.store, services.storage, services.settings, auth.owner_id, asset_id
+        )
     )
 
 
@@ -67,8 +71,8 @@ def confirm_upload(
     summary="An asset",
     responses={**_AUTH_ERRORS, 404: {"model": ErrorOut, "description": "NOT_FOUND"}},
 )
-def get_asset(asset_id: str, auth: CurrentAuth, store: StoreDep) -> AssetOut:
-    asset = store.assets.get(asset_id, auth.owner_id)
+def get_asset(asset_id: str, auth: CurrentAuth, services: ServicesDep) -> AssetOut:
+    asset = services.store.assets.get(asset_id, auth.owner_id)
     if asset is None or not asset.ready:
         raise asset_service.asset_not_found()
     return AssetOut.from_record(asset)
@@ -81,11 +85,11 @@ def get_asset(asset_id: str, auth: CurrentAuth, store: StoreDep) -> AssetOut:
     summary="Delete an asset and its file",
     responses={**_AUTH_ERRORS, 404: {"model": ErrorOut, "description": "NOT_FOUND"}},
 )
-def delete_asset(asset_id: str, auth: CurrentAuth, store: StoreDep, storage: StorageDep) -> Response:
-    asset = store.assets.get(asset_id, auth.owner_id)
+def delete_asset(asset_id: str, auth: CurrentAuth, services: ServicesDep) -> Response:
+    asset = services.store.assets.get(asset_id, auth.owner_id)
     if asset is None:
         raise asset_service.asset_not_found()
-    asset_service.delete_asset(store, storage, asset)
+    asset_service.delete_asset(services.store, services.storage, asset)
     return Response(status_code=204)
 
 
@@ -98,13 +102,12 @@ def delete_asset(asset_id: str, auth: CurrentAuth, store: StoreDep, storage: Sto
 async def put_upload(
     request: Request,
     path: Annotated[str, Path(description="The upload's storage key.")],
-    storage: StorageDep,
-    settings: SettingsDep,
+    services: ServicesDep,
     expires: Annotated[str | None, Query()] = None,
     signature: Annotated[str | None, Query()] = None,
 ) -> Response:
     # Only back ends whose upload URLs point here sign them with a `signer`.
-    signer = getattr(storage, "signer", None)
+    signer = getattr(services.storage, "signer", None)
     valid = (
         expires is not None
         and signature is not None
@@ -125,12 +128,14 @@ async def put_upload(
     data = bytearray()
     async for chunk in request.stream():
         data += chunk
-        if len(data) > settings.max_upload_bytes:
+        if len(data) > services.settings.max_upload_bytes:
             raise ApiError(
-                413, "PAYLOAD_TOO_LARGE", f"Uploads are limited to {settings.max_upload_bytes} bytes."
+                413,
+                "PAYLOAD_TOO_LARGE",
+                f"Uploads are limited to {services.settings.max_upload_bytes} bytes.",
             )
     try:
-        await anyio.to_thread.run_sync(storage.put, path, bytes(data), expected)
+        await anyio.to_thread.run_sync(services.storage.put, path, bytes(data), expected)
     except StorageError as exc:
         raise ApiError(503, "UNAVAILABLE", f"Could not store the upload: {exc}") from None
     return Response(status_code=200)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pixelrun.api.deps import CurrentAuth, StoreDep
+from pixelrun.api.deps import CurrentAuth, ServicesDep
 from pixelrun.api.errors import ApiError
 from pixelrun.api.wire import ErrorOut
 from pixelrun.runs import isoformat_utc
@@ -130,10 +130,10 @@ def _run_not_found(run_id: str) -> ApiError:
     summary="A run's callback deliveries",
     responses=_RUN_NOT_FOUND,
 )
-def list_deliveries(run_id: RunId, auth: CurrentAuth, store: StoreDep) -> list[DeliveryOut]:
-    if store.runs.get(run_id, auth.owner_id) is None:
+def list_deliveries(run_id: RunId, auth: CurrentAuth, services: ServicesDep) -> list[DeliveryOut]:
+    if services.store.runs.get(run_id, auth.owner_id) is None:
         raise _run_not_found(run_id)
-    return [DeliveryOut.from_record(d) for d in store.callbacks.deliveries(run_id)]
+    return [DeliveryOut.from_record(d) for d in services.store.callbacks.deliveries(run_id)]
 
 
 @router.post(
@@ -148,9 +148,9 @@ def list_deliveries(run_id: RunId, auth: CurrentAuth, store: StoreDep) -> list[D
         409: {"model": ErrorOut, "description": "CONFLICT: a delivery is pending, or nothing to deliver"},
     },
 )
-def redeliver(run_id: RunId, auth: CurrentAuth, store: StoreDep, request: Request) -> DeliveryOut:
+def redeliver(run_id: RunId, auth: CurrentAuth, services: ServicesDep) -> DeliveryOut:
     try:
-        delivery = store.callbacks.redeliver(run_id, auth.owner_id)
+        delivery = services.store.callbacks.redeliver(run_id, auth.owner_id)
     except RunNotFound:
         raise _run_not_found(run_id) from None
     except DeliveryInFlight as exc:
@@ -160,9 +160,8 @@ def redeliver(run_id: RunId, auth: CurrentAuth, store: StoreDep, request: Reques
     except RedeliveryNotAllowed as exc:
         raise ApiError(409, "CONFLICT", f"Run {run_id} has no callback to deliver: {exc.reason}.") from None
     # The dispatcher, when the app runs one, would otherwise notice it at its next poll.
-    dispatcher = getattr(request.app.state, "callback_dispatcher", None)
-    if dispatcher is not None:
-        dispatcher.wake()
+    if services.callback_dispatcher is not None:
+        services.callback_dispatcher.wake()
     return DeliveryOut.from_record(delivery)
 
 
@@ -179,8 +178,8 @@ def redeliver(run_id: RunId, auth: CurrentAuth, store: StoreDep, request: Reques
     "active (rotation), callbacks carry a signature for each; revoke the old one when receivers "
     "have the new one.",
 )
-def create_secret(body: SecretCreate, auth: CurrentAuth, store: StoreDep) -> SecretCreated:
-    record, plain = store.callbacks.create_secret(auth.owner_id, body.label)
+def create_secret(body: SecretCreate, auth: CurrentAuth, services: ServicesDep) -> SecretCreated:
+    record, plain = services.store.callbacks.create_secret(auth.owner_id, body.label)
     return SecretCreated(
         id=record.id, label=record.label, created_at=isoformat_utc(record.created_at), plain_secret=plain
     )
@@ -191,8 +190,8 @@ def create_secret(body: SecretCreate, auth: CurrentAuth, store: StoreDep) -> Sec
     response_model=list[SecretOut],
     summary="List the active callback signing secrets (never the secrets themselves)",
 )
-def list_secrets(auth: CurrentAuth, store: StoreDep) -> list[SecretOut]:
-    return [SecretOut.from_record(s) for s in store.callbacks.list_secrets(auth.owner_id)]
+def list_secrets(auth: CurrentAuth, services: ServicesDep) -> list[SecretOut]:
+    return [SecretOut.from_record(s) for s in services.store.callbacks.list_secrets(auth.owner_id)]
 
 
 @router.delete(
@@ -201,7 +200,7 @@ def list_secrets(auth: CurrentAuth, store: StoreDep) -> list[SecretOut]:
     summary="Revoke a callback signing secret",
     responses={404: {"model": ErrorOut, "description": "NOT_FOUND"}},
 )
-def revoke_secret(secret_id: SecretId, auth: CurrentAuth, store: StoreDep) -> Response:
-    if not store.callbacks.revoke_secret(auth.owner_id, secret_id):
+def revoke_secret(secret_id: SecretId, auth: CurrentAuth, services: ServicesDep) -> Response:
+    if not services.store.callbacks.revoke_secret(auth.owner_id, secret_id):
         raise ApiError(404, "NOT_FOUND", f"Callback secret {secret_id} not found.")
     return Response(status_code=204)

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
-from pixelrun.api.deps import StorageDep
+from pixelrun.api.deps import ServicesDep
 from pixelrun.api.errors import ApiError
 from pixelrun.api.wire import ErrorOut
 from pixelrun.storage import LocalFileStorage, StorageError, StoredFileNotFoundError, validate_key
@@ -35,17 +35,17 @@ def _not_found() -> ApiError:
 )
 def get_file(
     path: Annotated[str, Path(description="The storage key, e.g. runs/<id>/0.png")],
-    storage: StorageDep,
+    services: ServicesDep,
     expires: Annotated[str | None, Query(description="Unix time the link expires at.")] = None,
     signature: Annotated[str | None, Query(description="The link's signature.")] = None,
 ) -> Response:
     # Every back end served through this route signs its URLs with a `signer`.
-    signer = getattr(storage, "signer", None)
+    signer = getattr(services.storage, "signer", None)
     if expires is None or signature is None or signer is None or not signer.verify(path, expires, signature):
         raise _not_found()
     try:
         validate_key(path)
-        stat = storage.stat(path)
+        stat = services.storage.stat(path)
     except (StoredFileNotFoundError, StorageError):
         raise _not_found() from None
     headers = {
@@ -53,9 +53,9 @@ def get_file(
         "Cache-Control": f"private, max-age={max(int(expires) - int(time.time()), 0)}",
         "X-Content-Type-Options": "nosniff",
     }
-    if isinstance(storage, LocalFileStorage):
-        return FileResponse(storage.path_for(path), media_type=stat.content_type, headers=headers)
-    stream = storage.open(path)  # other back ends: stream what they give us
+    if isinstance(services.storage, LocalFileStorage):
+        return FileResponse(services.storage.path_for(path), media_type=stat.content_type, headers=headers)
+    stream = services.storage.open(path)  # other back ends: stream what they give us
 
     def chunks() -> Iterator[bytes]:
         with stream:

@@ -7,7 +7,7 @@ import logging
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from pixelrun.api.deps import StorageDep, StoreDep
+from pixelrun.api.deps import ServicesDep
 from pixelrun.api.errors import error_response
 from pixelrun.api.middleware import STORE_RETRY_AFTER_SECONDS
 from pixelrun.api.models_catalog import CATALOG
@@ -40,9 +40,10 @@ async def health() -> HealthOut:
     summary="Readiness: store, storage and workers",
     responses={503: {"model": NotReadyOut, "description": "UNAVAILABLE, with the checks"}},
 )
-def readiness(store: StoreDep, storage: StorageDep) -> ReadinessOut | JSONResponse:
+def readiness(services: ServicesDep) -> ReadinessOut | JSONResponse:
+    store = services.store
     store_check = _check_store(store)
-    storage_check = _check_storage(storage)
+    storage_check = _check_storage(services.storage)
     workers_check = (
         _check_workers(store)
         if store_check.ok

@@ -5,23 +5,11 @@ from __future__ import annotations
 import hmac
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from pixelrun.api.deps import SettingsDep, StoreDep, unauthorized
-from pixelrun.api.metrics import StoreCollector
-from pixelrun.store import Store
+from pixelrun.api.deps import ServicesDep, unauthorized
 
 router = APIRouter(tags=["operations"])
-
-
-def _registry(request: Request, store: Store) -> CollectorRegistry:
-    """One registry per app: the collector keeps the folded counters between scrapes."""
-    registry: CollectorRegistry | None = getattr(request.app.state, "metrics_registry", None)
-    if registry is None:
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(StoreCollector(store))
-        request.app.state.metrics_registry = registry
-    return registry
 
 
 @router.get(
@@ -30,11 +18,11 @@ def _registry(request: Request, store: Store) -> CollectorRegistry:
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
 )
-def metrics(request: Request, settings: SettingsDep, store: StoreDep) -> Response:
-    token = settings.metrics_token
+def metrics(request: Request, services: ServicesDep) -> Response:
+    token = services.settings.metrics_token
     if token:
         given = request.headers.get("authorization", "")
         scheme, _, value = given.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
             raise unauthorized("Missing or wrong metrics token: send `Authorization: Bearer <token>`.")
-    return Response(generate_latest(_registry(request, store)), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(services.metrics_registry), media_type=CONTENT_TYPE_LATEST)

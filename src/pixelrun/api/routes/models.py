@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from starlette.convertors import StringConvertor, register_url_convertor
 
-from pixelrun.api.deps import CurrentAuth, StoreDep
+from pixelrun.api.deps import CurrentAuth, ServicesDep
 from pixelrun.api.errors import ApiError
 from pixelrun.api.models_catalog import CATALOG, CatalogModel
 from pixelrun.api.wire import ErrorOut, ModelOut
@@ -36,8 +36,8 @@ def _present(model: CatalogModel, store: Store) -> ModelOut:
 
 
 @router.get("/models", response_model=list[ModelOut], summary="List the models")
-def list_models(auth: CurrentAuth, store: StoreDep) -> list[ModelOut]:
-    return [_present(model, store) for model in CATALOG.values()]
+def list_models(auth: CurrentAuth, services: ServicesDep) -> list[ModelOut]:
+    return [_present(model, services.store) for model in CATALOG.values()]
 
 
 @router.get(
@@ -52,9 +52,9 @@ def list_models(auth: CurrentAuth, store: StoreDep) -> list[ModelOut]:
 def get_model(
     model_id: Annotated[str, Path(description="e.g. alibaba/qwen-image-edit-2511")],
     auth: CurrentAuth,
-    store: StoreDep,
+    services: ServicesDep,
 ) -> ModelOut:
     model = CATALOG.get(model_id)
     if model is None:
         raise ApiError(404, "MODEL_NOT_FOUND", f"Model {model_id!r} not found.")
-    return _present(model, store)
+    return _present(model, services.store)

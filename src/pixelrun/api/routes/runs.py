@@ -8,18 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BeforeValidator
 
-from pixelrun.api.deps import CurrentAuth, SettingsDep, StorageDep, StoreDep, services
+from pixelrun.api.deps import CurrentAuth, ServicesDep
 from pixelrun.api.errors import ApiError, validation_error
 from pixelrun.api.models_catalog import CatalogModel, get_catalog_model
 from pixelrun.api.prefer import parse_prefer_wait
-from pixelrun.api.run_service import (
-    UNKNOWN,
-    CreateOptions,
-    json_response,
-    present_on_loop,
-    present_run,
-    submit,
-)
+from pixelrun.api.presenter import UNKNOWN, json_response
+from pixelrun.api.run_service import CreateOptions, RunRequest, submit
 from pixelrun.api.run_waiter import wait_for_terminal
 from pixelrun.api.wire import (
     ErrorOut,
@@ -96,43 +90,42 @@ async def create_run(
     model: Annotated[CatalogModel, Depends(catalog_model)],
     body: RunCreate,
     request: Request,
+    services: ServicesDep,
     prefer: Annotated[
         str | None,
         Header(description="`wait` or `wait=N` (1..60 s): answer when the run is terminal or after N s."),
     ] = None,
 ) -> Response:
-    store, settings, storage = services(request)
     options = CreateOptions.from_request(request)
     wait = parse_prefer_wait(prefer)
 
     submission = await submit(
-        store=store,
-        settings=settings,
-        auth=auth,
-        model=model,
-        raw_input=body.input,
-        metadata=body.metadata,
-        callback_url=body.callback_url,
-        client_ref=body.client_ref,
-        options=options,
+        services,
+        RunRequest(
+            auth=auth,
+            model=model,
+            input=body.input,
+            metadata=body.metadata,
+            callback_url=body.callback_url,
+            client_ref=body.client_ref,
+            options=options,
+        ),
     )
     headers = submission.headers()
     run, position = submission.run, submission.queue_position
     if wait is not None:
         # The run is committed: a client that hangs up here does not cancel it.
-        run = await wait_for_terminal(store, run, wait)
+        run = await wait_for_terminal(services, run, wait)
         headers["Preference-Applied"] = f"wait={wait}"
         position = UNKNOWN
-    out = await present_on_loop(run, store, settings, storage, request.app.state.read_limiter, position)
+    out = await services.presenter.present_on_loop(run, position)
     return json_response(out, submission.status_code, headers)
 
 
 @router.get("/runs", response_model=RunList, summary="List runs, newest first")
 def list_runs(
     auth: CurrentAuth,
-    store: StoreDep,
-    settings: SettingsDep,
-    storage: StorageDep,
+    services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT, description="Page size.")] = 50,
     pq: Annotated[
         str | None,
@@ -147,7 +140,7 @@ def list_runs(
     created_before: Annotated[IsoDateTime | None, Query(description="ISO 8601; naive means UTC.")] = None,
 ) -> RunList:
     try:
-        records, next_pq = store.runs.page(
+        records, next_pq = services.store.runs.page(
             auth.owner_id,
             limit=limit,
             cursor=pq,
@@ -166,7 +159,7 @@ def list_runs(
                 }
             ]
         ) from None
-    items = [present_run(run, store, settings, storage) for run in records]
+    items = [services.presenter.present(run) for run in records]
     return RunList(items=items, next_pq=next_pq)
 
 
@@ -186,14 +179,13 @@ def list_statuses(auth: CurrentAuth) -> list[StatusOut]:
 
 
 @router.get("/runs/{run_id}", response_model=RunOut, summary="Get a run", responses=_RUN_NOT_FOUND)
-async def get_run(run_id: RunId, auth: CurrentAuth, request: Request) -> Response:
-    store, settings, storage = services(request)
+async def get_run(run_id: RunId, auth: CurrentAuth, services: ServicesDep) -> Response:
     # On the loop: the polling hot path (store/db/loop_reads.py says why).
-    found = await store.runs.get_with_position_on_loop(request.app.state.loop_reads, run_id, auth.owner_id)
+    found = await services.store.runs.get_with_position_on_loop(services.loop_reads, run_id, auth.owner_id)
     if found is None:
         raise run_not_found(run_id)
     run, position = found
-    out = await present_on_loop(run, store, settings, storage, request.app.state.read_limiter, position)
+    out = await services.presenter.present_on_loop(run, position)
     return json_response(out)
 
 
@@ -209,22 +201,21 @@ def cancel_run(
     run_id: RunId,
     response: Response,
     auth: CurrentAuth,
-    store: StoreDep,
-    settings: SettingsDep,
-    storage: StorageDep,
+    services: ServicesDep,
 ) -> RunOut:
     try:
-        run, changed = store.runs.cancel(run_id, auth.owner_id)
+        run, changed = services.store.runs.cancel(run_id, auth.owner_id)
     except RunNotFound:
         raise run_not_found(run_id) from None
     response.status_code = 201 if changed else 200
-    return present_run(run, store, settings, storage)
+    return services.presenter.present(run)
 
 
 @router.get(
     "/runs/{run_id}/logs", response_model=list[LogOut], summary="A run's log lines", responses=_RUN_NOT_FOUND
 )
-def list_logs(run_id: RunId, auth: CurrentAuth, store: StoreDep) -> list[LogOut]:
+def list_logs(run_id: RunId, auth: CurrentAuth, services: ServicesDep) -> list[LogOut]:
+    store = services.store
     if store.runs.get(run_id, auth.owner_id) is None:
         raise run_not_found(run_id)
     return [LogOut.from_record(line) for line in store.history.logs(run_id)]

@@ -1,17 +1,16 @@
-"""`GET /v1/runs/{run_id}/stream`: the run's events as Server-Sent Events (SPEC §7)."""
+"""`GET /v1/runs/{run_id}/stream`: the run's events as Server-Sent Events (docs/api.md, "Streaming")."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
-from pixelrun.api.deps import CurrentAuth, SettingsDep, StoreDep
+from pixelrun.api.deps import CurrentAuth, ServicesDep
 from pixelrun.api.routes.runs import RunId, run_not_found
 from pixelrun.api.streaming.follow import follow_run, parse_last_event_id, sse_response
-from pixelrun.api.streaming.hub import StreamHub
 from pixelrun.api.wire import ErrorOut
 
 router = APIRouter(tags=["runs"])
@@ -36,15 +35,17 @@ comment is sent at least every 15 s. Send `Last-Event-ID` to resume after an eve
 )
 async def stream_run(
     run_id: RunId,
-    request: Request,
     auth: CurrentAuth,
-    store: StoreDep,
-    settings: SettingsDep,
+    services: ServicesDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
-    run = await anyio.to_thread.run_sync(store.runs.get, run_id, auth.owner_id)
+    run = await anyio.to_thread.run_sync(services.store.runs.get, run_id, auth.owner_id)
     if run is None:
         raise run_not_found(run_id)
-    hub: StreamHub = request.app.state.stream_hub
-    body = follow_run(hub, run_id, parse_last_event_id(last_event_id), settings.stream_keepalive_seconds)
+    body = follow_run(
+        services.stream_hub,
+        run_id,
+        parse_last_event_id(last_event_id),
+        services.settings.stream_keepalive_seconds,
+    )
     return sse_response(body)

@@ -1,6 +1,7 @@
-"""Run event streams (SPEC §7): store rows → SSE events, one shared hub per API process."""
+"""Run event streams (docs/api.md, "Streaming"): store rows → SSE events, one shared hub
+per API app."""
 
 from pixelrun.api.streaming.events import SseEvent, StreamEvents
-from pixelrun.api.streaming.hub import StreamHub, hub_for
+from pixelrun.api.streaming.hub import StreamHub
 
-__all__ = ["SseEvent", "StreamEvents", "StreamHub", "hub_for"]
+__all__ = ["SseEvent", "StreamEvents", "StreamHub"]

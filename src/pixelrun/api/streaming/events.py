@@ -7,11 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-from pixelrun.api.run_service import present_run
+from pixelrun.api.presenter import RunPresenter
 from pixelrun.api.wire import LogOut, RunOut
-from pixelrun.config import Settings
 from pixelrun.runs import RunStatus
-from pixelrun.storage import FileStorage
 from pixelrun.store import RunRecord, Store, StreamRow
 
 KEEP_ALIVE = b": keep-alive\n\n"
@@ -40,13 +38,12 @@ class Snapshot:
 class StreamEvents:
     """Reads rows and the run from the store and builds events (blocking: call from a thread)."""
 
-    def __init__(self, store: Store, settings: Settings, storage: FileStorage) -> None:
+    def __init__(self, store: Store, presenter: RunPresenter) -> None:
         self.store = store
-        self.settings = settings
-        self.storage = storage
+        self.presenter = presenter
 
     def run_json(self, run: RunRecord) -> str:
-        return present_run(run, self.store, self.settings, self.storage).model_dump_json()
+        return self.presenter.present(run).model_dump_json()
 
     def snapshot(self, run_id: str) -> Snapshot | None:
         last_id = self.store.history.stream_last_id(run_id)
@@ -74,7 +71,7 @@ class StreamEvents:
         run_out: RunOut | None = None
         if any(row.kind in ("status", "done") for row in rows):
             run = self.store.runs.get(run_id)
-            run_out = present_run(run, self.store, self.settings, self.storage) if run is not None else None
+            run_out = self.presenter.present(run) if run is not None else None
         current = run_out.model_dump_json() if run_out is not None else ""
         events: list[SseEvent] = []
         for row in rows:

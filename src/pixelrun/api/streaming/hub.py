@@ -1,4 +1,4 @@
-"""One per-process hub that watches the store for every open stream and fans events out.
+"""One hub per API app that watches the store for every open stream and fans events out.
 
 However many clients follow a run, the process reads the store once per change: on
 PostgreSQL when a `NOTIFY pixelrun_stream` names the run (a listener thread, plus a slow
@@ -19,19 +19,11 @@ from dataclasses import dataclass, field
 import anyio.to_thread
 
 from pixelrun.api.streaming.events import SseEvent, StreamEvents
-from pixelrun.store import Store
 
 log = logging.getLogger(__name__)
 
 # PostgreSQL: poll anyway this often, in case a notification was lost.
 SAFETY_POLL_SECONDS = 5.0
-
-_hubs: dict[int, StreamHub] = {}
-
-
-def hub_for(store: Store) -> StreamHub | None:
-    """The hub serving `store` in this process, if the app started one."""
-    return _hubs.get(id(store))
 
 
 @dataclass(eq=False)
@@ -69,10 +61,8 @@ class StreamHub:
                 target=self._listen, args=(url,), name="stream-listen", daemon=True
             )
             self._listener.start()
-        _hubs[id(self._store)] = self
 
     async def stop(self) -> None:
-        _hubs.pop(id(self._store), None)
         self._stopping.set()
         if self._task is not None:
             self._task.cancel()
@@ -138,12 +128,12 @@ class StreamHub:
         """Thread: LISTEN for stream notifications and mark their runs dirty."""
         import psycopg
 
-        from pixelrun.store.stream import CHANNEL
+        from pixelrun.store import STREAM_CHANNEL
 
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(url, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
+                    conn.execute(f"LISTEN {STREAM_CHANNEL}")
                     # Anything missed while (re)connecting is picked up by one full poll.
                     self._call(self._wake.set)
                     while not self._stopping.is_set():
