@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     max_attempts: int = 3
     poll_interval_seconds: float = 0.2
 
-    # Run event streams (SPEC §7).
+    # Run event streams (docs/api.md#streaming).
     stream_keepalive_seconds: float = Field(
         default=15.0,
         gt=0,
@@ -101,10 +101,12 @@ class Settings(BaseSettings):
         default=3600,
         ge=60,
         le=7 * 24 * 3600,
-        description="How long an asset upload URL stays valid (SPEC §8)",
+        description="How long an asset upload URL stays valid (docs/uploads.md)",
     )
     max_upload_bytes: int = Field(
-        default=50 * 1024 * 1024, ge=1, description="Largest asset a client may upload (SPEC §8: 50 MiB)"
+        default=50 * 1024 * 1024,
+        ge=1,
+        description="Largest asset a client may upload (docs/uploads.md: 50 MiB)",
     )
     run_timeout_seconds: float = 1800.0
     rate_limit_per_minute: int | None = Field(

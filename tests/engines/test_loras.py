@@ -1,4 +1,4 @@
-"""Per-run LoRAs and the Lightning variant on the tiny weights (SPEC.md §12).
+"""Per-run LoRAs and the Lightning variant on the tiny weights (docs/loras.md).
 
 Each test LoRA is random, generated offline in the diffusers/PEFT key format for the tiny
 transformer; big enough (std 0.3) to move the tiny model's output (whose tiny VAE damps every change).

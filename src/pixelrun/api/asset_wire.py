@@ -1,4 +1,4 @@
-"""Request and response bodies of the upload flow (SPEC §8)."""
+"""Request and response bodies of the upload flow (docs/uploads.md)."""
 
 from __future__ import annotations
 

@@ -281,7 +281,7 @@ class AsyncAssets:
         self._client = client
 
     async def upload(self, source: Any, filename: str | None = None, mime_type: str | None = None) -> Asset:
-        """Upload a local path, bytes or a PIL image (SPEC §8); `.url` goes in `image_urls`.
+        """Upload a local path, bytes or a PIL image (docs/uploads.md); `.url` goes in `image_urls`.
 
         Against a server without uploads, the asset is a `data:` URI instead.
         """

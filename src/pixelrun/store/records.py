@@ -127,7 +127,7 @@ class RunRecord:
 
     @property
     def progress(self) -> dict[str, int] | None:
-        """`{step, steps}` while running with progress reported, else None (SPEC §3)."""
+        """`{step, steps}` while running with progress reported, else None (docs/api.md#run-object)."""
         if self.status is not RunStatus.RUNNING or self.progress_steps is None:
             return None
         return {"step": self.progress_step or 0, "steps": self.progress_steps}

@@ -1,4 +1,4 @@
-"""Replicate-compatible predictions (SPEC §10), as the official `replicate` client calls them.
+"""Replicate-compatible predictions (docs/compatibility.md#replicate-predictions), as the official `replicate` client calls them.
 
 A thin translator over the one run path: a prediction is a run (same id) created
 through `run_service.submit`, `Prefer: wait` is `wait_for_terminal`, and the prediction object
@@ -190,7 +190,9 @@ async def create_prediction(
     webhook = body.webhook
     if body.webhook_events_filter is not None and "completed" not in body.webhook_events_filter:
         webhook = None  # Pixelrun only sends the completion webhook
-    options = CreateOptions.from_request(request)  # Idempotency-Key, Cancel-After (SPEC §11)
+    options = CreateOptions.from_request(
+        request
+    )  # Idempotency-Key, Cancel-After (docs/operations.md#protecting-the-service)
     submission = await submit(
         services,
         RunRequest(

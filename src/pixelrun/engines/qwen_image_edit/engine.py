@@ -72,7 +72,7 @@ class EditResult:
 
 
 def pipeline_arguments(request: EditParameters, images: list[Image.Image], seed: int) -> dict[str, Any]:
-    """The `QwenImageEditPlusPipeline.__call__` arguments for a request (SPEC.md §5)."""
+    """The `QwenImageEditPlusPipeline.__call__` arguments for a request (docs/api.md#create-run-request)."""
     width, height = output_size(request.requested_size, images[-1].size)
     use_cfg = request.guidance_scale > 1
     return {

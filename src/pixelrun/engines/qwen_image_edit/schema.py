@@ -1,4 +1,4 @@
-"""Input and output of `alibaba/qwen-image-edit-2511` (SPEC.md §5), without torch.
+"""Input and output of `alibaba/qwen-image-edit-2511` (docs/api.md#create-run-request), without torch.
 
 The API process validates requests with this module and never imports torch; the
 worker maps the same objects onto the diffusers pipeline.
@@ -59,7 +59,7 @@ PRESETS: dict[str, tuple[int, int]] = {
 NO_NUL_PATTERN = r"^[^\u0000]*$"
 PROMPT_PATTERN = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
 # Asset URLs (asset://<id>) are accepted too but left out of the patterns: whether one
-# names an asset of the caller is not a matter of form (an unknown one is a 422, SPEC §8).
+# names an asset of the caller is not a matter of form (an unknown one is a 422, docs/uploads.md).
 IMAGE_URL_PATTERN = r"^([Hh][Tt][Tt][Pp][Ss]?://|data:image/[A-Za-z0-9.+-]+;base64,)[^\u0000]*$"
 LORA_PATH_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\u0000]*$"
 
@@ -107,7 +107,7 @@ def _parse_image_size(value: Any) -> Any:
 
 
 class LoraWeights(BaseModel):
-    """One LoRA adapter for a run (SPEC.md §12)."""
+    """One LoRA adapter for a run (docs/loras.md)."""
 
     model_config = ConfigDict(extra="forbid", strict=True, title="LoraWeights")
 
@@ -289,7 +289,7 @@ class EditOutput(BaseModel):
 
 
 class LightningEditInput(EditInput):
-    """The `input` of `alibaba/qwen-image-edit-2511-lightning`: §5's, with the distilled defaults."""
+    """The `input` of `alibaba/qwen-image-edit-2511-lightning`: the base model's, with the distilled defaults."""
 
     model_config = ConfigDict(extra="forbid", strict=True, title="QwenImageEdit2511LightningInput")
 
