@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from pixelrun.client.cli import register_client_commands
-from pixelrun.weights_cli import weights_app
+from pixelrun.weights.cli import weights_app
 
 # Server modules (settings, torch, FastAPI, SQLAlchemy) are imported inside the server
 # commands: the client commands work with the light base install (`pip install pixelrun`).
@@ -136,8 +136,8 @@ def edit(
     settings.load_safety_checker = safety_checker
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from pixelrun.engines.weights_source import check_weights
-    from pixelrun.engines.weights_unavailable import WeightsUnavailable
+    from pixelrun.weights.source import check_weights
+    from pixelrun.weights.unavailable import WeightsUnavailable
 
     try:
         check_weights(settings.weights)  # before torch is imported: a wrong path fails at once
@@ -251,7 +251,7 @@ def worker(
         models=models,
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    from pixelrun.engines.weights_unavailable import EXIT_WEIGHTS_UNAVAILABLE, WeightsUnavailable
+    from pixelrun.weights.unavailable import EXIT_WEIGHTS_UNAVAILABLE, WeightsUnavailable
 
     process = Worker(settings, name=name)
     process.install_signal_handlers()

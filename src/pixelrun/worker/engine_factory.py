@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pixelrun.config import Settings
-from pixelrun.engines.checkpoint_check import model_folder_problems
 from pixelrun.engines.qwen_image_edit import LIGHTNING_MODEL_ID
 from pixelrun.engines.qwen_image_edit.adapters import LoraError
 from pixelrun.engines.qwen_image_edit.compilation import TINY_WARMUP_SIZES, WARMUP_SIZES
@@ -20,10 +19,11 @@ from pixelrun.engines.qwen_image_edit.lightning import (
     save_tiny_lightning_lora,
 )
 from pixelrun.engines.qwen_image_edit.tiny_weights import ensure_tiny_checkpoint
-from pixelrun.engines.weights_bundle import LIGHTNING, SAFETY, is_bundle
-from pixelrun.engines.weights_source import locate_weights
-from pixelrun.engines.weights_unavailable import WeightsUnavailable
 from pixelrun.safety import DEFAULT_SAFETY_WEIGHTS, NsfwClassifier, save_tiny_classifier
+from pixelrun.weights.bundle import LIGHTNING, SAFETY, is_bundle
+from pixelrun.weights.checkpoint import model_folder_problems
+from pixelrun.weights.source import locate_weights
+from pixelrun.weights.unavailable import WeightsUnavailable
 from pixelrun.worker.served_models import served_models
 
 log = logging.getLogger(__name__)

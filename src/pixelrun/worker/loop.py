@@ -13,12 +13,12 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from pixelrun.config import Settings
-from pixelrun.engines.weights_source import check_weights
-from pixelrun.engines.weights_unavailable import WeightsUnavailable
 from pixelrun.net import NetworkPolicy, OutboundClient
 from pixelrun.storage import storage_from_settings
 from pixelrun.store import Store, is_unavailable
 from pixelrun.store.workers import WorkerStatus
+from pixelrun.weights.source import check_weights
+from pixelrun.weights.unavailable import WeightsUnavailable
 from pixelrun.worker.delivery import OutputDelivery
 from pixelrun.worker.served_models import served_models
 from pixelrun.worker.vitals import engine_figures, gpu_memory
