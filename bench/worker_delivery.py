@@ -43,12 +43,12 @@ from PIL import Image
 
 from pixelrun.config import Settings
 from pixelrun.engines.qwen_image_edit import MODEL_ID
+from pixelrun.engines.qwen_image_edit.factory import load_engine
 from pixelrun.net import NetworkPolicy, OutboundClient
 from pixelrun.runs import RunStatus, utc_now
 from pixelrun.storage import LocalFileStorage, UrlSigner
 from pixelrun.store import Store
 from pixelrun.worker.delivery import OutputDelivery
-from pixelrun.worker.engine_factory import load_engine
 from pixelrun.worker.executor import ExecutorConfig, RunExecutor
 from pixelrun.worker.inputs import InputLimits
 

@@ -142,7 +142,7 @@ def edit(
     try:
         check_weights(settings.weights)  # before torch is imported: a wrong path fails at once
         from pixelrun.engines.qwen_image_edit.engine import UnsupportedImage
-        from pixelrun.worker.engine_factory import load_engine
+        from pixelrun.engines.qwen_image_edit.factory import load_engine
 
         with err.status(f"loading {settings.weights} weights…"):
             engine = load_engine(settings)

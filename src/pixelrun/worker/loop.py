@@ -156,13 +156,13 @@ class Worker:
         # The torch-free check first: a wrong path fails in milliseconds, not after the
         # seconds it takes to import torch and diffusers.
         check_weights(self.settings.weights)
-        from pixelrun.worker.engine_factory import load_engine
+        from pixelrun.engines.qwen_image_edit.factory import load_engine
 
         return load_engine(self.settings)
 
     def _warm_up(self, engine: QwenImageEditEngine, models: list[str], device: str, info: dict) -> None:
         """Compile the common shapes before saying ready; the registered info says so meanwhile."""
-        from pixelrun.worker.engine_factory import warmup_sizes
+        from pixelrun.engines.qwen_image_edit.factory import warmup_sizes
 
         sizes = warmup_sizes(self.settings)
         log.info("worker %s: warming up the compiled transformer (%d sizes)", self.worker_id, len(sizes))

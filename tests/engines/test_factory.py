@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pixelrun.config import Settings
 from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
+from pixelrun.engines.qwen_image_edit.factory import resolve_safety_weights, resolve_weights
 from pixelrun.safety import NsfwClassifier
-from pixelrun.worker.engine_factory import resolve_safety_weights, resolve_weights
 
 
 def test_concurrent_first_starts_generate_once(tmp_path: Path) -> None:
@@ -51,7 +51,7 @@ def test_tiny_weights_come_with_a_tiny_lightning_lora_when_the_lightning_model_i
     import pytest
 
     from pixelrun.engines.qwen_image_edit import LIGHTNING_MODEL_ID, MODEL_ID
-    from pixelrun.worker.engine_factory import lightning_lora_for
+    from pixelrun.engines.qwen_image_edit.factory import lightning_lora_for
     from pixelrun.worker.served_models import served_models
 
     both = Settings(data_dir=tmp_path, weights="tiny")
