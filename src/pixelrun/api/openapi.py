@@ -21,7 +21,7 @@ from pixelrun.api.compat import ERROR_SHAPES
 from pixelrun.api.compat.replicate import PredictionCreate
 from pixelrun.api.models_catalog import CATALOG, CatalogModel
 from pixelrun.api.wire import RunCreate
-from pixelrun.engines.qwen_image_edit.schema import NO_NUL_PATTERN
+from pixelrun.engines.input_rules import NO_NUL_PATTERN
 
 COMPONENT_REF = "#/components/schemas/{model}"
 
