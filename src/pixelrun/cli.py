@@ -125,14 +125,7 @@ def edit(
             err.print(f"[red]error:[/] --image #{index + 1} {path}: {error}")
             raise typer.Exit(2) from None
 
-    # One-shot edits use the base model: no Lightning LoRA to fetch.
-    settings = _settings(
-        weights=weights,
-        device=device,
-        cpu_offload=cpu_offload or None,
-        data_dir=data_dir,
-        models="alibaba/qwen-image-edit-2511",
-    )
+    settings = _settings(weights=weights, device=device, cpu_offload=cpu_offload or None, data_dir=data_dir)
     settings.load_safety_checker = safety_checker
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -141,11 +134,13 @@ def edit(
 
     try:
         check_weights(settings.weights)  # before torch is imported: a wrong path fails at once
+        from pixelrun.engines.qwen_image_edit import MODEL_ID
         from pixelrun.engines.qwen_image_edit.engine import UnsupportedImage
-        from pixelrun.engines.qwen_image_edit.factory import load_engine
+        from pixelrun.engines.qwen_image_edit.factory import build_engine
 
         with err.status(f"loading {settings.weights} weights…"):
-            engine = load_engine(settings)
+            # One-shot edits use the base model: no Lightning LoRA to fetch.
+            engine = build_engine(settings, [MODEL_ID])
     except WeightsUnavailable as error:
         _weights_error(error, verbose)
         raise typer.Exit(1) from None
