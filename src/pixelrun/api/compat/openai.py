@@ -29,7 +29,7 @@ from pixelrun.engines.input_rules import (
     Acceleration,
     OutputFormat,
 )
-from pixelrun.engines.qwen_image_edit import MODEL_ID as DEFAULT_MODEL_ID
+from pixelrun.engines.registry import DEFAULT_MODEL_ID
 from pixelrun.media.datauri import to_data_uri
 from pixelrun.runs import FailureStage, RunStatus
 from pixelrun.storage import FileStorage
