@@ -150,7 +150,7 @@ workers = Table(
     Column("started_at", UTCDateTime(), nullable=False),
     Column("heartbeat_at", UTCDateTime(), nullable=False),
     # Set with status "failed": why the model could not be loaded (a `Reason` of
-    # pixelrun.engines.weights_unavailable) and the one line shown to people.
+    # pixelrun.weights.unavailable) and the one line shown to people.
     Column("failure_reason", String(40), nullable=True),
     Column("failure_message", Text, nullable=True),
 )

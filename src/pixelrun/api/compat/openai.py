@@ -21,8 +21,7 @@ from pixelrun.api.errors import ApiError
 from pixelrun.api.models_catalog import CATALOG, CatalogModel, get_catalog_model
 from pixelrun.api.run_service import CreateOptions, RunRequest, submit
 from pixelrun.api.run_waiter import wait_for_terminal
-from pixelrun.engines.qwen_image_edit import MODEL_ID as DEFAULT_MODEL_ID
-from pixelrun.engines.qwen_image_edit.schema import (
+from pixelrun.engines.input_rules import (
     MAX_PROMPT_CHARS,
     MAX_SEED,
     NO_NUL_PATTERN,
@@ -30,6 +29,7 @@ from pixelrun.engines.qwen_image_edit.schema import (
     Acceleration,
     OutputFormat,
 )
+from pixelrun.engines.registry import DEFAULT_MODEL_ID
 from pixelrun.media.datauri import to_data_uri
 from pixelrun.runs import FailureStage, RunStatus
 from pixelrun.storage import FileStorage
