@@ -11,15 +11,6 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
-def _registered_models() -> list[str]:
-    """Every model of the engine registry (engines/registry.py): what a worker serves by default."""
-    # Imported on use, so that importing this module stays cheap (the registry imports the
-    # model packages' torch-free schemas).
-    from pixelrun.engines.registry import model_ids
-
-    return model_ids()
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PIXELRUN_", extra="ignore")
 
@@ -48,10 +39,11 @@ class Settings(BaseSettings):
         "else Falconsai/nsfw_image_detection",
     )
     load_safety_checker: bool = True
-    models: Annotated[list[str], NoDecode] = Field(
-        default_factory=_registered_models,
-        description="Model ids a worker serves (JSON list or comma-separated); one set of base "
-        "weights serves both, the Lightning LoRA is loaded only when its model is listed",
+    models: Annotated[list[str] | None, NoDecode] = Field(
+        default=None,
+        description="Model ids a worker serves (JSON list or comma-separated); default: every "
+        "registered model. One set of base weights serves both Qwen models, the Lightning LoRA "
+        "is loaded only when its model is listed",
     )
     lightning_lora: str = Field(
         default=(

@@ -23,6 +23,7 @@ from pixelrun.config import Settings
 from pixelrun.storage import StorageError, storage_from_settings
 from pixelrun.store import Store
 from pixelrun.weights.unavailable import EXIT_WEIGHTS_UNAVAILABLE
+from pixelrun.worker.served_models import served_models
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def worker_environment(settings: Settings, worker_id: str) -> dict[str, str]:
             "PIXELRUN_DATABASE_URL": settings.resolved_database_url,
             "PIXELRUN_WEIGHTS": settings.weights,
             "PIXELRUN_DEVICE": settings.device,
-            "PIXELRUN_MODELS": ",".join(settings.models),
+            "PIXELRUN_MODELS": ",".join(served_models(settings)),
             "PIXELRUN_PUBLIC_BASE_URL": settings.public_base_url,
         }
     )
@@ -188,7 +189,7 @@ class WorkerSupervisor:
             "crashed",
             message,
             name=slot.name,
-            model_ids=list(self.settings.models),
+            model_ids=served_models(self.settings),
             device=self.settings.device,
         )
         return message

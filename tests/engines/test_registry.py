@@ -11,6 +11,7 @@ import pytest
 from pixelrun.config import Settings
 from pixelrun.engines.qwen_image_edit import LIGHTNING_MODEL_ID, MODEL_ID
 from pixelrun.engines.registry import DEFAULT_MODEL_ID, MODELS, PACKAGES, _index, get_model, model_ids
+from pixelrun.worker.served_models import served_models
 
 #: What the worker reads from every model's validated input (`engines.engine.RunInput`).
 RUN_INPUT_FIELDS = ("image_urls", "loras", "output_format", "sync_mode")
@@ -25,7 +26,7 @@ def test_the_registry_lists_each_model_once_in_package_order() -> None:
 
 
 def test_the_settings_default_serves_every_registered_model(tmp_path: Path) -> None:
-    assert Settings(data_dir=tmp_path).models == list(MODELS)
+    assert served_models(Settings(data_dir=tmp_path)) == list(MODELS)
 
 
 def test_every_input_model_gives_the_worker_what_it_reads() -> None:
