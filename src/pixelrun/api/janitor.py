@@ -21,7 +21,7 @@ from typing import Any
 
 from pixelrun.api.asset_service import delete_asset
 from pixelrun.runs import utc_now
-from pixelrun.storage import FileStorage
+from pixelrun.storage import FileStorage, layout
 from pixelrun.store import Store
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class Janitor:
         report = JanitorReport()
         while batch := self.store.retention.runs_with_files(cutoff, BATCH):
             for run in batch:
-                self.storage.delete_prefix(f"runs/{run.id}/")
+                self.storage.delete_prefix(layout.run_prefix(run.id))
                 self.store.retention.mark_files_expired(run.id, expired_output(run.output))
                 report.runs += 1
         while assets := self.store.assets.created_before(cutoff, BATCH):

@@ -14,7 +14,7 @@ from pixelrun.api.deps import CurrentAuth, ServicesDep
 from pixelrun.api.errors import ApiError
 from pixelrun.api.wire import ErrorOut
 from pixelrun.runs import isoformat_utc
-from pixelrun.storage import InvalidKeyError, StorageError, content_type_for, validate_key
+from pixelrun.storage import InvalidKeyError, StorageError, content_type_for, layout, validate_key
 from pixelrun.storage.content_types import normalize_content_type
 from pixelrun.storage.signing import upload_signing_path
 
@@ -112,7 +112,7 @@ async def put_upload(
         expires is not None
         and signature is not None
         and signer is not None
-        and path.startswith("uploads/")
+        and layout.is_upload_key(path)
         and signer.verify(upload_signing_path(path), expires, signature)
     )
     if not valid:
