@@ -16,7 +16,7 @@ from PIL import Image
 from sqlalchemy import func, insert, select
 
 from pixelrun.api import create_app
-from pixelrun.api.janitor import Janitor
+from pixelrun.maintenance.retention import Janitor
 from pixelrun.runs import RunStatus, utc_now
 from pixelrun.storage import FileStorage, LocalFileStorage, UrlSigner, storage_from_settings
 from pixelrun.store import Store

@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 
-from pixelrun.api.janitor import Janitor
+from pixelrun.maintenance.retention import Janitor
 from pixelrun.callbacks.dispatcher import CallbackDispatcher
 from pixelrun.config import Settings
 from pixelrun.net import NetworkPolicy, OutboundClient

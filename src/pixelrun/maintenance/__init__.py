@@ -1,0 +1,4 @@
+"""Periodic work on the store and file storage, run by API processes and workers alike.
+
+Torch-free: the API imports it.
+"""
