@@ -133,13 +133,6 @@ def confirm_upload(
     return confirmed
 
 
-def delete_asset(store: Store, storage: FileStorage, asset: AssetRecord) -> None:
-    """Files first, then the row: a crash in between leaves a row a retry deletes, never an orphan file."""
-    storage.delete_prefix(layout.upload_prefix(asset.id))
-    storage.delete_prefix(layout.asset_prefix(asset.id))
-    store.assets.delete(asset.id)
-
-
 def storage_content_type(asset: AssetRecord) -> str:
     return SAFETENSORS_TYPE if asset.storage_key.endswith(".safetensors") else asset.mime_type
 

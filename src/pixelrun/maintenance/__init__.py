@@ -2,3 +2,7 @@
 
 Torch-free: the API imports it.
 """
+
+from pixelrun.maintenance.deletion import delete_asset
+
+__all__ = ["delete_asset"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from pixelrun.api.asset_service import delete_asset
+from pixelrun.maintenance.deletion import delete_asset
 from pixelrun.runs import utc_now
 from pixelrun.storage import FileStorage, layout
 from pixelrun.store import Store

@@ -8,6 +8,7 @@ from typing import Annotated
 import anyio.to_thread
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from pixelrun import maintenance
 from pixelrun.api import asset_service
 from pixelrun.api.asset_wire import AssetOut, AssetUploadCreate, AssetUploadOut
 from pixelrun.api.deps import CurrentAuth, ServicesDep
@@ -89,7 +90,7 @@ def delete_asset(asset_id: str, auth: CurrentAuth, services: ServicesDep) -> Res
     asset = services.store.assets.get(asset_id, auth.owner_id)
     if asset is None:
         raise asset_service.asset_not_found()
-    asset_service.delete_asset(services.store, services.storage, asset)
+    maintenance.delete_asset(services.store, services.storage, asset)
     return Response(status_code=204)
 
 
