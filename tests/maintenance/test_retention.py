@@ -18,6 +18,7 @@ from sqlalchemy import func, insert, select
 from pixelrun.api import create_app
 from pixelrun.config import Settings
 from pixelrun.maintenance import Janitor
+from pixelrun.maintenance.retention import LEASE_NAME
 from pixelrun.runs import RunStatus, utc_now
 from pixelrun.storage import FileStorage, LocalFileStorage, UrlSigner, storage_from_settings
 from pixelrun.store import Store
@@ -26,6 +27,8 @@ from pixelrun.store.tables import callback_attempts, callback_deliveries
 from .conftest import BASE_URL, MODEL, Caller, valid_input
 
 RETENTION_SECONDS = 1.0
+#: Holds the janitor's lease while a test sets things up, as another replica would.
+OTHER_REPLICA = "api_other_replica"
 
 
 def png() -> bytes:
@@ -46,9 +49,12 @@ def storage(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) 
 
 @pytest.fixture
 def client(settings: Settings, store: Store, storage: FileStorage) -> Iterator[TestClient]:
+    """The app, its janitor held off by another replica's lease until the test releases it:
+    on a loaded machine, setting up takes longer than the retention."""
     settings = settings.model_copy(
         update={"retention_hours": RETENTION_SECONDS / 3600, "janitor_interval_seconds": 0.2}
     )
+    assert store.retention.try_lease(LEASE_NAME, OTHER_REPLICA, 600)
     with TestClient(create_app(settings, store, storage), base_url=BASE_URL) as test_client:
         yield test_client
 
@@ -127,6 +133,8 @@ def test_old_files_assets_and_attempts_go_records_stay(
         client.post(f"/v1/asset-uploads/{asset_id}/confirmations", headers=caller.headers).status_code == 201
     )
 
+    # Set up: now the app's janitor may take the lease and do its passes.
+    store.retention.release_lease(LEASE_NAME, OTHER_REPLICA)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         run = client.get(f"/v1/runs/{run_id}", headers=caller.headers)
