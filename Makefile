@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?= -n 2 -q
 
-.PHONY: install serve edit-demo test lint bench-api bench-engine clean
+.PHONY: install serve edit-demo test lint generate bench-api bench-engine clean
 
 # torch 2.13.0 first: it is the local CPU build; any other torch requirement would make
 # pip download the multi-GB CUDA packages. Then the project, whose `torch>=2.13` is met.
@@ -28,8 +28,13 @@ test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check src tests bench examples
-	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/ruff check src tests bench examples scripts
+	$(BIN)/ruff format --check src tests bench examples scripts
+	$(BIN)/python scripts/unasync.py --check
+
+# The sync SDK client (client/_sync.py) is generated from the async one (client/_async.py).
+generate: install
+	$(BIN)/python scripts/unasync.py
 
 bench-api: install
 	$(BIN)/python bench/api_throughput.py

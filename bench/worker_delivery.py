@@ -43,12 +43,12 @@ from PIL import Image
 
 from pixelrun.config import Settings
 from pixelrun.engines.qwen_image_edit import MODEL_ID
+from pixelrun.engines.qwen_image_edit.factory import build_engine
 from pixelrun.net import NetworkPolicy, OutboundClient
 from pixelrun.runs import RunStatus, utc_now
 from pixelrun.storage import LocalFileStorage, UrlSigner
 from pixelrun.store import NewRun, Store
 from pixelrun.worker.delivery import OutputDelivery
-from pixelrun.worker.engine_factory import load_engine
 from pixelrun.worker.executor import ExecutorConfig, RunExecutor
 from pixelrun.worker.inputs import InputLimits
 
@@ -79,8 +79,8 @@ class NoisyOutputs:
             self._noise[size] = Image.fromarray(pixels)
         return self._noise[size]
 
-    def edit(self, *args: Any, **kwargs: Any) -> Any:
-        result = self._engine.edit(*args, **kwargs)
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        result = self._engine.run(*args, **kwargs)
         return dataclasses.replace(result, images=[self._noisy(image.size) for image in result.images])
 
 
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="pixelrun-bench-delivery-"))
     settings = Settings(data_dir=workdir, weights="tiny", device="cpu")
     print("loading the tiny engine ...", file=sys.stderr)
-    engine = load_engine(settings)
+    engine = build_engine(settings, settings.models)
     if args.outputs == "noisy":
         engine = NoisyOutputs(engine)
     store = Store(f"sqlite:///{workdir / 'pixelrun.db'}")

@@ -1,4 +1,5 @@
-"""Suite-wide fixtures: offline settings, the tiny weights, and databases on both back ends."""
+"""Suite-wide fixtures: offline settings, databases and stores on both back ends, the tiny
+weights, an S3 server."""
 
 from __future__ import annotations
 
@@ -14,13 +15,17 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+
+from pixelrun.store import NewRun, Owner, RunRecord, Store
+from pixelrun.store.tables import metadata
 
 if TYPE_CHECKING:
     from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
@@ -76,12 +81,93 @@ def postgres_databases() -> Iterator[PostgresDatabases]:
     databases.drop_all()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+MODEL = "alibaba/qwen-image-edit-2511"
+MakeRun = Callable[..., RunRecord]
+
+
+@pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty database on each back end."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'pixelrun.db'}"
     return request.getfixturevalue("postgres_databases").create()
+
+
+# ---- a migrated store on each back end, shared by the packages' tests ----
+# PostgreSQL: one database per test session (per xdist worker), tables emptied between
+# tests; SQLite: a fresh file per test.
+
+
+@pytest.fixture(scope="session")
+def postgres_store(postgres_databases: Any) -> Iterator[Store]:
+    """One migrated database for the session; tests start from empty tables."""
+    store = Store(postgres_databases.create())
+    store.migrate()
+    yield store
+    store.close()
+
+
+def _truncate(store: Store) -> None:
+    names = ", ".join(t.name for t in metadata.sorted_tables)
+    with store.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def store(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if backend == "postgres":
+        pg: Store = request.getfixturevalue("postgres_store")
+        _truncate(pg)
+        yield pg
+        return
+    yield request.getfixturevalue("sqlite_store")
+
+
+@pytest.fixture
+def pg_store(postgres_store: Store) -> Store:
+    """For PostgreSQL-only behaviour (LISTEN/NOTIFY): the session database, emptied."""
+    _truncate(postgres_store)
+    return postgres_store
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    """For SQLite-only behaviour: a fresh migrated file."""
+    store = Store(f"sqlite:///{tmp_path / 'pixelrun.db'}")
+    store.migrate()
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def fresh_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty, unmigrated database."""
+    if backend == "postgres":
+        return request.getfixturevalue("postgres_databases").create()
+    return f"sqlite:///{tmp_path / 'fresh.db'}"
+
+
+@pytest.fixture
+def owner(store: Store) -> Owner:
+    return store.owners.ensure("acme")
+
+
+@pytest.fixture
+def make_run(store: Store, owner: Owner) -> MakeRun:
+    def make(model_id: str = MODEL, owner_id: str | None = None, **kwargs: Any) -> RunRecord:
+        kwargs.setdefault("input", {"prompt": "make it blue", "image_urls": ["https://example.com/a.png"]})
+        return store.runs.create(NewRun(owner_id or owner.id, model_id, **kwargs)).run
+
+    return make
+
+
+# ---- the tiny weights ----
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from pixelrun.client.cli import register_client_commands
-from pixelrun.weights_cli import weights_app
+from pixelrun.weights.cli import weights_app
 
 # Server modules (settings, torch, FastAPI, SQLAlchemy) are imported inside the server
 # commands: the client commands work with the light base install (`pip install pixelrun`).
@@ -125,27 +125,22 @@ def edit(
             err.print(f"[red]error:[/] --image #{index + 1} {path}: {error}")
             raise typer.Exit(2) from None
 
-    # One-shot edits use the base model: no Lightning LoRA to fetch.
-    settings = _settings(
-        weights=weights,
-        device=device,
-        cpu_offload=cpu_offload or None,
-        data_dir=data_dir,
-        models="alibaba/qwen-image-edit-2511",
-    )
+    settings = _settings(weights=weights, device=device, cpu_offload=cpu_offload or None, data_dir=data_dir)
     settings.load_safety_checker = safety_checker
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from pixelrun.engines.weights_source import check_weights
-    from pixelrun.engines.weights_unavailable import WeightsUnavailable
+    from pixelrun.weights.source import check_weights
+    from pixelrun.weights.unavailable import WeightsUnavailable
 
     try:
         check_weights(settings.weights)  # before torch is imported: a wrong path fails at once
+        from pixelrun.engines.qwen_image_edit import MODEL_ID
         from pixelrun.engines.qwen_image_edit.engine import UnsupportedImage
-        from pixelrun.worker.engine_factory import load_engine
+        from pixelrun.engines.qwen_image_edit.factory import build_engine
 
         with err.status(f"loading {settings.weights} weights…"):
-            engine = load_engine(settings)
+            # One-shot edits use the base model: no Lightning LoRA to fetch.
+            engine = build_engine(settings, [MODEL_ID])
     except WeightsUnavailable as error:
         _weights_error(error, verbose)
         raise typer.Exit(1) from None
@@ -251,7 +246,7 @@ def worker(
         models=models,
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    from pixelrun.engines.weights_unavailable import EXIT_WEIGHTS_UNAVAILABLE, WeightsUnavailable
+    from pixelrun.weights.unavailable import EXIT_WEIGHTS_UNAVAILABLE, WeightsUnavailable
 
     process = Worker(settings, name=name)
     process.install_signal_handlers()

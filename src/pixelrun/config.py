@@ -11,6 +11,15 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
+def _registered_models() -> list[str]:
+    """Every model of the engine registry (engines/registry.py): what a worker serves by default."""
+    # Imported on use, so that importing this module stays cheap (the registry imports the
+    # model packages' torch-free schemas).
+    from pixelrun.engines.registry import model_ids
+
+    return model_ids()
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PIXELRUN_", extra="ignore")
 
@@ -40,7 +49,7 @@ class Settings(BaseSettings):
     )
     load_safety_checker: bool = True
     models: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["alibaba/qwen-image-edit-2511", "alibaba/qwen-image-edit-2511-lightning"],
+        default_factory=_registered_models,
         description="Model ids a worker serves (JSON list or comma-separated); one set of base "
         "weights serves both, the Lightning LoRA is loaded only when its model is listed",
     )
@@ -77,7 +86,7 @@ class Settings(BaseSettings):
     max_attempts: int = 3
     poll_interval_seconds: float = 0.2
 
-    # Run event streams (SPEC §7).
+    # Run event streams (docs/api.md#streaming).
     stream_keepalive_seconds: float = Field(
         default=15.0,
         gt=0,
@@ -101,10 +110,12 @@ class Settings(BaseSettings):
         default=3600,
         ge=60,
         le=7 * 24 * 3600,
-        description="How long an asset upload URL stays valid (SPEC §8)",
+        description="How long an asset upload URL stays valid (docs/uploads.md)",
     )
     max_upload_bytes: int = Field(
-        default=50 * 1024 * 1024, ge=1, description="Largest asset a client may upload (SPEC §8: 50 MiB)"
+        default=50 * 1024 * 1024,
+        ge=1,
+        description="Largest asset a client may upload (docs/uploads.md: 50 MiB)",
     )
     run_timeout_seconds: float = 1800.0
     rate_limit_per_minute: int | None = Field(

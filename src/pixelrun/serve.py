@@ -20,9 +20,9 @@ import typer
 from fastapi import FastAPI
 
 from pixelrun.config import Settings
-from pixelrun.engines.weights_unavailable import EXIT_WEIGHTS_UNAVAILABLE
 from pixelrun.storage import StorageError, storage_from_settings
 from pixelrun.store import Store
+from pixelrun.weights.unavailable import EXIT_WEIGHTS_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 

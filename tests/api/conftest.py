@@ -43,7 +43,7 @@ def valid_input(**overrides: Any) -> dict[str, Any]:
 
 
 def assert_envelope(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The SPEC §1 envelope, with the request id header every response carries."""
+    """The error envelope (docs/api.md#errors), with the request id header every response carries."""
     assert response.status_code == status, response.text
     body = response.json()
     assert set(body) >= {"code", "message", "errors"}, body

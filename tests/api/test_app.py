@@ -64,11 +64,11 @@ def test_openapi_document_lists_every_route_with_summary_and_responses(client: T
         "/v1/billing/balance": ["get"],
         "/v1/health": ["get"],
         "/v1/readiness": ["get"],
-        # Callback routes (SPEC §6) are mounted, whichever module implements them.
+        # Callback routes (docs/callbacks.md) are mounted, whichever module implements them.
         "/v1/runs/{run_id}/callback": ["get"],
         "/v1/runs/{run_id}/callback-redeliveries": ["post"],
         "/v1/callback-secrets": ["get", "post"],
-        # The compatibility routes (SPEC §9, §10).
+        # The compatibility routes (docs/compatibility.md#openai-post-v1imagesedits, docs/compatibility.md#replicate-predictions).
         "/v1/images/edits": ["post"],
         "/v1/models/alibaba/qwen-image-edit-2511/predictions": ["post"],
         "/v1/predictions": ["get"],

@@ -1,4 +1,4 @@
-"""Every error leaves the API in the SPEC §1 envelope."""
+"""Every error leaves the API in the error envelope (docs/api.md#errors)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from .conftest import MODEL, Caller, assert_envelope
 def test_unknown_route_is_404_not_found(client: TestClient) -> None:
     body = assert_envelope(client.get("/v1/nothing-here"), 404, "NOT_FOUND")
     assert body["errors"] is None
-    # "/" is the playground (SPEC §13); other paths outside /v1 are still the envelope.
+    # "/" is the playground (docs/playground.md); other paths outside /v1 are still the envelope.
     assert_envelope(client.get("/nothing-here"), 404, "NOT_FOUND")
     assert_envelope(client.get("/playground/static/nothing.js"), 404, "NOT_FOUND")
 

@@ -20,7 +20,7 @@ def test_catalog_serves_qwen_image_edit_2511_and_its_lightning_variant() -> None
 
 
 def test_loras_are_checked_at_create() -> None:
-    """Up to 3 adapters, each an http(s) URL with a scale in 0..4 (SPEC.md §12)."""
+    """Up to 3 adapters, each an http(s) URL with a scale in 0..4 (docs/loras.md)."""
     import pytest
     from pydantic import ValidationError
 

@@ -1,4 +1,4 @@
-"""Idempotency-Key, Cancel-After and the rate limit on the create route (SPEC §11)."""
+"""Idempotency-Key, Cancel-After and the rate limit on the create route (docs/operations.md#protecting-the-service)."""
 
 from __future__ import annotations
 

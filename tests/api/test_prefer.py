@@ -1,4 +1,4 @@
-"""Parsing `Prefer: wait[=N]` (SPEC §7)."""
+"""Parsing `Prefer: wait[=N]` (docs/api.md#waiting-prefer-wait)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The upload flow (SPEC §8) end to end through the API: create, PUT, confirm, use, delete."""
+"""The upload flow (docs/uploads.md) end to end through the API: create, PUT, confirm, use, delete."""
 
 from __future__ import annotations
 

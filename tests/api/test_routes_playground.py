@@ -1,4 +1,4 @@
-"""The playground's files (SPEC §13): served without a key, shipped in the package, nothing from outside."""
+"""The playground's files (docs/playground.md): served without a key, shipped in the package, nothing from outside."""
 
 from __future__ import annotations
 

@@ -50,19 +50,6 @@ def body() -> bytes:
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store(database_url)
-    store.migrate()
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def owner(store: Store) -> Owner:
-    return store.owners.ensure("acme")
-
-
-@pytest.fixture
 def finish_run(store: Store, owner: Owner) -> FinishRun:
     """A run that went through a worker to a terminal status (the outbox row is written then)."""
 

@@ -1,4 +1,4 @@
-"""The callback payload builder (pixelrun.runs.callback_payload): SPEC §6, field for field."""
+"""The callback payload builder (pixelrun.runs.callback_payload): docs/callbacks.md, field for field."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The callback routes (SPEC §2, §6) through the real app, on SQLite and PostgreSQL."""
+"""The callback routes (docs/api.md#endpoints, docs/callbacks.md) through the real app, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

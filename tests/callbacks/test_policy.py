@@ -1,4 +1,4 @@
-"""The retry policy (SPEC §6): 3 attempts, waits of 1 s then 2 s, retry only what may pass later."""
+"""The retry policy (docs/callbacks.md): 3 attempts, waits of 1 s then 2 s, retry only what may pass later."""
 
 from __future__ import annotations
 

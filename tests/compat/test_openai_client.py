@@ -1,4 +1,4 @@
-"""The official `openai` package edits images against a real `pixelrun serve` (SPEC §9):
+"""The official `openai` package edits images against a real `pixelrun serve` (docs/compatibility.md#openai-post-v1imagesedits):
 only the base URL and the key change."""
 
 from __future__ import annotations

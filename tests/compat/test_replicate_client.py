@@ -1,4 +1,4 @@
-"""The official `replicate` package runs predictions against a real `pixelrun serve` (SPEC §10):
+"""The official `replicate` package runs predictions against a real `pixelrun serve` (docs/compatibility.md#replicate-predictions):
 only the base URL and the token change."""
 
 from __future__ import annotations

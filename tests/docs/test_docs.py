@@ -38,11 +38,30 @@ def test_relative_links_resolve(page: Path) -> None:
             continue
         path, _, anchor = target.partition("#")
         file = (page.parent / path).resolve()
-        if not file.exists():
+        if not file.exists() or (anchor and file.suffix == ".md" and anchor not in _slugs(file)):
             broken.append(target)
-        elif anchor and file.suffix == ".md":
-            headings = re.findall(r"^#+ (.+)$", file.read_text(), re.M)
-            slugs = {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
-            if anchor not in slugs:
-                broken.append(target)
     assert broken == []
+
+
+CODE_REFERENCE = re.compile(r"docs/([\w-]+\.md)(?:#([\w-]+))?")
+
+
+def _slugs(page: Path) -> set[str]:
+    headings = re.findall(r"^#+ (.+)$", page.read_text(), re.M)
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+
+
+def test_code_cites_docs_pages_and_sections_that_exist() -> None:
+    """Comments cite `docs/<page>.md#<section>` (never a document outside the repository):
+    each one names a page and a heading that exist."""
+    broken = []
+    sources = [p for folder in ("src", "tests", "bench", "scripts") for p in (ROOT / folder).rglob("*")]
+    for source in sources:
+        if source.suffix not in (".py", ".js", ".html") or "__pycache__" in source.parts:
+            continue
+        for page, anchor in CODE_REFERENCE.findall(source.read_text()):
+            target = ROOT / "docs" / page
+            if not target.is_file() or (anchor and anchor not in _slugs(target)):
+                broken.append(f"{source.relative_to(ROOT)}: docs/{page}{'#' + anchor if anchor else ''}")
+    assert broken == []
+    assert not any("SPEC §" in s.read_text() for s in sources if s.suffix == ".py"), "cite docs/, not SPEC"

@@ -1,4 +1,4 @@
-"""The per-key rate limit holds across two API processes on one PostgreSQL (SPEC §11)."""
+"""The per-key rate limit holds across two API processes on one PostgreSQL (docs/operations.md#protecting-the-service)."""
 
 from __future__ import annotations
 

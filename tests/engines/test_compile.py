@@ -15,8 +15,8 @@ import torch
 from diffusers import QwenImageTransformer2DModel
 from safetensors.torch import save_file
 
+from pixelrun.engines.engine import LoraFile
 from pixelrun.engines.qwen_image_edit import EditParameters
-from pixelrun.engines.qwen_image_edit.adapters import LoraFile
 from pixelrun.engines.qwen_image_edit.compilation import TINY_WARMUP_SIZES
 from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
 from pixelrun.engines.qwen_image_edit.lightning import random_lora_state_dict, save_tiny_lightning_lora

@@ -1,4 +1,4 @@
-"""Per-run LoRAs and the Lightning variant on the tiny weights (SPEC.md §12).
+"""Per-run LoRAs and the Lightning variant on the tiny weights (docs/loras.md).
 
 Each test LoRA is random, generated offline in the diffusers/PEFT key format for the tiny
 transformer; big enough (std 0.3) to move the tiny model's output (whose tiny VAE damps every change).
@@ -15,8 +15,9 @@ import torch
 from diffusers import FlowMatchEulerDiscreteScheduler, QwenImageTransformer2DModel
 from safetensors.torch import save_file
 
-from pixelrun.engines.qwen_image_edit import EditParameters
-from pixelrun.engines.qwen_image_edit.adapters import LoraError, LoraFile
+from pixelrun.engines.engine import LoraFile
+from pixelrun.engines.qwen_image_edit import LIGHTNING_MODEL_ID, MODEL_ID, EditParameters
+from pixelrun.engines.qwen_image_edit.adapters import LoraError
 from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
 from pixelrun.engines.qwen_image_edit.lightning import (
     LIGHTNING_SCHEDULER_CONFIG,
@@ -210,6 +211,34 @@ def test_lightning_equals_a_direct_diffusers_call_with_its_lora_and_scheduler(
     assert np.array_equal(pixels(result.images[0]), pixels(expected))
     # The Lightning adapter and scheduler were for that call only.
     assert np.array_equal(run(lora_engine, **overrides), run(engine, **overrides))
+
+
+def test_a_run_is_the_lightning_variant_for_the_lightning_model_id(
+    lora_engine: QwenImageEditEngine, engine: QwenImageEditEngine
+) -> None:
+    """The worker's call (`engines.Engine.run`): the engine, not the worker, picks the variant."""
+    request = EditParameters(**{**PARAMS, "num_inference_steps": 4, "seed": 5})
+    lightning = lora_engine.run(LIGHTNING_MODEL_ID, request, IMAGES)
+    direct = lora_engine.edit(request, IMAGES, lightning=True)
+    assert np.array_equal(pixels(lightning.images[0]), pixels(direct.images[0]))
+    base = lora_engine.run(MODEL_ID, request, IMAGES)
+    assert np.array_equal(pixels(base.images[0]), run(engine, num_inference_steps=4, seed=5))
+    assert not np.array_equal(pixels(base.images[0]), pixels(lightning.images[0]))
+    assert (lightning.seed, lightning.nsfw_flags, lightning.summary) == (5, None, "4 transformer passes")
+    assert lightning.inference_ms > 0 and lightning.safety_ms == 0
+    assert lightning.model_data == {
+        "prompt": "make it blue",
+        "has_nsfw_concepts": [False],
+        "acceleration": "none",
+        "num_inference_steps": 4,
+        "guidance_scale": 1.0,
+        "width": 256,
+        "height": 256,
+        "transformer_forwards": 4,
+        "loras": [],
+    }
+    with pytest.raises(ValueError, match="acme/other is not served by this engine"):
+        lora_engine.run("acme/other", request, IMAGES)
 
 
 def test_warm_up_runs_each_size_a_cached_step_cfg_and_lightning(lora_engine: QwenImageEditEngine) -> None:

@@ -11,7 +11,7 @@ import torch
 from pixelrun.engines.qwen_image_edit import EditParameters
 from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
 from pixelrun.engines.qwen_image_edit.loading import choose_placement, load_pipeline, module_bytes
-from pixelrun.engines.weights_unavailable import WeightsUnavailable
+from pixelrun.weights.unavailable import WeightsUnavailable
 
 from .conftest import noise_image, pixels
 

@@ -1,4 +1,4 @@
-"""Every rule of SPEC.md §5's input table: a passing and a failing case each."""
+"""Every rule of the input table (docs/api.md#create-run-request): a passing and a failing case each."""
 
 from __future__ import annotations
 

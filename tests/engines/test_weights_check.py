@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pixelrun.engines.checkpoint_check import checkpoint_problems, model_folder_problems
-from pixelrun.engines.weights_bundle import BASE, LIGHTNING, SAFETY, bundle_problems
-from pixelrun.engines.weights_source import locate_weights
-from pixelrun.engines.weights_unavailable import WeightsUnavailable
+from pixelrun.weights.bundle import BASE, LIGHTNING, SAFETY, bundle_problems
+from pixelrun.weights.checkpoint import checkpoint_problems, model_folder_problems
+from pixelrun.weights.source import locate_weights
+from pixelrun.weights.unavailable import WeightsUnavailable
 
 
 @pytest.fixture

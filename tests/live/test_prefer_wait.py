@@ -1,4 +1,4 @@
-"""`Prefer: wait[=N]` on create (SPEC §7) against a real server and worker."""
+"""`Prefer: wait[=N]` on create (docs/api.md#waiting-prefer-wait) against a real server and worker."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GET /v1/runs/{id}/stream (SPEC §7) against a real server and worker, on both back ends."""
+"""GET /v1/runs/{id}/stream (docs/api.md#streaming) against a real server and worker, on both back ends."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The playground page (SPEC §13) in a real Chromium against a real `pixelrun serve`."""
+"""The playground page (docs/playground.md) in a real Chromium against a real `pixelrun serve`."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def test_edit_with_two_images(playground: Playground) -> None:
     )
     assert len(run_input["image_urls"]) == 2
     assert all(url.startswith("asset://") for url in run_input["image_urls"]), (
-        "pictures not sent as assets (§8)"
+        "pictures not sent as assets (docs/uploads.md)"
     )
     # The key goes only to this server's API; the signed upload PUTs carry none.
     server_url = playground.server.base_url
@@ -148,7 +148,7 @@ def test_queue_position_then_cancel_during_a_long_run(playground: Playground, im
     expect(page.get_by_alt_text("Result 1", exact=True)).to_have_count(0)
     run_id = page.locator("#history .history-item").first.get_attribute("data-run-id")
     assert playground.server.get_run(run_id)["status_code"] == "canceled"
-    # Progress came from the run's event stream (SPEC §7), not from polling.
+    # Progress came from the run's event stream (docs/api.md#streaming), not from polling.
     assert streams and all(url.endswith(f"/v1/runs/{run_id}/stream") for url in streams)
 
 

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,14 +15,6 @@ from pixelrun.engines.qwen_image_edit import MODEL_ID
 from pixelrun.storage import SecretNotShared, resolve_signing_secret, storage_from_settings
 from pixelrun.storage.secret import SETTING_NAME
 from pixelrun.store import NewRun, Store
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store(database_url)
-    store.migrate()
-    yield store
-    store.close()
 
 
 def _signature(settings: Settings, store: Store) -> str:

@@ -3,7 +3,6 @@ from __future__ import annotations
 import base64
 import io
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from pixelrun.engines.qwen_image_edit import MODEL_ID
 from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
 from pixelrun.net import NetworkPolicy, OutboundClient
 from pixelrun.storage import LocalFileStorage, UrlSigner
-from pixelrun.store import Owner, Store
+from pixelrun.store import Store
 from pixelrun.worker.executor import ExecutorConfig, RunExecutor
 from pixelrun.worker.inputs import InputLimits
 
@@ -35,19 +34,6 @@ def small_input(**overrides: object) -> dict:
         "seed": 1,
         **overrides,
     }
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store(database_url)
-    store.migrate()
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def owner(store: Store) -> Owner:
-    return store.owners.ensure("acme")
 
 
 @pytest.fixture

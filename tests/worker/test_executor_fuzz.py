@@ -6,8 +6,6 @@ import base64
 import io
 import time
 import zlib
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,14 +68,6 @@ CORPUS: dict[str, tuple[bytes, bool]] = {
     "aspect_8_to_1": (encoded(Image.new("RGB", (400, 50)), "PNG"), True),
     "extreme_aspect": (encoded(Image.new("RGB", (2000, 2)), "PNG"), False),
 }
-
-
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'fuzz.db'}")
-    store.migrate()
-    yield store
-    store.close()
 
 
 @pytest.fixture

@@ -27,13 +27,6 @@ def test_restart_delay_doubles_per_load_failure_up_to_the_cap() -> None:
     assert [restart_delay(n, 2.0, 60.0) for n in range(8)] == [2, 2, 4, 8, 16, 32, 60, 60]
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    store = Store(f"sqlite:///{tmp_path / 'pixelrun.db'}")
-    store.migrate()
-    return store
-
-
 def _settings(tmp_path: Path, store: Store, weights: str, limit: int) -> Settings:
     return Settings(
         data_dir=tmp_path,
@@ -46,9 +39,10 @@ def _settings(tmp_path: Path, store: Store, weights: str, limit: int) -> Setting
 
 
 def test_a_worker_killed_while_loading_is_recorded_as_crashed(
-    tmp_path: Path, store: Store, monkeypatch: pytest.MonkeyPatch, tiny_dir: Path
+    tmp_path: Path, sqlite_store: Store, monkeypatch: pytest.MonkeyPatch, tiny_dir: Path
 ) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    store = sqlite_store
     supervisor = WorkerSupervisor(_settings(tmp_path, store, str(tiny_dir), limit=1), 1, store)
     supervisor.start()
     try:
@@ -67,7 +61,8 @@ def test_a_worker_killed_while_loading_is_recorded_as_crashed(
     assert slot.process is None  # not restarted
 
 
-def test_load_failures_back_off_then_stop(tmp_path: Path, store: Store) -> None:
+def test_load_failures_back_off_then_stop(tmp_path: Path, sqlite_store: Store) -> None:
+    store = sqlite_store
     supervisor = WorkerSupervisor(_settings(tmp_path, store, str(tmp_path / "missing"), limit=3), 1, store)
     supervisor.start()
     seen: set[str] = set()

@@ -1,4 +1,4 @@
-"""The upload flow's rules (SPEC §8), between the routes and the store and storage.
+"""The upload flow's rules (docs/uploads.md), between the routes and the store and storage.
 
 Bytes go to an upload key that the signed PUT URL names; the confirmation reads them
 back, checks them, and writes them to the asset's own key, which no URL can write to
@@ -21,7 +21,7 @@ from pixelrun.runs import is_asset_url, resolve_asset_url, utc_now
 from pixelrun.storage import FileStorage, StorageError, StoredFileNotFoundError, layout
 from pixelrun.store import AssetRecord, Store
 
-# The image types of SPEC §5, by the extension their keys get.
+# The image types of docs/api.md#create-run-request, by the extension their keys get.
 IMAGE_TYPES: dict[str, str] = {
     "image/png": "png",
     "image/jpeg": "jpg",

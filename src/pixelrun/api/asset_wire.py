@@ -1,4 +1,4 @@
-"""Request and response bodies of the upload flow (SPEC §8)."""
+"""Request and response bodies of the upload flow (docs/uploads.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pixelrun.api.asset_service import IMAGE_TYPES, SAFETENSORS_TYPE
 from pixelrun.api.wire import Timestamp
-from pixelrun.engines.qwen_image_edit.schema import whole_float_to_int
+from pixelrun.engines.input_rules import whole_float_to_int
 from pixelrun.runs import asset_url, isoformat_utc
 from pixelrun.store import AssetRecord
 

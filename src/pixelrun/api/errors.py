@@ -1,10 +1,10 @@
-"""The one error envelope (SPEC §1) and the exception handlers that produce it.
+"""The one error envelope (docs/api.md#errors) and the exception handlers that produce it.
 
 Every error leaves the API as `{"code", "message", "errors"}`, whatever raised it:
 our own `ApiError`, Starlette's routing errors (404, 405) or FastAPI's validation.
 Unexpected exceptions become 500 in `middleware.py`, which sees them first.
 
-The compatibility routes (SPEC §9, §10) speak their own error shapes: an `ErrorShape`
+The compatibility routes (docs/compatibility.md#openai-post-v1imagesedits, docs/compatibility.md#replicate-predictions) speak their own error shapes: an `ErrorShape`
 claims the paths of its routes and re-spells the same error there, so every error is
 raised once, as an `ApiError`, whatever the route.
 """
@@ -188,7 +188,7 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     path, shapes = request.url.path, _shapes(request)
     raw = list(exc.errors())
-    # A body that is not JSON at all is a 400 (SPEC §1), not a field-level 422.
+    # A body that is not JSON at all is a 400 (docs/api.md#errors), not a field-level 422.
     if any(err.get("type") == "json_invalid" for err in raw):
         return shaped_error_response(path, shapes, 400, "BAD_REQUEST", "The request body is not valid JSON.")
     expects_body = any(tuple(err.get("loc", ()))[:1] == ("body",) for err in raw)

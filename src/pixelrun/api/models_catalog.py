@@ -1,37 +1,30 @@
 """The catalog of models this API serves: what `/v1/models` shows and how runs are checked and priced.
 
-Only torch-free schema modules are imported here (the API never loads the model).
+The entries are the engine registry's (engines/registry.py), read torch-free: the API
+never loads a model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from pydantic import BaseModel
 
 from pixelrun.api.wire import AvailabilityOut, ModelOut, PricingOut
-from pixelrun.engines.qwen_image_edit import LIGHTNING_MODEL_ID as QWEN_IMAGE_EDIT_2511_LIGHTNING
-from pixelrun.engines.qwen_image_edit import MODEL_ID as QWEN_IMAGE_EDIT_2511
-from pixelrun.engines.qwen_image_edit import EditInput, EditOutput, LightningEditInput
-from pixelrun.runs import PRICE_PER_MEGAPIXEL, estimate_cents
+from pixelrun.engines.model_spec import ModelSpec
+from pixelrun.engines.registry import MODELS
+from pixelrun.runs import PRICE_PER_MEGAPIXEL
 from pixelrun.store.availability import ModelFailure
-
-# When the output size follows the input image (size null), the model aims at about one
-# megapixel; the credit check assumes exactly that before any image is fetched.
-DEFAULT_ESTIMATE_SIZE = (1024, 1024)
 
 
 @dataclass(frozen=True)
-class CatalogModel:
-    id: str
-    name: str
-    description: str
-    input_model: type[BaseModel]
-    output_model: type[BaseModel]
-    # Upper bound of a run's cost in cents from its validated input (the credit check).
-    estimate_cents: Callable[[Any], int]
+class CatalogModel(ModelSpec):
+    """A registry entry, with its wire form."""
+
+    @classmethod
+    def of(cls, spec: ModelSpec) -> CatalogModel:
+        return cls(**{field.name: getattr(spec, field.name) for field in fields(ModelSpec)})
 
     def to_wire(
         self, workers_ready: int, workers_loading: int = 0, failure: ModelFailure | None = None
@@ -54,39 +47,11 @@ class CatalogModel:
         )
 
 
-def _estimate_edit(validated: EditInput) -> int:
-    width, height = validated.requested_size or DEFAULT_ESTIMATE_SIZE
-    return estimate_cents(width, height, validated.num_images)
-
-
 def _schema(model: type[BaseModel]) -> dict[str, Any]:
     return model.model_json_schema()
 
 
-CATALOG: dict[str, CatalogModel] = {
-    QWEN_IMAGE_EDIT_2511: CatalogModel(
-        id=QWEN_IMAGE_EDIT_2511,
-        name="Qwen Image Edit 2511",
-        description=(
-            "Image editing from Alibaba: text editing, multi-image references (up to 4), "
-            "style transfer and object edits through natural-language instructions."
-        ),
-        input_model=EditInput,
-        output_model=EditOutput,
-        estimate_cents=_estimate_edit,
-    ),
-    QWEN_IMAGE_EDIT_2511_LIGHTNING: CatalogModel(
-        id=QWEN_IMAGE_EDIT_2511_LIGHTNING,
-        name="Qwen Image Edit 2511 Lightning",
-        description=(
-            "Qwen Image Edit 2511 with the Lightning distilled LoRA: the same edits in 4 or 8 "
-            "steps without classifier-free guidance (defaults: 8 steps, guidance 1)."
-        ),
-        input_model=LightningEditInput,
-        output_model=EditOutput,
-        estimate_cents=_estimate_edit,
-    ),
-}
+CATALOG: dict[str, CatalogModel] = {model_id: CatalogModel.of(spec) for model_id, spec in MODELS.items()}
 
 
 def get_catalog_model(model_id: str) -> CatalogModel | None:

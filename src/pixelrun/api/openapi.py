@@ -22,7 +22,7 @@ from pixelrun.api.compat.replicate import PredictionCreate
 from pixelrun.api.models_catalog import CATALOG, CatalogModel
 from pixelrun.api.wire import RunCreate
 from pixelrun.config import Settings
-from pixelrun.engines.qwen_image_edit.schema import NO_NUL_PATTERN
+from pixelrun.engines.input_rules import NO_NUL_PATTERN
 
 COMPONENT_REF = "#/components/schemas/{model}"
 

@@ -1,4 +1,4 @@
-"""`Prefer: wait[=N]` (SPEC §7, RFC 7240): how long a create may hold its response."""
+"""`Prefer: wait[=N]` (docs/api.md#waiting-prefer-wait, RFC 7240): how long a create may hold its response."""
 
 from __future__ import annotations
 

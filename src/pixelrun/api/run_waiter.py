@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
+from pixelrun.api.streaming.events import DoneEvent
 from pixelrun.store import RunRecord
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ async def wait_for_terminal(services: Services, run: RunRecord, timeout: float) 
                 batch = await asyncio.wait_for(sub.queue.get(), remaining)
             except TimeoutError:
                 break
-            if any(event.event == "done" for event in batch):
+            if any(isinstance(event, DoneEvent) for event in batch):
                 break
     fresh = await anyio.to_thread.run_sync(store.runs.get, run.id)
     return fresh if fresh is not None else run

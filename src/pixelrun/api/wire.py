@@ -1,4 +1,4 @@
-"""Request and response bodies as the client sees them (SPEC §1-§3).
+"""Request and response bodies as the client sees them (docs/api.md#errors, docs/api.md#run-object).
 
 Timestamps are plain strings built with `isoformat_utc`: pydantic would write UTC as
 `Z`, and the contract says `+00:00` everywhere (callback signatures cover exact bytes).
@@ -88,7 +88,7 @@ class RunLinks(BaseModel):
 
 
 class RunOut(BaseModel):
-    """The run object (SPEC §3)."""
+    """The run object (docs/api.md#run-object)."""
 
     id: str
     model_id: str

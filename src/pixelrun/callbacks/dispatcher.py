@@ -217,7 +217,7 @@ class CallbackDispatcher:
         return frozen
 
     def _payload(self, run: RunRecord) -> dict[str, Any]:
-        """The run callback (SPEC §6), or the prediction object for a Replicate webhook (§10)."""
+        """The run callback (docs/callbacks.md), or the prediction object for a Replicate webhook (docs/compatibility.md#replicate-predictions)."""
         if run.callback_format == PREDICTION_CALLBACK_FORMAT:
             lines = [line.message for line in self.store.history.logs(run.id)]
             return build_prediction(run, base_url=self.public_base_url, url_for=self.url_for, log_lines=lines)

@@ -1,4 +1,4 @@
-"""The bytes and headers of one callback attempt (SPEC §6).
+"""The bytes and headers of one callback attempt (docs/callbacks.md).
 
 The body is serialised once, at the first attempt, and stored; retries send the stored
 text, so every attempt carries the same bytes and the same `Runflow-Signature`. The

@@ -1,4 +1,4 @@
-"""When a callback attempt ends the delivery and when it is tried again (SPEC §6).
+"""When a callback attempt ends the delivery and when it is tried again (docs/callbacks.md).
 
 3 attempts, waiting 1 s then 2 s between them; only 5xx, timeouts and network errors
 are retried. Any 2xx succeeds; 3xx (redirects are never followed), other 4xx and URLs

@@ -1,4 +1,4 @@
-"""Sender side of callback signatures (SPEC §6): ``Runflow-Signature`` and Standard Webhooks.
+"""Sender side of callback signatures (docs/callbacks.md): ``Runflow-Signature`` and Standard Webhooks.
 
 Both are computed over the exact body bytes that are sent; the body is frozen at the
 first attempt, so every retry carries the same signatures.

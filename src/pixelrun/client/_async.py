@@ -1,4 +1,8 @@
-"""The asynchronous client: `AsyncPixelrun`, the same surface as `Pixelrun` with `await`."""
+"""The asynchronous client: `AsyncPixelrun`, the same surface as `Pixelrun` with `await`.
+
+The synchronous client, `_sync.py`, is generated from this file by `scripts/unasync.py`
+(`make generate`): edit this file only.
+"""
 
 from __future__ import annotations
 
@@ -183,9 +187,8 @@ class AsyncRuns:
 
     async def cancel(self, run_id: str) -> Run:
         """Cancel the run (a no-op on a terminal run); the run as it is now."""
-        return Run.model_validate(
-            (await self._client._request("POST", f"/v1/runs/{run_id}/cancellation")).json()
-        )
+        response = await self._client._request("POST", f"/v1/runs/{run_id}/cancellation")
+        return Run.model_validate(response.json())
 
     async def logs(self, run_id: str) -> list[LogLine]:
         response = await self._client._request("GET", f"/v1/runs/{run_id}/logs")
@@ -195,11 +198,10 @@ class AsyncRuns:
         """The terminal run; `WaitTimeoutError` when it is not terminal after `timeout` s."""
         return await self._follow(run_id, timeout, None)
 
-    async def stream(self, run_id: str, last_event_id: str | None = None) -> AsyncIterator[StreamEvent]:
+    def stream(self, run_id: str, last_event_id: str | None = None) -> AsyncIterator[StreamEvent]:
         """The run's events (`.event`, `.data`) until `done`; reconnects after network
         errors, resuming after the last event received."""
-        async for event in self._events(run_id, last_event_id, None):
-            yield event
+        return self._events(run_id, last_event_id, None)
 
     async def _follow(self, run_id: str, timeout: float | None, on_event: ProgressCallback | None) -> Run:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -279,7 +281,7 @@ class AsyncAssets:
         self._client = client
 
     async def upload(self, source: Any, filename: str | None = None, mime_type: str | None = None) -> Asset:
-        """Upload a local path, bytes or a PIL image (SPEC §8); `.url` goes in `image_urls`.
+        """Upload a local path, bytes or a PIL image (docs/uploads.md); `.url` goes in `image_urls`.
 
         Against a server without uploads, the asset is a `data:` URI instead.
         """

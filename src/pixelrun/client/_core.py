@@ -98,7 +98,7 @@ def raise_for_run(run: Run) -> Run:
 
 
 def uploads_unsupported(error: APIError) -> bool:
-    """An older server without the §8 upload routes."""
+    """An older server without the upload routes (docs/uploads.md)."""
     return error.status_code in (404, 405) and error.code in ("NOT_FOUND", "ERROR")
 
 

@@ -1,3 +1,4 @@
+# Generated from _async.py by scripts/unasync.py: edit _async.py, then run `make generate`.
 """The synchronous client: `Pixelrun`."""
 
 from __future__ import annotations
@@ -182,13 +183,12 @@ class Runs:
 
     def cancel(self, run_id: str) -> Run:
         """Cancel the run (a no-op on a terminal run); the run as it is now."""
-        return Run.model_validate(self._client._request("POST", f"/v1/runs/{run_id}/cancellation").json())
+        response = self._client._request("POST", f"/v1/runs/{run_id}/cancellation")
+        return Run.model_validate(response.json())
 
     def logs(self, run_id: str) -> list[LogLine]:
-        return [
-            LogLine.model_validate(line)
-            for line in self._client._request("GET", f"/v1/runs/{run_id}/logs").json()
-        ]
+        response = self._client._request("GET", f"/v1/runs/{run_id}/logs")
+        return [LogLine.model_validate(line) for line in response.json()]
 
     def wait(self, run_id: str, timeout: float | None = None) -> Run:
         """The terminal run; `WaitTimeoutError` when it is not terminal after `timeout` s."""
@@ -197,7 +197,7 @@ class Runs:
     def stream(self, run_id: str, last_event_id: str | None = None) -> Iterator[StreamEvent]:
         """The run's events (`.event`, `.data`) until `done`; reconnects after network
         errors, resuming after the last event received."""
-        yield from self._events(run_id, last_event_id, None)
+        return self._events(run_id, last_event_id, None)
 
     def _follow(self, run_id: str, timeout: float | None, on_event: ProgressCallback | None) -> Run:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -277,7 +277,7 @@ class Assets:
         self._client = client
 
     def upload(self, source: Any, filename: str | None = None, mime_type: str | None = None) -> Asset:
-        """Upload a local path, bytes or a PIL image (SPEC §8); `.url` goes in `image_urls`.
+        """Upload a local path, bytes or a PIL image (docs/uploads.md); `.url` goes in `image_urls`.
 
         Against a server without uploads, the asset is a `data:` URI instead.
         """

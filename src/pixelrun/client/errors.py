@@ -1,4 +1,4 @@
-"""Typed errors: one class per wire error `code` (SPEC §1), plus the client's own."""
+"""Typed errors: one class per wire error `code` (docs/api.md#errors), plus the client's own."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Typed wire objects: the run (SPEC §3), its output, log lines, stream events, assets.
+"""Typed wire objects: the run (docs/api.md#run-object), its output, log lines, stream events, assets.
 
 Unknown fields are kept (`extra="allow"`), so a newer server never breaks an older client.
 """

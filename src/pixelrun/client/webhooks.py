@@ -1,7 +1,7 @@
 """Verify Pixelrun callbacks on the receiving side. Standard library only, so that a
 receiver can copy or import this module without the server's dependencies.
 
-Two schemes arrive on every signed callback (SPEC §6):
+Two schemes arrive on every signed callback (docs/callbacks.md):
 - ``Runflow-Signature``: hex HMAC-SHA256 of the body keyed with the ``whsec_…`` string.
 - Standard Webhooks (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``): also
   binds a message id and a timestamp, so prefer it; it stops replays of old callbacks.

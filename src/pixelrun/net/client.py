@@ -60,7 +60,7 @@ class PostResult:
 
     @property
     def retryable(self) -> bool:
-        """SPEC §6: retry 5xx, timeouts and network errors; not 3xx/4xx nor refusals."""
+        """docs/callbacks.md: retry 5xx, timeouts and network errors; not 3xx/4xx nor refusals."""
         if self.refused:
             return False
         return self.status_code is None or self.status_code >= 500

@@ -1,4 +1,4 @@
-"""Asset URLs: how a run's input names an uploaded asset (SPEC §8).
+"""Asset URLs: how a run's input names an uploaded asset (docs/uploads.md).
 
 An asset's `url` is ``asset://<asset id>``. A scheme of its own rather than an http(s)
 link: it names the asset, not a place to fetch it from, so workers on any machine read

@@ -1,4 +1,4 @@
-"""The body of a run's callback (SPEC §6), built from a terminal run.
+"""The body of a run's callback (docs/callbacks.md), built from a terminal run.
 
 The callback spells the cancelled status the British way ("cancelled", event
 "run.cancelled") while the run object says "canceled": the hosted API does so, and

@@ -1,4 +1,4 @@
-"""A run as a Replicate prediction (SPEC §10): the body of the compatible routes and of
+"""A run as a Replicate prediction (docs/compatibility.md#replicate-predictions): the body of the compatible routes and of
 their webhooks.
 
 It lives in the domain, next to the run callback payload, because the callback

@@ -1,4 +1,4 @@
-"""Pricing: $0.03 per output megapixel (SPEC §5 Pricing)."""
+"""Pricing: $0.03 per output megapixel (docs/api.md#run-object)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def price_outputs(sizes: list[tuple[int, int]]) -> Pricing:
                 "amount": _money_str(amount),
             }
         )
-    # The total is rounded once from the exact sum (SPEC), not summed from rounded lines.
+    # The total is rounded once from the exact sum (docs/api.md#run-object), not summed from rounded lines.
     cost = _output_cost(total_pixels).quantize(_SIX_PLACES, rounding=ROUND_HALF_UP)
     return Pricing(cost=cost, breakdown=breakdown)
 

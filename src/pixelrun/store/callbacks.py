@@ -30,7 +30,7 @@ from pixelrun.store.tables import callback_attempts, callback_deliveries, callba
 
 # ---- secrets ----
 
-# The format of pixelrun.callbacks.signing.generate_secret (SPEC §6), written out here
+# The format of pixelrun.callbacks.signing.generate_secret (docs/callbacks.md), written out here
 # because the store may not import the callbacks package (it imports the store).
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32

@@ -1,4 +1,4 @@
-"""`Cancel-After` deadlines (SPEC §11): a run not terminal by its deadline is canceled.
+"""`Cancel-After` deadlines (docs/operations.md#protecting-the-service): a run not terminal by its deadline is canceled.
 
 Three places enforce it, so that no path lets a late run through:
 - the claim cancels the queued runs past their deadline instead of starting them

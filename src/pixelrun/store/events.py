@@ -12,7 +12,7 @@ from sqlalchemy import BindParameter, Connection, bindparam, insert
 from pixelrun.runs import RunStatus
 from pixelrun.store.db.database import after_commit, pg_notify
 from pixelrun.store.db.raw_statement import RawStatement
-from pixelrun.store.records import RunRecord
+from pixelrun.store.records import RunRecord, StreamKind
 from pixelrun.store.stream import CHANNEL as STREAM_CHANNEL
 from pixelrun.store.stream import append_status_in_tx
 from pixelrun.store.tables import run_events, run_stream_events
@@ -127,7 +127,10 @@ def _param(name: str) -> BindParameter[Any]:
 _INSERT_EVENT_AND_STATUS_ROW = (
     insert(run_stream_events)
     .values(
-        run_id=_param("run_id"), kind="status", status=_param("to_status"), created_at=_param("created_at")
+        run_id=_param("run_id"),
+        kind=StreamKind.STATUS.value,
+        status=_param("to_status"),
+        created_at=_param("created_at"),
     )
     .add_cte(
         insert(run_events)

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, insert, or_, select
 
 from pixelrun.runs import RunStatus, utc_now
 from pixelrun.store.db.database import read_tx, write_tx
-from pixelrun.store.records import EventRecord, LogLevel, LogRecord, StreamRow
+from pixelrun.store.records import EventRecord, LogLevel, LogRecord, StreamKind, StreamRow
 from pixelrun.store.stream import append_log_in_tx, notify_stream
 from pixelrun.store.tables import run_events, run_logs, run_stream_events
 
@@ -57,7 +57,13 @@ class HistoryRepo:
             conn.execute(
                 insert(run_stream_events),
                 [
-                    {"run_id": run_id, "kind": "progress", "step": step, "steps": steps, "created_at": now}
+                    {
+                        "run_id": run_id,
+                        "kind": StreamKind.PROGRESS.value,
+                        "step": step,
+                        "steps": steps,
+                        "created_at": now,
+                    }
                     for step, steps in steps_done
                 ],
             )
@@ -68,9 +74,9 @@ class HistoryRepo:
         t = run_stream_events
         with read_tx(self._engine) as conn:
             done_id = conn.execute(
-                select(t.c.id).where(t.c.run_id == run_id, t.c.kind == "done")
+                select(t.c.id).where(t.c.run_id == run_id, t.c.kind == StreamKind.DONE.value)
             ).scalar_one_or_none()
-            query = select(func.max(t.c.id)).where(t.c.run_id == run_id, t.c.kind != "done")
+            query = select(func.max(t.c.id)).where(t.c.run_id == run_id, t.c.kind != StreamKind.DONE.value)
             if done_id is not None:
                 query = query.where(t.c.id < done_id)
             value = conn.execute(query).scalar_one_or_none()
@@ -81,7 +87,7 @@ class HistoryRepo:
         with read_tx(self._engine) as conn:
             return conn.execute(
                 select(run_stream_events.c.id).where(
-                    run_stream_events.c.run_id == run_id, run_stream_events.c.kind == "done"
+                    run_stream_events.c.run_id == run_id, run_stream_events.c.kind == StreamKind.DONE.value
                 )
             ).scalar_one_or_none()
 
@@ -94,7 +100,7 @@ class HistoryRepo:
         # A stream ends with `done`: rows written after it (a last log line) are for /logs only.
         after_done = (
             select(done.c.id)
-            .where(done.c.run_id == t.c.run_id, done.c.kind == "done", done.c.id < t.c.id)
+            .where(done.c.run_id == t.c.run_id, done.c.kind == StreamKind.DONE.value, done.c.id < t.c.id)
             .exists()
         )
         conditions = [(t.c.run_id == run_id) & (t.c.id > after) for run_id, after in cursors.items()]
@@ -123,7 +129,8 @@ class HistoryRepo:
 
 def _row(r: Mapping) -> StreamRow:
     log = None
-    if r["kind"] == "log" and r["log_id"] is not None and r["message"] is not None:
+    kind = StreamKind(r["kind"])
+    if kind is StreamKind.LOG and r["log_id"] is not None and r["message"] is not None:
         log = LogRecord(
             id=r["log_id"],
             run_id=r["run_id"],
@@ -135,7 +142,7 @@ def _row(r: Mapping) -> StreamRow:
     return StreamRow(
         id=r["id"],
         run_id=r["run_id"],
-        kind=r["kind"],
+        kind=kind,
         status=RunStatus(r["status"]) if r["status"] else None,
         step=r["step"],
         steps=r["steps"],

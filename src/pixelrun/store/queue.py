@@ -190,7 +190,7 @@ class QueueRepo:
 
         Only a succeeded run is billed: output and cost are kept and `cost_cents` is added to
         the owner's `spent_cents`. Failed and canceled runs keep no output and cost
-        "0.000000" with an empty breakdown (SPEC §5). Returns False, writing nothing, when
+        "0.000000" with an empty breakdown (docs/api.md#create-run-request). Returns False, writing nothing, when
         fenced out.
         """
         new = RunStatus(status)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy import RowMapping
@@ -126,7 +127,7 @@ class RunRecord:
 
     @property
     def progress(self) -> dict[str, int] | None:
-        """`{step, steps}` while running with progress reported, else None (SPEC §3)."""
+        """`{step, steps}` while running with progress reported, else None (docs/api.md#run-object)."""
         if self.status is not RunStatus.RUNNING or self.progress_steps is None:
             return None
         return {"step": self.progress_step or 0, "steps": self.progress_steps}
@@ -233,13 +234,22 @@ class LogRecord:
         return _from_row(cls, row)
 
 
+class StreamKind(StrEnum):
+    """What a row of a run's event stream says; the SSE event of the same name shows it."""
+
+    STATUS = "status"  # the run changed status
+    PROGRESS = "progress"  # a denoising step finished
+    LOG = "log"  # a log line
+    DONE = "done"  # the run is terminal: the stream's last event
+
+
 @dataclass(frozen=True)
 class StreamRow:
     """One row of a run's event stream (`GET /v1/runs/{id}/stream` replays them)."""
 
     id: int
     run_id: str
-    kind: str  # status | progress | log | done
+    kind: StreamKind
     status: RunStatus | None
     step: int | None
     steps: int | None

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, insert
 from pixelrun.runs import RunStatus
 from pixelrun.store.db.database import pg_notify
 from pixelrun.store.db.raw_statement import RawStatement
+from pixelrun.store.records import StreamKind
 from pixelrun.store.tables import run_stream_events
 
 CHANNEL = "pixelrun_stream"
@@ -27,9 +28,9 @@ def notify_stream(conn: Connection, run_id: str) -> None:
 
 def append_status_in_tx(conn: Connection, run_id: str, status: RunStatus, at: datetime) -> None:
     """A status row (and a `done` row when terminal), in the caller's transaction."""
-    row = {"run_id": run_id, "kind": "status", "status": status.value, "created_at": at}
+    row = {"run_id": run_id, "kind": StreamKind.STATUS.value, "status": status.value, "created_at": at}
     if status.is_terminal:
-        done = {"run_id": run_id, "kind": "done", "status": status.value, "created_at": at}
+        done = {"run_id": run_id, "kind": StreamKind.DONE.value, "status": status.value, "created_at": at}
         conn.execute(_INSERT_STREAM_ROW, [row, done])
     else:
         _INSERT_STATUS_ROW_RAW.execute(conn, row)
@@ -45,5 +46,9 @@ _INSERT_STATUS_ROW_RAW = RawStatement(
 
 
 def append_log_in_tx(conn: Connection, run_id: str, log_id: int, at: datetime) -> None:
-    conn.execute(insert(run_stream_events).values(run_id=run_id, kind="log", log_id=log_id, created_at=at))
+    conn.execute(
+        insert(run_stream_events).values(
+            run_id=run_id, kind=StreamKind.LOG.value, log_id=log_id, created_at=at
+        )
+    )
     notify_stream(conn, run_id)

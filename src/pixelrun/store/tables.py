@@ -88,8 +88,8 @@ runs = Table(
     Column("files_expired_at", UTCDateTime(), nullable=True),
     # `Cancel-After`: not terminal by then means canceled with failure_code deadline_exceeded.
     Column("deadline_at", UTCDateTime(), nullable=True),
-    # The body the callback_url receives: NULL for the run callback (SPEC §6),
-    # "prediction" for a Replicate-compatible webhook (SPEC §10).
+    # The body the callback_url receives: NULL for the run callback (docs/callbacks.md),
+    # "prediction" for a Replicate-compatible webhook (docs/compatibility.md#replicate-predictions).
     Column("callback_format", String(16), nullable=True),
     Index("ix_runs_status_model_created", "status", "model_id", "created_at"),
     Index("ix_runs_files_expired_completed", "files_expired_at", "completed_at"),
@@ -150,7 +150,7 @@ workers = Table(
     Column("started_at", UTCDateTime(), nullable=False),
     Column("heartbeat_at", UTCDateTime(), nullable=False),
     # Set with status "failed": why the model could not be loaded (a `Reason` of
-    # pixelrun.engines.weights_unavailable) and the one line shown to people.
+    # pixelrun.weights.unavailable) and the one line shown to people.
     Column("failure_reason", String(40), nullable=True),
     Column("failure_message", Text, nullable=True),
 )
@@ -211,7 +211,7 @@ callback_attempts = Table(
     Column("created_at", UTCDateTime(), nullable=False),
 )
 
-# Uploaded files (SPEC §8): `pending` from creation until the confirmation has read the
+# Uploaded files (docs/uploads.md): `pending` from creation until the confirmation has read the
 # bytes back and checked them, then `ready`. The bytes live in file storage at `storage_key`.
 assets = Table(
     "assets",

@@ -19,14 +19,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pixelrun.engines.qwen_image_edit import INPUT_MODELS, LIGHTNING_MODEL_ID, EditInput
-from pixelrun.engines.qwen_image_edit.adapters import LoraError
-from pixelrun.engines.qwen_image_edit.engine import (
-    EditCanceled,
-    EditResult,
-    QwenImageEditEngine,
-    UnsupportedImage,
-)
+from pixelrun.engines.engine import Engine, RunInput, RunResult
+from pixelrun.engines.errors import AdapterError, Canceled, UnsupportedInput
+from pixelrun.engines.registry import get_model
 from pixelrun.net import OutboundClient
 from pixelrun.runs import FailureStage, RunStatus, price_outputs, utc_now
 from pixelrun.storage import FileStorage, StorageError
@@ -58,8 +53,8 @@ class _DeadlineExceeded(Exception):
 class _Computed:
     """A run whose images are computed and checked, waiting to be encoded and stored."""
 
-    request: EditInput
-    result: EditResult
+    request: RunInput
+    result: RunResult
     fetch_ms: float
 
 
@@ -88,7 +83,7 @@ class RunExecutor:
     def __init__(
         self,
         store: Store,
-        engine: QwenImageEditEngine,
+        engine: Engine,
         storage: FileStorage,
         client: OutboundClient,
         config: ExecutorConfig,
@@ -145,7 +140,7 @@ class RunExecutor:
         if isinstance(error, _DeadlineExceeded):
             log_run.info("canceled: its Cancel-After deadline passed")
             return self._finish_deadline(run)
-        if isinstance(error, EditCanceled):
+        if isinstance(error, Canceled):
             log_run.info("stopped: " + ("canceled" if lease.canceled else "no longer held by this worker"))
             return None
         if isinstance(error, _Stopped):
@@ -157,8 +152,12 @@ class RunExecutor:
         raise error
 
     def _compute(self, run: RunRecord, lease: LeaseKeeper, log_run: _RunLog, started: float) -> _Computed:
+        model = get_model(run.model_id)
+        if model is None:
+            message = f"model {run.model_id} is not in this worker's registry"
+            raise RunFailed(FailureStage.VALIDATION, "invalid_input", message)
         try:
-            request = INPUT_MODELS.get(run.model_id, EditInput).model_validate(run.input)
+            request = model.validate_input(run.input)
         except ValidationError as error:
             raise RunFailed(FailureStage.VALIDATION, "invalid_input", str(error)) from error
 
@@ -169,7 +168,7 @@ class RunExecutor:
             self.engine.check_images(images)
             lora_files = self.lora_files.get_all([lora.path for lora in request.loras], assets)
             self.engine.load_loras(lora_files)
-        except (InputImageError, UnsupportedImage, LoraFetchError, LoraError) as error:
+        except (InputImageError, UnsupportedInput, LoraFetchError, AdapterError) as error:
             raise RunFailed(FailureStage.INPUT_FETCH, "input_fetch_failed", str(error)) from error
         fetch_ms = (time.monotonic() - fetch_started) * 1000
         sizes = ", ".join(f"{image.width}x{image.height}" for image in images)
@@ -179,7 +178,7 @@ class RunExecutor:
         if self.stopping.is_set():
             raise _Stopped
         if not self.store.queue.mark_running(run.id, run.attempt, self.config.worker_id):
-            raise EditCanceled(0, request.num_inference_steps)
+            raise Canceled("not running: canceled, or no longer held by this worker")
 
         deadline = started + self.config.run_timeout_seconds
         cancel_after = run.deadline_at
@@ -201,14 +200,14 @@ class RunExecutor:
             raise _DeadlineExceeded
         try:
             with recorder:
-                result = self.engine.edit(
+                result = self.engine.run(
+                    run.model_id,
                     request,
                     images,
                     on_step=on_step,
                     loras=[(file, lora.scale) for file, lora in zip(lora_files, request.loras, strict=True)],
-                    lightning=run.model_id == LIGHTNING_MODEL_ID,
                 )
-        except (EditCanceled, _Stopped, _DeadlineExceeded):
+        except (Canceled, _Stopped, _DeadlineExceeded):
             raise
         except _TimedOut as error:
             raise RunFailed(
@@ -216,10 +215,8 @@ class RunExecutor:
             ) from error
         except Exception as error:
             raise _engine_failure(error) from error
-        log_run.info(
-            f"inference done in {result.timings_ms['inference_ms']:.0f} ms "
-            f"({result.transformer_forwards} transformer passes, seed {result.seed})"
-        )
+        facts = f"{result.summary}, " if result.summary else ""
+        log_run.info(f"inference done in {result.inference_ms:.0f} ms ({facts}seed {result.seed})")
         return _Computed(request, result, fetch_ms)
 
     def _deliver(
@@ -244,7 +241,7 @@ class RunExecutor:
             lease.stop()  # the run's status write below is fenced anyway
         store_ms = (time.monotonic() - store_started) * 1000
         pricing = price_outputs([(image.width, image.height) for image in result.images])
-        output = _output_object(request, result, items, run, computed.fetch_ms, store_ms, started)
+        output = _output_object(result, items, run, computed.fetch_ms, store_ms, started)
         finished = self.store.queue.finish(
             run.id,
             run.attempt,
@@ -296,34 +293,24 @@ def _engine_failure(error: Exception) -> RunFailed:
 
 
 def _output_object(
-    request: EditInput,
-    result: EditResult,
+    result: RunResult,
     items: list[dict],
     run: RunRecord,
     fetch_ms: float,
     store_ms: float,
     started: float,
 ) -> dict[str, Any]:
+    """The engine-neutral output object around the model's own `model_data`."""
     flags = result.nsfw_flags
     queue_ms = (run.dispatched_at - run.created_at).total_seconds() * 1000 if run.dispatched_at else None
     return {
         "outputs": items,
         "seed": result.seed,
-        "model_data": {
-            "prompt": request.prompt,
-            "has_nsfw_concepts": flags if flags is not None else [False] * len(items),
-            "acceleration": result.acceleration.value,
-            "num_inference_steps": result.steps,
-            "guidance_scale": request.guidance_scale,
-            "width": result.width,
-            "height": result.height,
-            "transformer_forwards": result.transformer_forwards,
-            "loras": [lora.model_dump() for lora in request.loras],
-        },
+        "model_data": result.model_data,
         "nsfw_detected": any(flags) if flags is not None else None,
         "timing": {
-            "inference_ms": round(result.timings_ms["inference_ms"]),
-            "safety_ms": round(result.timings_ms["safety_ms"]),
+            "inference_ms": round(result.inference_ms),
+            "safety_ms": round(result.safety_ms),
             "fetch_ms": round(fetch_ms),
             # Encoding the outputs and writing them to storage.
             "store_ms": round(store_ms),

@@ -14,18 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 from pixelrun import maintenance
 from pixelrun.config import Settings
-from pixelrun.engines.weights_source import check_weights
-from pixelrun.engines.weights_unavailable import WeightsUnavailable
+from pixelrun.engines.registry import MODELS
 from pixelrun.net import NetworkPolicy, OutboundClient
 from pixelrun.storage import storage_from_settings
 from pixelrun.store import Store, is_unavailable
 from pixelrun.store.workers import WorkerStatus
+from pixelrun.weights.unavailable import WeightsUnavailable
 from pixelrun.worker.delivery import OutputDelivery
 from pixelrun.worker.served_models import served_models
 from pixelrun.worker.vitals import engine_figures, gpu_memory
 
 if TYPE_CHECKING:
-    from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
+    from pixelrun.engines.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class Worker:
         log.info("worker %s: loading %s weights", self.worker_id, self.settings.weights)
         started = time.monotonic()
         try:
-            engine = self._load_engine()
+            engine = self._load_engine(models)
         except WeightsUnavailable as error:
             self._status = "failed"
             self.stopping.set()
@@ -153,20 +153,14 @@ class Worker:
                 self.store.workers.mark_stopped(self.worker_id)
             log.info("worker %s: stopped", self.worker_id)
 
-    def _load_engine(self) -> QwenImageEditEngine:
-        # The torch-free check first: a wrong path fails in milliseconds, not after the
-        # seconds it takes to import torch and diffusers.
-        check_weights(self.settings.weights)
-        from pixelrun.worker.engine_factory import load_engine
+    def _load_engine(self, models: list[str]) -> Engine:
+        # `served_models` checked that one engine serves them all; the registry's loader
+        # imports the engine's package (and torch) only now.
+        return MODELS[models[0]].load_engine(self.settings, models)
 
-        return load_engine(self.settings)
-
-    def _warm_up(self, engine: QwenImageEditEngine, models: list[str], device: str, info: dict) -> None:
+    def _warm_up(self, engine: Engine, models: list[str], device: str, info: dict) -> None:
         """Compile the common shapes before saying ready; the registered info says so meanwhile."""
-        from pixelrun.worker.engine_factory import warmup_sizes
-
-        sizes = warmup_sizes(self.settings)
-        log.info("worker %s: warming up the compiled transformer (%d sizes)", self.worker_id, len(sizes))
+        log.info("worker %s: warming up the compiled engine", self.worker_id)
         started = time.monotonic()
         self.store.workers.register(
             self.worker_id,
@@ -176,9 +170,7 @@ class Worker:
             {**info, "device": device, "phase": "warming up"},
             "loading",
         )
-        engine.warm_up(
-            sizes, on_done=lambda label: log.info("worker %s: warmed up %s", self.worker_id, label)
-        )
+        engine.warm_up(on_done=lambda label: log.info("worker %s: warmed up %s", self.worker_id, label))
         log.info("worker %s: warm-up done in %.1f s", self.worker_id, time.monotonic() - started)
 
     def _report(self, status: WorkerStatus, info: dict[str, Any] | None = None) -> None:

@@ -19,7 +19,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from pixelrun.engines.qwen_image_edit.adapters import LoraFile
+from pixelrun.engines.engine import LoraFile
 from pixelrun.net import OutboundClient, OutboundError
 from pixelrun.runs import is_asset_url
 from pixelrun.worker.assets import AssetUnavailable, StoredAssets

@@ -1,5 +1,5 @@
-"""Translators for the clients people already have: OpenAI images (SPEC §9) and Replicate
-predictions (§10), over the one run path of `pixelrun.api.run_service`."""
+"""Translators for the clients people already have: OpenAI images (docs/compatibility.md#openai-post-v1imagesedits) and Replicate
+predictions (docs/compatibility.md#replicate-predictions), over the one run path of `pixelrun.api.run_service`."""
 
 from pixelrun.api.compat import openai, replicate
 

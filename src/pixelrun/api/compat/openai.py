@@ -1,4 +1,4 @@
-"""OpenAI-compatible image edits (SPEC §9): `POST /v1/images/edits` as the official SDK sends it.
+"""OpenAI-compatible image edits (docs/compatibility.md#openai-post-v1imagesedits): `POST /v1/images/edits` as the official SDK sends it.
 
 A thin translator: the multipart form becomes a run input, the run is created through
 `run_service.submit` and awaited with `wait_for_terminal`, like any other run (listed, billed,
@@ -21,8 +21,7 @@ from pixelrun.api.errors import ApiError
 from pixelrun.api.models_catalog import CATALOG, CatalogModel, get_catalog_model
 from pixelrun.api.run_service import CreateOptions, RunRequest, submit
 from pixelrun.api.run_waiter import wait_for_terminal
-from pixelrun.engines.qwen_image_edit import MODEL_ID as DEFAULT_MODEL_ID
-from pixelrun.engines.qwen_image_edit.schema import (
+from pixelrun.engines.input_rules import (
     MAX_PROMPT_CHARS,
     MAX_SEED,
     NO_NUL_PATTERN,
@@ -30,6 +29,7 @@ from pixelrun.engines.qwen_image_edit.schema import (
     Acceleration,
     OutputFormat,
 )
+from pixelrun.engines.registry import DEFAULT_MODEL_ID
 from pixelrun.media.datauri import to_data_uri
 from pixelrun.runs import FailureStage, RunStatus
 from pixelrun.storage import FileStorage
@@ -39,7 +39,7 @@ PATH_PREFIX = "/v1/images/"
 MAX_IMAGES = 4
 RESPONSE_FORMATS = ("b64_json", "url")
 
-# OpenAI fields with no meaning for these models: accepted and ignored (SPEC §9).
+# OpenAI fields with no meaning for these models: accepted and ignored (docs/compatibility.md#openai-post-v1imagesedits).
 IGNORED_FIELDS = frozenset(
     {
         "quality",
@@ -260,7 +260,9 @@ async def images_edits(request: Request, auth: CurrentAuth, services: ServicesDe
         raise _bad(None, "The request body must be multipart/form-data.", "bad_request")
     async with request.form(max_files=MAX_IMAGES + len(REFUSED_FILES), max_fields=100) as form:
         model, raw_input, response_format = await _translate(form)
-    options = CreateOptions.from_request(request)  # Idempotency-Key, Cancel-After (SPEC §11)
+    options = CreateOptions.from_request(
+        request
+    )  # Idempotency-Key, Cancel-After (docs/operations.md#protecting-the-service)
     submission = await submit(
         services, RunRequest(auth=auth, model=model, input=raw_input, options=options, input_loc=("body",))
     )

@@ -1,4 +1,4 @@
-"""Replicate-compatible predictions (SPEC §10), as the official `replicate` client calls them.
+"""Replicate-compatible predictions (docs/compatibility.md#replicate-predictions), as the official `replicate` client calls them.
 
 A thin translator over the one run path: a prediction is a run (same id) created
 through `run_service.submit`, `Prefer: wait` is `wait_for_terminal`, and the prediction object
@@ -26,7 +26,7 @@ from pixelrun.api.run_service import CreateOptions, RunRequest, submit
 from pixelrun.api.run_waiter import wait_for_terminal
 from pixelrun.api.services import Services
 from pixelrun.api.streaming.follow import follow_run, parse_last_event_id, sse_response
-from pixelrun.api.wire import HTTP_URL_PATTERN, MAX_CALLBACK_URL_CHARS, check_http_url
+from pixelrun.api.wire import HTTP_URL_PATTERN, MAX_CALLBACK_URL_CHARS, RunOut, check_http_url
 from pixelrun.runs import PREDICTION_CALLBACK_FORMAT, build_prediction
 from pixelrun.store import InvalidCursor, RunNotFound, RunRecord
 from pixelrun.store.db.cursor import CURSOR_PATTERN
@@ -190,7 +190,9 @@ async def create_prediction(
     webhook = body.webhook
     if body.webhook_events_filter is not None and "completed" not in body.webhook_events_filter:
         webhook = None  # Pixelrun only sends the completion webhook
-    options = CreateOptions.from_request(request)  # Idempotency-Key, Cancel-After (SPEC §11)
+    options = CreateOptions.from_request(
+        request
+    )  # Idempotency-Key, Cancel-After (docs/operations.md#protecting-the-service)
     submission = await submit(
         services,
         RunRequest(
@@ -307,7 +309,7 @@ async def stream_prediction(
         services.settings.stream_keepalive_seconds,
     )
 
-    def output_urls(wire_run: dict[str, Any]) -> list[str]:
-        return [str(item["url"]) for item in (wire_run.get("output") or {}).get("outputs", [])]
+    def output_urls(wire_run: RunOut) -> list[str]:
+        return [str(item["url"]) for item in (wire_run.output or {}).get("outputs", [])]
 
     return sse_response(replicate_events(run_events, output_urls))

@@ -1,4 +1,4 @@
-"""Uploads and assets (SPEC §8): create an upload, PUT the bytes, confirm, then use the
+"""Uploads and assets (docs/uploads.md): create an upload, PUT the bytes, confirm, then use the
 asset's `asset://` URL in runs. `GET` and `DELETE /v1/assets/{id}`."""
 
 from __future__ import annotations

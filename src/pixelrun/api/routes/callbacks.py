@@ -1,4 +1,4 @@
-"""Callbacks (SPEC §6): a run's delivery history, redelivery, and the owner's signing secrets."""
+"""Callbacks (docs/callbacks.md): a run's delivery history, redelivery, and the owner's signing secrets."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The playground page (SPEC §13): static files shipped in the package, no outside resource.
+"""The playground page (docs/playground.md): static files shipped in the package, no outside resource.
 
 The page is plain HTML, CSS and ES modules: no build step, nothing fetched from a CDN,
 so it works on an air-gapped GPU box. It talks only to this server's `/v1` API.

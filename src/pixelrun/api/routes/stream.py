@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from pixelrun.api.deps import CurrentAuth, ServicesDep
 from pixelrun.api.routes.runs import RunId, run_not_found
-from pixelrun.api.streaming.follow import follow_run, parse_last_event_id, sse_response
+from pixelrun.api.streaming.follow import encoded, follow_run, parse_last_event_id, sse_response
 from pixelrun.api.wire import ErrorOut
 
 router = APIRouter(tags=["runs"])
@@ -48,4 +48,4 @@ async def stream_run(
         parse_last_event_id(last_event_id),
         services.settings.stream_keepalive_seconds,
     )
-    return sse_response(body)
+    return sse_response(encoded(body))

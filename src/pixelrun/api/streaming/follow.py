@@ -1,4 +1,5 @@
-"""Follow one run: the async generator behind `GET /v1/runs/{id}/stream` (SPEC §7)."""
+"""Follow one run: the async generator behind `GET /v1/runs/{id}/stream` (docs/api.md,
+"Streaming") and the Replicate stream."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from collections.abc import AsyncIterator
 import anyio.to_thread
 from fastapi.responses import StreamingResponse
 
-from pixelrun.api.streaming.events import KEEP_ALIVE, SseEvent
+from pixelrun.api.streaming.events import KEEP_ALIVE, DoneEvent, KeepAlive, StreamEvent
 from pixelrun.api.streaming.hub import StreamHub
 
 
 def sse_response(events: AsyncIterator[bytes]) -> StreamingResponse:
-    """`events` as a `text/event-stream` answer that proxies pass through as it comes."""
+    """Encoded `events` as a `text/event-stream` answer that proxies pass through as it comes."""
     return StreamingResponse(
         events,
         media_type="text/event-stream",
@@ -33,10 +34,16 @@ def parse_last_event_id(value: str | None) -> int | None:
     return parsed if parsed >= 0 else None
 
 
+async def encoded(events: AsyncIterator[StreamEvent | KeepAlive]) -> AsyncIterator[bytes]:
+    """The native stream's bytes: each event as it encoded itself."""
+    async for event in events:
+        yield event.encoded
+
+
 async def follow_run(
     hub: StreamHub, run_id: str, last_event_id: int | None, keepalive_seconds: float
-) -> AsyncIterator[bytes]:
-    """Encoded SSE events until `done`; a keep-alive comment after `keepalive_seconds` of quiet.
+) -> AsyncIterator[StreamEvent | KeepAlive]:
+    """Events until `done`; a keep-alive after `keepalive_seconds` of quiet.
 
     Fresh stream: a `status` event with the current run (its id is the latest row's, so a
     resume from it continues after it), then every later row. Resume: every row after
@@ -50,24 +57,24 @@ async def follow_run(
             snapshot = await anyio.to_thread.run_sync(events.snapshot, run_id)
             if snapshot is None:
                 return
-            yield snapshot.event.encoded
+            yield snapshot.event
             sent = snapshot.event.id
         backlog = await anyio.to_thread.run_sync(events.after, {run_id: sent})
         for event in backlog.get(run_id, []):
             if event.id > sent:
                 sent = event.id
-                yield event.encoded
-                if event.event == "done":
+                yield event
+                if isinstance(event, DoneEvent):
                     return
         if not backlog.get(run_id):
             # Nothing after the client's last event: a finished run says `done` again.
             done = await anyio.to_thread.run_sync(events.done_event, run_id)
             if done is not None:
-                yield done.encoded
+                yield done
                 return
         while True:
             try:
-                batch: list[SseEvent] = await asyncio.wait_for(sub.queue.get(), keepalive_seconds)
+                batch: list[StreamEvent] = await asyncio.wait_for(sub.queue.get(), keepalive_seconds)
             except TimeoutError:
                 yield KEEP_ALIVE
                 continue
@@ -75,6 +82,6 @@ async def follow_run(
                 if event.id <= sent:
                     continue
                 sent = event.id
-                yield event.encoded
-                if event.event == "done":
+                yield event
+                if isinstance(event, DoneEvent):
                     return

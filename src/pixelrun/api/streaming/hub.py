@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import anyio.to_thread
 
-from pixelrun.api.streaming.events import SseEvent, StreamEvents
+from pixelrun.api.streaming.events import StreamEvent, StreamEvents
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ SAFETY_POLL_SECONDS = 5.0
 @dataclass(eq=False)
 class Subscription:
     run_id: str
-    queue: asyncio.Queue[list[SseEvent]] = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[list[StreamEvent]] = field(default_factory=asyncio.Queue)
 
 
 @dataclass

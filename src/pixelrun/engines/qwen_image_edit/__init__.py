@@ -1,9 +1,11 @@
-"""Qwen-Image-Edit-2511.
+"""Qwen-Image-Edit-2511, and its Lightning variant.
 
-This package's top level is torch-free (the API imports it to validate input);
-the pipeline adapter lives in `.engine` and is imported only by workers and the CLI.
+This package's top level is torch-free (the API reads its registry entries and
+validates input with its schema); the pipeline adapter lives in `.engine`, built by
+`.factory`, and is imported only by workers and the CLI.
 """
 
+from .models import LIGHTNING_MODEL_ID, MODEL_ID, MODELS
 from .schema import (
     PRESETS,
     Acceleration,
@@ -18,14 +20,9 @@ from .schema import (
 )
 from .sizes import output_size
 
-MODEL_ID = "alibaba/qwen-image-edit-2511"
-LIGHTNING_MODEL_ID = "alibaba/qwen-image-edit-2511-lightning"
-#: Every model id this engine serves, with the input schema of each.
-INPUT_MODELS: dict[str, type[EditInput]] = {MODEL_ID: EditInput, LIGHTNING_MODEL_ID: LightningEditInput}
-
 __all__ = [
-    "INPUT_MODELS",
     "LIGHTNING_MODEL_ID",
+    "MODELS",
     "MODEL_ID",
     "PRESETS",
     "Acceleration",

@@ -17,36 +17,24 @@ import logging
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 from diffusers import QwenImageEditPlusPipeline
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from pixelrun.engines.engine import LoraFile
+from pixelrun.engines.errors import AdapterError
+
 log = logging.getLogger(__name__)
 
 
-class LoraError(ValueError):
+class LoraError(AdapterError):
     """A LoRA file that does not fit the model; the message names the file and the problem."""
 
     def __init__(self, label: str, problem: str) -> None:
         super().__init__(f"LoRA {label}: {problem}")
         self.label = label
         self.problem = problem
-
-
-@dataclass(frozen=True)
-class LoraFile:
-    """A LoRA on local disk: `digest` is the sha256 of its bytes, `label` what the user named."""
-
-    path: Path
-    digest: str
-    label: str
-
-    @property
-    def adapter_name(self) -> str:
-        return f"lora_{self.digest[:24]}"
 
 
 def _first_line(error: BaseException) -> str:

@@ -1,4 +1,8 @@
-"""The Qwen-Image-Edit-2511 engine: one request in, edited images and facts out."""
+"""The Qwen-Image-Edit-2511 engine: one request in, edited images and facts out.
+
+It serves both model ids of this package (`engines.Engine`): `run` picks the Lightning
+variant from the run's model id.
+"""
 
 from __future__ import annotations
 
@@ -16,22 +20,23 @@ from diffusers import QwenImageEditPlusPipeline
 from diffusers.pipelines.qwenimage import pipeline_qwenimage_edit_plus
 from PIL import Image
 
-from . import MODEL_ID
+from pixelrun.engines.engine import LoraFile, RunResult, StepCallback
+from pixelrun.engines.errors import Canceled, UnsupportedInput
+
 from .acceleration import AccelerationSwitch
-from .adapters import AdapterSet, LoraFile
-from .compilation import compile_transformer, eager_if
+from .adapters import AdapterSet
+from .compilation import WARMUP_SIZES, compile_transformer, eager_if
 from .lightning import LIGHTNING_ADAPTER, lightning_scheduler
 from .loading import Placement, choose_placement, load_pipeline, reference_areas_for
+from .models import LIGHTNING_MODEL_ID, MODEL_ID
+from .output import run_result
 from .schema import MAX_SEED, Acceleration, EditParameters
 from .sizes import output_size
 
 log = logging.getLogger(__name__)
 
-#: Called after every denoising step with (step, steps); returning False aborts the call.
-StepCallback = Callable[[int, int], bool | None]
 
-
-class EditCanceled(Exception):
+class EditCanceled(Canceled):
     """The step callback asked to stop; no image was produced."""
 
     def __init__(self, step: int, steps: int) -> None:
@@ -40,7 +45,7 @@ class EditCanceled(Exception):
         self.steps = steps
 
 
-class UnsupportedImage(ValueError):
+class UnsupportedImage(UnsupportedInput):
     """A reference image the pipeline cannot take (the message says why and what is allowed)."""
 
     def __init__(self, index: int, reason: str) -> None:
@@ -72,7 +77,7 @@ class EditResult:
 
 
 def pipeline_arguments(request: EditParameters, images: list[Image.Image], seed: int) -> dict[str, Any]:
-    """The `QwenImageEditPlusPipeline.__call__` arguments for a request (SPEC.md §5)."""
+    """The `QwenImageEditPlusPipeline.__call__` arguments for a request (docs/api.md#create-run-request)."""
     width, height = output_size(request.requested_size, images[-1].size)
     use_cfg = request.guidance_scale > 1
     return {
@@ -158,6 +163,8 @@ class QwenImageEditEngine:
         self._forwards = ForwardCounter(pipeline)
         self.adapters = AdapterSet(pipeline, lora_cache)
         self.compiled = False
+        #: Output sizes `warm_up` compiles by default (the factory sets small ones for tiny weights).
+        self.warmup_sizes: Sequence[tuple[int, int]] = WARMUP_SIZES
         self._lightning_scheduler = None
         if lightning_lora is not None:
             lora = LoraFile(Path(lightning_lora), LIGHTNING_ADAPTER, Path(lightning_lora).name)
@@ -173,9 +180,15 @@ class QwenImageEditEngine:
         compile_transformer(self.pipeline.transformer)
         self.compiled = True
 
-    def warm_up(self, sizes: Sequence[tuple[int, int]], on_done: Callable[[str], None] | None = None) -> None:
-        """One short call per size, then each cache level's skipped pass and the Lightning
-        variant once: what a compiled engine would otherwise compile during requests."""
+    def warm_up(
+        self,
+        sizes: Sequence[tuple[int, int]] | None = None,
+        on_done: Callable[[str], None] | None = None,
+    ) -> None:
+        """One short call per size (default: `warmup_sizes`), then each cache level's skipped
+        pass and the Lightning variant once: what a compiled engine would otherwise compile
+        during requests."""
+        sizes = self.warmup_sizes if sizes is None else sizes
         image = Image.new("RGB", (512, 384), (128, 96, 64))
         base = {"prompt": "warm up", "seed": 0, "enable_safety_checker": False, "guidance_scale": 1.0}
         calls: list[tuple[str, dict[str, Any], bool]] = [
@@ -339,3 +352,19 @@ class QwenImageEditEngine:
             timings_ms={"inference_ms": round(inference_ms, 3), "safety_ms": round(safety_ms, 3)},
             lightning=lightning,
         )
+
+    def run(
+        self,
+        model_id: str,
+        request: EditParameters,
+        images: list[Image.Image],
+        *,
+        on_step: StepCallback | None = None,
+        loras: Sequence[tuple[LoraFile, float]] = (),
+    ) -> RunResult:
+        """A worker's run (`engines.Engine`): `edit`, as the Lightning variant for its model id."""
+        if model_id not in (MODEL_ID, LIGHTNING_MODEL_ID):
+            raise ValueError(f"{model_id} is not served by this engine")
+        lightning = model_id == LIGHTNING_MODEL_ID
+        result = self.edit(request, images, on_step=on_step, loras=loras, lightning=lightning)
+        return run_result(request, result)

@@ -59,8 +59,8 @@ def resolve_lightning_lora(reference: str | Path) -> Path:
 
     Raises `WeightsUnavailable` with one line that says what was tried.
     """
-    from pixelrun.engines.weights_source import require_hub
-    from pixelrun.engines.weights_unavailable import WeightsUnavailable
+    from pixelrun.weights.source import require_hub
+    from pixelrun.weights.unavailable import WeightsUnavailable
 
     path = Path(reference).expanduser()
     if path.is_file():

@@ -18,7 +18,7 @@ from transformers import Qwen2Tokenizer
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 from transformers.utils import logging as transformers_logging
 
-from pixelrun.engines.weights_unavailable import WeightsUnavailable
+from pixelrun.weights.unavailable import WeightsUnavailable
 
 from .processor import ImageOnlyQwen2VLProcessor
 from .tiny_weights import TINY_MARKER

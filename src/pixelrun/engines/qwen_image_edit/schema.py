@@ -1,4 +1,4 @@
-"""Input and output of `alibaba/qwen-image-edit-2511` (SPEC.md §5), without torch.
+"""Input and output of `alibaba/qwen-image-edit-2511` (docs/api.md#create-run-request), without torch.
 
 The API process validates requests with this module and never imports torch; the
 worker maps the same objects onto the diffusers pipeline.
@@ -7,37 +7,27 @@ worker maps the same objects onto the diffusers pipeline.
 from __future__ import annotations
 
 import re
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from pixelrun.engines.input_rules import (
+    MAX_PROMPT_CHARS,
+    MAX_SEED,
+    NO_NUL_PATTERN,
+    PROMPT_PATTERN,
+    Acceleration,
+    OutputFormat,
+    whole_float_to_int,
+)
 from pixelrun.runs.assets import resolve_asset_url
 
-MAX_PROMPT_CHARS = 2000
 MAX_IMAGES = 4
 MIN_SIDE = 256
 MAX_SIDE = 2048
 SIDE_MULTIPLE = 16
-MAX_SEED = 2**32 - 1
 MAX_LORAS = 3
 MAX_LORA_SCALE = 4.0
-
-
-class Acceleration(StrEnum):
-    NONE = "none"
-    REGULAR = "regular"
-    HIGH = "high"
-
-
-class OutputFormat(StrEnum):
-    JPEG = "jpeg"
-    PNG = "png"
-    WEBP = "webp"
-
-    @property
-    def content_type(self) -> str:
-        return f"image/{self.value}"
 
 
 ImageSizePreset = Literal[
@@ -54,24 +44,14 @@ PRESETS: dict[str, tuple[int, int]] = {
     "landscape_16_9": (1024, 576),
 }
 
-# The rules of the validators below, written as JSON Schema patterns so that the
-# published schema is exact (no NUL: the store refuses it; a prompt needs a non-space).
-NO_NUL_PATTERN = r"^[^\u0000]*$"
-PROMPT_PATTERN = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+# Patterns of the URL fields (see `input_rules` for the shared ones).
 # Asset URLs (asset://<id>) are accepted too but left out of the patterns: whether one
-# names an asset of the caller is not a matter of form (an unknown one is a 422, SPEC §8).
+# names an asset of the caller is not a matter of form (an unknown one is a 422, docs/uploads.md).
 IMAGE_URL_PATTERN = r"^([Hh][Tt][Tt][Pp][Ss]?://|data:image/[A-Za-z0-9.+-]+;base64,)[^\u0000]*$"
 LORA_PATH_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\u0000]*$"
 
 _WXH = re.compile(r"^\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*$")
 _DATA_URI = re.compile(r"^data:image/[A-Za-z0-9.+-]+;base64,", re.ASCII)
-
-
-def whole_float_to_int(value: Any) -> Any:
-    """`2.0` is the integer 2 in JSON (and JSON Schema); strict mode would refuse it."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
 
 
 class CustomImageSize(BaseModel):
@@ -107,7 +87,7 @@ def _parse_image_size(value: Any) -> Any:
 
 
 class LoraWeights(BaseModel):
-    """One LoRA adapter for a run (SPEC.md §12)."""
+    """One LoRA adapter for a run (docs/loras.md)."""
 
     model_config = ConfigDict(extra="forbid", strict=True, title="LoraWeights")
 
@@ -289,7 +269,7 @@ class EditOutput(BaseModel):
 
 
 class LightningEditInput(EditInput):
-    """The `input` of `alibaba/qwen-image-edit-2511-lightning`: §5's, with the distilled defaults."""
+    """The `input` of `alibaba/qwen-image-edit-2511-lightning`: the base model's, with the distilled defaults."""
 
     model_config = ConfigDict(extra="forbid", strict=True, title="QwenImageEdit2511LightningInput")
 

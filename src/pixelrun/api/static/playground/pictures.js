@@ -1,5 +1,5 @@
 // The reference images ("Picture 1", "Picture 2", …): added by drop, paste or the file
-// picker, uploaded as assets (SPEC §8), removable and reorderable with the keyboard.
+// picker, uploaded as assets (docs/uploads.md), removable and reorderable with the keyboard.
 
 import { ApiError } from "./api.js";
 import { isLocalImage } from "./dom.js";
@@ -8,7 +8,7 @@ export const MAX_PICTURES = 4;
 
 let nextId = 1;
 
-// §8: announce, PUT the bytes to the signed URL (no key), confirm. Returns the asset.
+// docs/uploads.md: announce, PUT the bytes to the signed URL (no key), confirm. Returns the asset.
 async function uploadAsset(api, file) {
   const mimeType = file.type || "application/octet-stream";
   const ticket = await api.post("/v1/asset-uploads", {
@@ -39,7 +39,7 @@ function readAsDataUrl(file) {
 }
 
 // A server without the asset routes (404 NOT_FOUND on the route itself) still takes
-// images inline as data: URIs (§5), so the page keeps working against it.
+// images inline as data: URIs (docs/api.md#create-run-request), so the page keeps working against it.
 async function referenceFor(api, file) {
   try {
     const asset = await uploadAsset(api, file);

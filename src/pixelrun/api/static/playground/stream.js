@@ -1,4 +1,4 @@
-// Following a run: the SSE stream (SPEC §7) read with fetch(), because EventSource
+// Following a run: the SSE stream (docs/api.md#streaming) read with fetch(), because EventSource
 // cannot send the Authorization header; polling GET /v1/runs/{id} where there is no stream.
 
 import { ApiError } from "./api.js";

@@ -5,7 +5,7 @@ Revises: 0006
 Create Date: 2026-11-25
 
 `runs.callback_format` says which body the callback URL receives: NULL for the run
-callback (SPEC §6), "prediction" for a Replicate webhook (SPEC §10).
+callback (docs/callbacks.md), "prediction" for a Replicate webhook (docs/compatibility.md#replicate-predictions).
 """
 
 from __future__ import annotations

@@ -1,16 +1,14 @@
-"""Build the engine a worker (or the one-shot CLI) runs, from `Settings`."""
+"""Build the Qwen engine a worker (or the one-shot CLI) runs, from `Settings` and the served model ids."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from pixelrun.config import Settings
-from pixelrun.engines.checkpoint_check import model_folder_problems
-from pixelrun.engines.qwen_image_edit import LIGHTNING_MODEL_ID
 from pixelrun.engines.qwen_image_edit.adapters import LoraError
 from pixelrun.engines.qwen_image_edit.compilation import TINY_WARMUP_SIZES, WARMUP_SIZES
 from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
@@ -19,12 +17,13 @@ from pixelrun.engines.qwen_image_edit.lightning import (
     resolve_lightning_lora,
     save_tiny_lightning_lora,
 )
+from pixelrun.engines.qwen_image_edit.models import LIGHTNING_MODEL_ID
 from pixelrun.engines.qwen_image_edit.tiny_weights import ensure_tiny_checkpoint
-from pixelrun.engines.weights_bundle import LIGHTNING, SAFETY, is_bundle
-from pixelrun.engines.weights_source import locate_weights
-from pixelrun.engines.weights_unavailable import WeightsUnavailable
 from pixelrun.safety import DEFAULT_SAFETY_WEIGHTS, NsfwClassifier, save_tiny_classifier
-from pixelrun.worker.served_models import served_models
+from pixelrun.weights.bundle import LIGHTNING, SAFETY, is_bundle
+from pixelrun.weights.checkpoint import model_folder_problems
+from pixelrun.weights.source import locate_weights
+from pixelrun.weights.unavailable import WeightsUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +56,9 @@ def resolve_weights(settings: Settings) -> str | Path:
     return locate_weights(settings.weights)
 
 
-def lightning_lora_for(settings: Settings) -> Path | None:
-    """The Lightning LoRA file when the Lightning model is served; tiny weights get a tiny one."""
-    if LIGHTNING_MODEL_ID not in served_models(settings):
+def lightning_lora_for(settings: Settings, models: Sequence[str]) -> Path | None:
+    """The Lightning LoRA file when the Lightning model is among `models`; tiny weights get a tiny one."""
+    if LIGHTNING_MODEL_ID not in models:
         return None
     if settings.weights == TINY:
         directory = resolve_weights(settings)
@@ -97,13 +96,14 @@ def warmup_sizes(settings: Settings) -> tuple[tuple[int, int], ...]:
     return TINY_WARMUP_SIZES if settings.weights == TINY else WARMUP_SIZES
 
 
-def load_engine(settings: Settings) -> QwenImageEditEngine:
-    """The engine `settings` ask for; compiled (not yet warmed up) under `settings.compile`.
+def build_engine(settings: Settings, models: Sequence[str]) -> QwenImageEditEngine:
+    """The engine `settings` ask for, serving `models`; compiled (not yet warmed up) under
+    `settings.compile`.
 
     Raises `WeightsUnavailable` (one line that says why and what to do) when it cannot."""
     weights = resolve_weights(settings)
     safety_weights = resolve_safety_weights(settings) if settings.load_safety_checker else None
-    lightning_lora = lightning_lora_for(settings)
+    lightning_lora = lightning_lora_for(settings, models)
     checker = None
     try:
         engine = QwenImageEditEngine.load(
@@ -119,6 +119,7 @@ def load_engine(settings: Settings) -> QwenImageEditEngine:
         )
     except LoraError as error:
         raise WeightsUnavailable("load_error", f"Lightning {error}; check PIXELRUN_LIGHTNING_LORA") from error
+    engine.warmup_sizes = warmup_sizes(settings)
     if settings.compile:
         engine.compile()
     if safety_weights is not None:

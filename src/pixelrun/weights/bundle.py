@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pixelrun.engines.checkpoint_check import checkpoint_problems, model_folder_problems
+from pixelrun.weights.checkpoint import checkpoint_problems, model_folder_problems
 
 
 @dataclass(frozen=True)

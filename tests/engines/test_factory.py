@@ -1,4 +1,5 @@
-"""Resolving `--weights tiny` when several workers start at once on one data dir."""
+"""The Qwen engine factory: resolving `--weights tiny` when several workers start at once on one
+data dir, and the Lightning LoRA for the served models."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 
 from pixelrun.config import Settings
 from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
+from pixelrun.engines.qwen_image_edit.factory import resolve_safety_weights, resolve_weights
 from pixelrun.safety import NsfwClassifier
-from pixelrun.worker.engine_factory import resolve_safety_weights, resolve_weights
 
 
 def test_concurrent_first_starts_generate_once(tmp_path: Path) -> None:
@@ -48,17 +49,27 @@ def test_concurrent_first_starts_generate_once(tmp_path: Path) -> None:
 def test_tiny_weights_come_with_a_tiny_lightning_lora_when_the_lightning_model_is_served(
     tmp_path: Path,
 ) -> None:
-    import pytest
-
     from pixelrun.engines.qwen_image_edit import LIGHTNING_MODEL_ID, MODEL_ID
-    from pixelrun.worker.engine_factory import lightning_lora_for
+    from pixelrun.engines.qwen_image_edit.factory import lightning_lora_for
     from pixelrun.worker.served_models import served_models
 
     both = Settings(data_dir=tmp_path, weights="tiny")
     assert served_models(both) == [MODEL_ID, LIGHTNING_MODEL_ID]
-    lora = lightning_lora_for(both)
+    lora = lightning_lora_for(both, served_models(both))
     assert lora is not None and lora.parent == both.tiny_weights_dir and lora.stat().st_size > 0
-    assert lightning_lora_for(both) == lora  # generated once
-    assert lightning_lora_for(Settings(data_dir=tmp_path, weights="tiny", models=MODEL_ID)) is None
-    with pytest.raises(ValueError, match="acme/other not served by this engine"):
-        served_models(Settings(data_dir=tmp_path, models="acme/other"))
+    assert lightning_lora_for(both, served_models(both)) == lora  # generated once
+    assert lightning_lora_for(both, [MODEL_ID]) is None
+
+
+def test_the_registry_loads_the_engine_for_the_served_models(tmp_path: Path) -> None:
+    from pixelrun.engines.engine import Engine
+    from pixelrun.engines.qwen_image_edit import LIGHTNING_MODEL_ID, MODEL_ID
+    from pixelrun.engines.qwen_image_edit.compilation import TINY_WARMUP_SIZES
+    from pixelrun.engines.registry import MODELS
+
+    settings = Settings(data_dir=tmp_path, weights="tiny", device="cpu", load_safety_checker=False)
+    assert MODELS[MODEL_ID].load_engine is MODELS[LIGHTNING_MODEL_ID].load_engine  # one engine for both
+    engine = MODELS[MODEL_ID].load_engine(settings, [MODEL_ID])
+    assert isinstance(engine, QwenImageEditEngine) and isinstance(engine, Engine)
+    assert not engine.serves_lightning and engine.safety_checker is None
+    assert engine.warmup_sizes == TINY_WARMUP_SIZES

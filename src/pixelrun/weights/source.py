@@ -13,9 +13,9 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from pixelrun.engines.checkpoint_check import checkpoint_problems, describe_problems
-from pixelrun.engines.weights_bundle import BASE, is_bundle
-from pixelrun.engines.weights_unavailable import WeightsUnavailable
+from pixelrun.weights.bundle import BASE, is_bundle
+from pixelrun.weights.checkpoint import checkpoint_problems, describe_problems
+from pixelrun.weights.unavailable import WeightsUnavailable
 
 #: How long the Hub may take to answer one metadata request before we call it unreachable.
 HUB_CHECK_TIMEOUT_SECONDS = 3.0

@@ -28,9 +28,9 @@ def download(
     """Fetch the base model, the Lightning LoRA and the safety classifier into one folder."""
     from huggingface_hub import hf_hub_download, snapshot_download
 
-    from pixelrun.engines.weights_bundle import PARTS, bundle_problems
-    from pixelrun.engines.weights_source import require_hub
-    from pixelrun.engines.weights_unavailable import WeightsUnavailable
+    from pixelrun.weights.bundle import PARTS, bundle_problems
+    from pixelrun.weights.source import require_hub
+    from pixelrun.weights.unavailable import WeightsUnavailable
 
     try:
         for part in PARTS:  # fail in seconds, before any byte, when the Hub is out of reach
@@ -64,8 +64,8 @@ def check(
     directory: Annotated[Path, typer.Argument(help="A checkpoint, or a `weights download` folder.")],
 ) -> None:
     """Say whether DIR is complete (every component's config and weights); exit 1 if not."""
-    from pixelrun.engines.checkpoint_check import checkpoint_problems, describe_problems
-    from pixelrun.engines.weights_bundle import bundle_problems, is_bundle
+    from pixelrun.weights.bundle import bundle_problems, is_bundle
+    from pixelrun.weights.checkpoint import checkpoint_problems, describe_problems
 
     if not directory.is_dir():
         typer.echo(f"error: {directory}: not a directory", err=True)
