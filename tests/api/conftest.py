@@ -86,8 +86,8 @@ def _settings(data_dir: Path) -> Settings:
         # The app is shared by the whole session and most tests run without a worker:
         # never refuse creates here (tests/api/test_model_gate.py tests the refusal).
         model_grace_seconds=-1,
-        # No retention janitor in the shared app: its store lease would keep the janitor
-        # of tests/api/test_retention.py waiting.
+        # No retention janitor in the shared app: tests/maintenance/test_retention.py
+        # runs its own, on a store of its own.
         retention_hours=0,
     )
 

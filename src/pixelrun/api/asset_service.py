@@ -1,9 +1,9 @@
 """The upload flow's rules (docs/uploads.md), between the routes and the store and storage.
 
-Bytes go to an upload key (``uploads/<id>/upload.<ext>``) that the signed PUT URL names;
-the confirmation reads them back, checks them, and writes them to the asset's own key
-(``assets/<id>/asset.<ext>``), which no URL can write to. So the bytes a run reads are the
-bytes that were checked, even if the client PUTs again while its upload URL is still valid.
+Bytes go to an upload key that the signed PUT URL names; the confirmation reads them
+back, checks them, and writes them to the asset's own key, which no URL can write to
+(storage/layout.py). So the bytes a run reads are the bytes that were checked, even if the
+client PUTs again while its upload URL is still valid.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pixelrun.api.errors import ApiError, validation_error
 from pixelrun.config import Settings
 from pixelrun.media import ImageRejected, decode_image
 from pixelrun.runs import is_asset_url, resolve_asset_url, utc_now
-from pixelrun.storage import FileStorage, StorageError, StoredFileNotFoundError
+from pixelrun.storage import FileStorage, StorageError, StoredFileNotFoundError, layout
 from pixelrun.store import AssetRecord, Store
 
 # The image types of docs/api.md#create-run-request, by the extension their keys get.
@@ -48,16 +48,8 @@ def extension_for(filename: str, mime_type: str) -> str | None:
     return None
 
 
-def upload_key(asset_id: str, extension: str) -> str:
-    return f"uploads/{asset_id}/upload.{extension}"
-
-
-def asset_key(asset_id: str, extension: str) -> str:
-    return f"assets/{asset_id}/asset.{extension}"
-
-
 def upload_key_of(asset: AssetRecord) -> str:
-    return upload_key(asset.id, asset.storage_key.rsplit(".", 1)[-1])
+    return layout.upload_key(asset.id, asset.storage_key.rsplit(".", 1)[-1])
 
 
 def create_upload(
@@ -94,14 +86,14 @@ def create_upload(
         )
     asset_id = store.assets.new_id()
     ttl = settings.upload_url_ttl_seconds
-    url = storage.upload_url_for(upload_key(asset_id, extension), ttl, size)
+    url = storage.upload_url_for(layout.upload_key(asset_id, extension), ttl, size)
     record = store.assets.create(
         asset_id,
         owner_id,
         filename,
         mime_type.split(";", 1)[0].strip().lower(),
         size,
-        asset_key(asset_id, extension),
+        layout.asset_key(asset_id, extension),
         upload_expires_at=utc_now() + timedelta(seconds=ttl),
     )
     return record, url
@@ -122,30 +114,23 @@ def confirm_upload(
         raise ApiError(409, "CONFLICT", "Nothing has been uploaded for this asset yet.") from None
     except StorageError:
         # Larger than declared (read stops past the declared size).
-        _discard(storage, key)
+        _discard(storage, asset)
         raise _bad_upload(f"the uploaded file is larger than the declared {asset.size_bytes} bytes") from None
     if len(data) != asset.size_bytes:
-        _discard(storage, key)
+        _discard(storage, asset)
         raise _bad_upload(f"the uploaded file has {len(data)} bytes, not the declared {asset.size_bytes}")
     try:
         width, height = _check_content(asset, data, settings)
     except ApiError:
-        _discard(storage, key)
+        _discard(storage, asset)
         raise
     storage.put(asset.storage_key, data, storage_content_type(asset))
     confirmed = store.assets.confirm(asset.id, owner_id, width, height)
-    _discard(storage, key)
+    _discard(storage, asset)
     if confirmed is None:  # deleted while we checked it
-        storage.delete_prefix(asset.storage_key.rsplit("/", 1)[0] + "/")
+        storage.delete_prefix(layout.asset_prefix(asset.id))
         raise asset_not_found()
     return confirmed
-
-
-def delete_asset(store: Store, storage: FileStorage, asset: AssetRecord) -> None:
-    """Files first, then the row: a crash in between leaves a row a retry deletes, never an orphan file."""
-    storage.delete_prefix(f"uploads/{asset.id}/")
-    storage.delete_prefix(f"assets/{asset.id}/")
-    store.assets.delete(asset.id)
 
 
 def storage_content_type(asset: AssetRecord) -> str:
@@ -228,6 +213,6 @@ def _bad_upload(message: str) -> ApiError:
     return validation_error([{"loc": ["upload"], "msg": message, "type": "upload_invalid"}], message=message)
 
 
-def _discard(storage: FileStorage, key: str) -> None:
+def _discard(storage: FileStorage, asset: AssetRecord) -> None:
     # So the client can PUT again (while its URL is valid) and confirm again.
-    storage.delete_prefix(key.rsplit("/", 1)[0] + "/")
+    storage.delete_prefix(layout.upload_prefix(asset.id))

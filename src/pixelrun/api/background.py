@@ -1,5 +1,5 @@
-"""Work an API process does besides answering requests: the callback dispatcher, the reaper
-and the retention janitor.
+"""Work an API process does besides answering requests: the callback dispatcher, and the
+maintenance passes (housekeeping and the retention janitor, pixelrun.maintenance).
 
 All run in every API process; the store makes that safe (deliveries and leases are
 claimed with row locks), so any number of API replicas can run side by side.
@@ -9,37 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import uuid
 from collections.abc import AsyncIterator
 
-from pixelrun.api.janitor import Janitor
+from pixelrun import maintenance
 from pixelrun.callbacks.dispatcher import CallbackDispatcher
 from pixelrun.config import Settings
 from pixelrun.net import NetworkPolicy, OutboundClient
 from pixelrun.storage import FileStorage
-from pixelrun.store import Store, is_unavailable
-
-log = logging.getLogger(__name__)
-
-REAP_INTERVAL_SECONDS = 5.0
-
-
-async def reap_forever(store: Store, interval: float = REAP_INTERVAL_SECONDS) -> None:
-    """Return runs of dead workers to the queue even when every worker is busy."""
-    while True:
-        try:
-            for run_id in await asyncio.to_thread(store.queue.reap_expired):
-                log.warning("run %s: its worker's lease expired; returned to the queue or failed", run_id)
-            for run_id in await asyncio.to_thread(store.deadlines.expire):
-                log.info("run %s: canceled, its Cancel-After deadline passed", run_id)
-            await asyncio.to_thread(store.runs.purge_expired_keys)
-        except Exception as exc:
-            if is_unavailable(exc):
-                log.warning("reaper pass skipped: the store is unavailable")
-            else:
-                log.exception("reaper pass failed")
-        await asyncio.sleep(interval)
+from pixelrun.store import Store
 
 
 def build_dispatcher(settings: Settings, store: Store, storage: FileStorage) -> CallbackDispatcher:
@@ -67,10 +45,13 @@ async def background_tasks(
     dispatcher = build_dispatcher(settings, store, storage)
     tasks = [
         asyncio.create_task(dispatcher.run(), name="callback-dispatcher"),
-        asyncio.create_task(reap_forever(store), name="reaper"),
+        # Runs of dead workers go back to the queue even when every worker is busy.
+        asyncio.create_task(maintenance.for_api(store).run_forever(), name="reaper"),
     ]
     if settings.retention_hours > 0:
-        janitor = Janitor(store, storage, settings.retention_hours, settings.janitor_interval_seconds)
+        janitor = maintenance.Janitor(
+            store, storage, settings.retention_hours, settings.janitor_interval_seconds
+        )
         tasks.append(asyncio.create_task(janitor.run_forever(), name="retention-janitor"))
     try:
         yield dispatcher

@@ -1,6 +1,6 @@
 """A run's stored output and its wire form.
 
-Workers store each output image by storage key (`"key": "runs/<id>/0.png"`); file URLs
+Workers store each output image by storage key (`"key"`, storage/layout.py); file URLs
 are signed and expire, so they are made when the output is read (API, callbacks),
 never stored. `sync_mode` outputs carry their `data:` URI in `url` and have no key.
 """

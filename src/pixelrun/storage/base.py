@@ -1,7 +1,7 @@
 """The file storage interface: what the worker writes outputs to and the API serves from.
 
-Keys are relative POSIX paths (``runs/<run_id>/0.png``) so that the same key names an
-object in a local directory or in an S3 bucket without translation.
+Keys are relative POSIX paths (which ones: storage/layout.py) so that the same key names
+an object in a local directory or in an S3 bucket without translation.
 """
 
 from __future__ import annotations

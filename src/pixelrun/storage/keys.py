@@ -1,8 +1,9 @@
 """Rules for storage keys, shared by every back end so that a key valid here is valid on S3.
 
-An allowlist rather than a denylist: keys are chosen by Pixelrun (``runs/<id>/<n>.<ext>``),
-so refusing everything unusual costs nothing and closes traversal, URL-encoding and
-case-folding tricks at once.
+An allowlist rather than a denylist: keys are chosen by Pixelrun (storage/layout.py), so
+refusing everything unusual costs nothing and closes traversal, URL-encoding and
+case-folding tricks at once. Where each kind of file lives is layout.py's business;
+this module only says which keys any back end accepts.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from pixelrun import maintenance
 from pixelrun.config import Settings
 from pixelrun.engines.registry import MODELS
 from pixelrun.net import NetworkPolicy, OutboundClient
@@ -30,8 +31,6 @@ log = logging.getLogger(__name__)
 
 #: How long a worker waits before trying a store that could not be reached again.
 STORE_RETRY_SECONDS = 1.0
-#: How often an idle worker reaps expired leases and says it is alive.
-HOUSEKEEPING_SECONDS = 2.0
 
 
 class Worker:
@@ -42,7 +41,8 @@ class Worker:
         self.stopping = threading.Event()
         self.store = Store(settings.resolved_database_url)
         self._status = "starting"
-        self._last_housekeeping = 0.0
+        #: Reaping and deadlines between runs and while idle (pixelrun.maintenance).
+        self.housekeeping = maintenance.for_worker(self.store)
 
     def install_signal_handlers(self) -> None:
         def handle(signum: int, _frame: Any) -> None:
@@ -118,7 +118,7 @@ class Worker:
         try:
             while not self.stopping.is_set():
                 try:
-                    self._housekeeping()
+                    self.housekeeping.run_if_due()
                     run = self.store.queue.claim(self.worker_id, models, self.settings.lease_seconds)
                 except Exception as exc:
                     if not is_unavailable(exc):
@@ -130,7 +130,8 @@ class Worker:
                     self.stopping.wait(STORE_RETRY_SECONDS)
                     continue
                 if run is None:
-                    waiter.wait(HOUSEKEEPING_SECONDS)
+                    # Wakes up for housekeeping even when no run arrives.
+                    waiter.wait(self.housekeeping.interval)
                     continue
                 self._status = "busy"
                 self._report("busy")
@@ -178,16 +179,6 @@ class Worker:
             self.store.workers.heartbeat(self.worker_id, status, info)
         except Exception as exc:
             log.warning("worker %s: could not report %s: %s", self.worker_id, status, _first_line(exc))
-
-    def _housekeeping(self) -> None:
-        now = time.monotonic()
-        if now - self._last_housekeeping < HOUSEKEEPING_SECONDS:
-            return
-        self._last_housekeeping = now
-        for run_id in self.store.queue.reap_expired():
-            log.warning("run %s: lease expired, returned to the queue (or failed after max attempts)", run_id)
-        for run_id in self.store.deadlines.expire():
-            log.info("run %s: canceled, its Cancel-After deadline passed", run_id)
 
     def _parent_gone(self) -> bool:
         parent = self.settings.parent_pid

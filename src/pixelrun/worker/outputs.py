@@ -7,12 +7,11 @@ from typing import Any
 from PIL import Image
 
 from pixelrun.media import content_type_for, encode_image, to_data_uri
-from pixelrun.storage import FileStorage
+from pixelrun.storage import FileStorage, layout
 
 
 def output_key(run_id: str, index: int, fmt: str) -> str:
-    extension = "jpg" if fmt == "jpeg" else fmt
-    return f"runs/{run_id}/{index}.{extension}"
+    return layout.run_output_key(run_id, index, "jpg" if fmt == "jpeg" else fmt)
 
 
 def save_outputs(

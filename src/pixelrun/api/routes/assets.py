@@ -8,13 +8,14 @@ from typing import Annotated
 import anyio.to_thread
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from pixelrun import maintenance
 from pixelrun.api import asset_service
 from pixelrun.api.asset_wire import AssetOut, AssetUploadCreate, AssetUploadOut
 from pixelrun.api.deps import CurrentAuth, ServicesDep
 from pixelrun.api.errors import ApiError
 from pixelrun.api.wire import ErrorOut
 from pixelrun.runs import isoformat_utc
-from pixelrun.storage import InvalidKeyError, StorageError, content_type_for, validate_key
+from pixelrun.storage import InvalidKeyError, StorageError, content_type_for, layout, validate_key
 from pixelrun.storage.content_types import normalize_content_type
 from pixelrun.storage.signing import upload_signing_path
 
@@ -89,7 +90,7 @@ def delete_asset(asset_id: str, auth: CurrentAuth, services: ServicesDep) -> Res
     asset = services.store.assets.get(asset_id, auth.owner_id)
     if asset is None:
         raise asset_service.asset_not_found()
-    asset_service.delete_asset(services.store, services.storage, asset)
+    maintenance.delete_asset(services.store, services.storage, asset)
     return Response(status_code=204)
 
 
@@ -112,7 +113,7 @@ async def put_upload(
         expires is not None
         and signature is not None
         and signer is not None
-        and path.startswith("uploads/")
+        and layout.is_upload_key(path)
         and signer.verify(upload_signing_path(path), expires, signature)
     )
     if not valid:

@@ -2,16 +2,15 @@
 callback attempts; keep run records (they carry billing). Uploads never confirmed are
 deleted an hour after their upload URL expired.
 
-Runs in every API process, but a lease in the store lets one replica at a time do a
-pass. A run whose files were deleted keeps its outputs' sizes and types, each marked
-`"expired": true` with `"url": null`, so clients see why there is no link rather than
-getting a dead one. Files go first and the record is marked after, so a crash in between
-leaves a run that the next pass cleans again, never a record that hides a file.
+Runs in every API process (api/background.py), but a lease in the store lets one replica
+at a time do a pass. A run whose files were deleted keeps its outputs' sizes and types,
+each marked `"expired": true` with `"url": null`, so clients see why there is no link
+rather than getting a dead one. Files go first and the record is marked after, so a crash
+in between leaves a run that the next pass cleans again, never a record that hides a file.
 """
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 import uuid
@@ -19,9 +18,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from pixelrun.api.asset_service import delete_asset
+from pixelrun.maintenance.deletion import delete_asset
+from pixelrun.maintenance.schedule import every
 from pixelrun.runs import utc_now
-from pixelrun.storage import FileStorage
+from pixelrun.storage import FileStorage, layout
 from pixelrun.store import Store
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class Janitor:
         self.holder = f"api_{uuid.uuid4().hex[:12]}"
 
     def run_once(self) -> JanitorReport | None:
-        """One pass; None when another replica holds the lease."""
+        """One pass, logged when it deleted anything; None when another replica holds the lease."""
         # The lease outlives a pass by far; a crashed holder's lease lapses after it.
         if not self.store.retention.try_lease(LEASE_NAME, self.holder, max(self.interval * 3, 60.0)):
             return None
@@ -70,7 +70,7 @@ class Janitor:
         report = JanitorReport()
         while batch := self.store.retention.runs_with_files(cutoff, BATCH):
             for run in batch:
-                self.storage.delete_prefix(f"runs/{run.id}/")
+                self.storage.delete_prefix(layout.run_prefix(run.id))
                 self.store.retention.mark_files_expired(run.id, expired_output(run.output))
                 report.runs += 1
         while assets := self.store.assets.created_before(cutoff, BATCH):
@@ -82,19 +82,15 @@ class Janitor:
                 delete_asset(self.store, self.storage, asset)
                 report.assets += 1
         report.callback_attempts = self.store.retention.delete_callback_attempts(cutoff)
+        if report.runs or report.assets or report.callback_attempts:
+            log.info(
+                "retention: deleted the files of %d run(s), %d asset(s), %d callback attempt(s)",
+                report.runs,
+                report.assets,
+                report.callback_attempts,
+            )
         return report
 
     async def run_forever(self) -> None:
-        while True:
-            try:
-                report = await asyncio.to_thread(self.run_once)
-                if report and (report.runs or report.assets or report.callback_attempts):
-                    log.info(
-                        "retention: deleted the files of %d run(s), %d asset(s), %d callback attempt(s)",
-                        report.runs,
-                        report.assets,
-                        report.callback_attempts,
-                    )
-            except Exception:
-                log.exception("retention pass failed; trying again later")
-            await asyncio.sleep(self.interval)
+        """A pass every `interval` seconds until canceled (for an API process's event loop)."""
+        await every(self.interval, "retention", self.run_once)

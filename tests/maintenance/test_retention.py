@@ -16,15 +16,19 @@ from PIL import Image
 from sqlalchemy import func, insert, select
 
 from pixelrun.api import create_app
-from pixelrun.api.janitor import Janitor
+from pixelrun.config import Settings
+from pixelrun.maintenance import Janitor
+from pixelrun.maintenance.retention import LEASE_NAME
 from pixelrun.runs import RunStatus, utc_now
 from pixelrun.storage import FileStorage, LocalFileStorage, UrlSigner, storage_from_settings
 from pixelrun.store import Store
 from pixelrun.store.tables import callback_attempts, callback_deliveries
 
-from .conftest import BASE_URL, MODEL, Backend, Caller, valid_input
+from .conftest import BASE_URL, MODEL, Caller, valid_input
 
 RETENTION_SECONDS = 1.0
+#: Holds the janitor's lease while a test sets things up, as another replica would.
+OTHER_REPLICA = "api_other_replica"
 
 
 def png() -> bytes:
@@ -34,23 +38,23 @@ def png() -> bytes:
 
 
 @pytest.fixture(params=["local", "s3"])
-def storage(request: pytest.FixtureRequest, backend: Backend, tmp_path: Path) -> FileStorage:
+def storage(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) -> FileStorage:
     if request.param == "local":
         return LocalFileStorage(tmp_path / "files", BASE_URL, UrlSigner(b"r" * 32))
     bucket = request.getfixturevalue("s3_server").new_bucket()
-    settings = backend.settings.model_copy(update={"storage_url": f"s3://{bucket}", "file_urls": "api"})
-    return storage_from_settings(settings)
+    return storage_from_settings(
+        settings.model_copy(update={"storage_url": f"s3://{bucket}", "file_urls": "api"})
+    )
 
 
 @pytest.fixture
-def client(backend: Backend, store: Store, storage: FileStorage, tmp_path: Path) -> Iterator[TestClient]:
-    settings = backend.settings.model_copy(
-        update={
-            "data_dir": tmp_path,
-            "retention_hours": RETENTION_SECONDS / 3600,
-            "janitor_interval_seconds": 0.2,
-        }
+def client(settings: Settings, store: Store, storage: FileStorage) -> Iterator[TestClient]:
+    """The app, its janitor held off by another replica's lease until the test releases it:
+    on a loaded machine, setting up takes longer than the retention."""
+    settings = settings.model_copy(
+        update={"retention_hours": RETENTION_SECONDS / 3600, "janitor_interval_seconds": 0.2}
     )
+    assert store.retention.try_lease(LEASE_NAME, OTHER_REPLICA, 600)
     with TestClient(create_app(settings, store, storage), base_url=BASE_URL) as test_client:
         yield test_client
 
@@ -129,6 +133,8 @@ def test_old_files_assets_and_attempts_go_records_stay(
         client.post(f"/v1/asset-uploads/{asset_id}/confirmations", headers=caller.headers).status_code == 201
     )
 
+    # Set up: now the app's janitor may take the lease and do its passes.
+    store.retention.release_lease(LEASE_NAME, OTHER_REPLICA)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         run = client.get(f"/v1/runs/{run_id}", headers=caller.headers)
