@@ -142,6 +142,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     args.sizes = args.sizes or ([1024, 512] if full else [256, 128])
     if any(size % 16 or size < (MIN_SIDE if full else 64) for size in args.sizes):
         parser.error(f"sizes must be multiples of 16, at least {MIN_SIDE} at full scale (the API's limit)")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: torch sees no CUDA device (use --scale tiny on a CPU)")
     if (args.cpu_offload or args.group_offload) and not args.device.startswith("cuda"):
         parser.error("--cpu-offload and --group-offload need a CUDA device")
     if args.cpu_offload and args.group_offload:

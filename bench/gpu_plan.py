@@ -36,8 +36,9 @@ CALL_FIXED_S = 1.0
 CALL_PER_REFERENCE_S = 0.5
 #: The first call of a process: CUDA kernels load, cuBLAS/cuDNN pick their algorithms.
 FIRST_CALL_S = 15.0
-#: pip install --no-deps of ~10 MB of wheels from bench/wheels/ (diffusers: ~1,000 files).
-INSTALL_S = 30.0
+#: pip install --no-deps --target of the 6 wheels (~9 MB; diffusers ~1,000 files): 8 s measured on
+#: the 2-core test machine under load.
+INSTALL_S = 15.0
 #: Python start and imports of torch, diffusers, transformers, peft: 7 s on the 2-core test
 #: machine; a fresh GPU machine reads a cold disk.
 IMPORT_S = 20.0
@@ -293,7 +294,11 @@ class Plan:
         return {
             "install_s": self.install_s,
             "chunks": {
-                c.name: {"total_s": self.chunk_s(c), "phases": dict(chunk_phases(c))} for c in self.chunks
+                c.name: {
+                    "total_s": round(self.chunk_s(c), 1),
+                    "phases": {name: round(seconds, 1) for name, seconds in chunk_phases(c)},
+                }
+                for c in self.chunks
             },
         }
 

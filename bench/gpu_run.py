@@ -121,6 +121,8 @@ def run_chunk(chunk: Chunk, scale: str, results: Path, site: Path | None, timeou
         *("--label", chunk.name, "--json", str(results / f"{chunk.name}.json")),
         *("--launched-at", f"{launched:.3f}"),
     ]
+    estimate = Plan((chunk,), install=False).chunk_s(chunk)
+    print(f"=== {chunk.name}: estimated {estimate:.0f} s, {timeout_s:.0f} s of the budget left", flush=True)
     print(f"=== {chunk.name}: {' '.join(command[2:])}", flush=True)
     started = time.monotonic()
     with (results / f"{chunk.name}.log").open("w") as log:
