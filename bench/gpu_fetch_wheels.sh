@@ -3,7 +3,7 @@
 #
 # The GPU machine has no internet. It has Python 3.12 with torch 2.11 (CUDA 13), transformers
 # 5.17, accelerate, peft, safetensors, huggingface-hub, numpy, pillow, but no diffusers,
-# pydantic or torchao. Copy the checkout with bench/wheels/ over (about 12 MB of wheels) and
+# pydantic or torchao. Copy the checkout with bench/wheels/ over (about 13 MB of wheels) and
 # run bench/gpu_run.sh there.
 #
 #   bench/gpu_fetch_wheels.sh                    # Python 3.12, linux x86_64
@@ -23,6 +23,9 @@ mkdir -p "$DEST"
 
 PACKAGES=(
   "diffusers==0.42.1"
+  # the machine has a peft of its own; this one is the version diffusers' LoRA loading was
+  # tested with here (the Lightning adapter is loaded before the first row)
+  "peft==0.21.2"
   # this project's engine schema (pydantic) and what pydantic needs beyond the standard library
   "pydantic==2.14.4" "pydantic-core==2.50.5" "annotated-types==0.8.0" "typing-inspection==0.4.5"
   "typing-extensions==4.16.0"

@@ -99,8 +99,10 @@ def install(record: RunRecord, needs_torchao: bool) -> Path | None:
     }
     record.write()
     if completed.returncode != 0:
+        python = f"{sys.version_info.major}.{sys.version_info.minor}"
         raise SystemExit(
-            f"installing {len(wheels)} wheels from {WHEELS} failed (exit {completed.returncode})"
+            f"installing {len(wheels)} wheels from {WHEELS} failed (exit {completed.returncode}); this is "
+            f"Python {python}: fetch them for it with PYTHON_VERSION={python} bench/gpu_fetch_wheels.sh"
         )
     print(f"phase install: {seconds:.1f} s ({len(wheels)} wheels into {target})", flush=True)
     return target
