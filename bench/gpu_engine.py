@@ -29,27 +29,34 @@ Time split: hooks on the components (forward of the text encoder and transformer
 synchronisation to the run. "s/step" is the denoising loop (first transformer call to the
 last step's end) divided by the steps. Skipped passes of the cache levels still count in
 the transformer's time; only full passes count FLOPs.
+
+Rows run per reference count in bench/gpu_plan.py's order: the first level (the headline),
+then the Lightning rows, then the other levels. Each phase (import, build, lightning-lora,
+compile, flop-check, matmul-peak, then warm-up and measure of every row) is printed as it
+ends and kept in `--json`, which is rewritten after every phase and row: a run cut short
+keeps what it measured (`"complete": false`). bench/gpu_run.sh runs this script per chunk.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import tempfile
 import time
-from dataclasses import asdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from gpu_engine_build import build, match_template_prefix, random_lightning_lora
 from gpu_engine_flops import ForwardFlops, matmul_peak_tflops
 from gpu_engine_measure import GUIDANCE_SCALE, MIN_SIDE, measure, parameters, reference_images
-from gpu_engine_report import GIB, Row, format_table, summarise
-from gpu_engine_timing import Clock, ComponentTimer
+from gpu_engine_report import GIB, JsonReport, Row, add_ratios_to_none, format_table, summarise
+from gpu_engine_timing import Clock, ComponentTimer, Phases
+from gpu_plan import row_label, run_order
 from pixelrun.engines.qwen_image_edit import Acceleration
 from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
 from pixelrun.engines.qwen_image_edit.loading import check_quantization, quiet_library_progress_bars
@@ -114,6 +121,11 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
         "--no-base", action="store_true", help="skip the base (CFG) rows: only the Lightning rows"
     )
     parser.add_argument("--label", default="", help="a name for this configuration, kept in the JSON")
+    parser.add_argument(
+        "--launched-at",
+        type=float,
+        help="time.time() when the driver started this process: records the 'import' phase",
+    )
     args = parser.parse_args(argv)
 
     if args.scale is None:
@@ -130,6 +142,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     args.sizes = args.sizes or ([1024, 512] if full else [256, 128])
     if any(size % 16 or size < (MIN_SIDE if full else 64) for size in args.sizes):
         parser.error(f"sizes must be multiples of 16, at least {MIN_SIDE} at full scale (the API's limit)")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: torch sees no CUDA device (use --scale tiny on a CPU)")
     if (args.cpu_offload or args.group_offload) and not args.device.startswith("cuda"):
         parser.error("--cpu-offload and --group-offload need a CUDA device")
     if args.cpu_offload and args.group_offload:
@@ -147,86 +161,87 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    started = time.perf_counter()
-    pipeline, areas = build(args, device)
-    clock.sync()
-    build_s = time.perf_counter() - started
+    rows: list[Row] = []
+    peak = 0.0
+    report = JsonReport(args.json, header(args, device))
+
+    def write_partial() -> None:
+        report.write(summarised(rows, peak), phases.records, complete=False)
+
+    def add_row(row: Row) -> None:
+        rows.append(row)
+        write_partial()
+
+    phases = Phases(clock, on_record=write_partial)
+    if args.launched_at is not None:
+        # From the moment the driver launched this process: Python's start and the imports.
+        phases.add("import", time.time() - args.launched_at)
+
+    with phases.timed("build"):
+        pipeline, areas = build(args, device)
     drop_index = match_template_prefix(pipeline)
     dtype = pipeline.transformer.dtype
     weights_gib = torch.cuda.memory_allocated(device) / GIB if clock.cuda else None
+    report.fields.update(
+        dtype=str(dtype), reference_areas=list(areas), template_drop_index=drop_index, weights_gib=weights_gib
+    )
 
     scratch = tempfile.TemporaryDirectory()
+    started = time.perf_counter()
     lightning_lora = (
         random_lightning_lora(pipeline, args.scale, Path(scratch.name)) if args.lightning_steps else None
     )
+    # The engine loads the Lightning adapter into the transformer (PEFT): part of that phase.
     engine = QwenImageEditEngine(
         pipeline, reference_areas=areas, safety_checker=None, lightning_lora=lightning_lora
     )
-    compile_s = None
-    if args.compile:
-        started = time.perf_counter()
-        engine.compile()
-        engine.warm_up([(max(size, MIN_SIDE), max(size, MIN_SIDE)) for size in args.sizes])
+    if lightning_lora is not None:
         clock.sync()
-        compile_s = time.perf_counter() - started
-        print(f"compiled and warmed up in {compile_s:.1f} s", flush=True)
+        phases.add("lightning-lora", time.perf_counter() - started)
+    if args.compile:
+        with phases.timed("compile"):
+            engine.compile()
+            engine.warm_up([(max(size, MIN_SIDE), max(size, MIN_SIDE)) for size in args.sizes])
+        report.fields["compile_s"] = phases.records[-1]["s"]
     timer = ComponentTimer(pipeline, clock)
-    flops = ForwardFlops(pipeline.transformer.config)
-    if args.scale == "full":
-        flops.check_against_flops_bench()  # a few seconds on the meta device
-    peak_before, matmul_n = matmul_peak_tflops(device, dtype, clock)
+    with phases.timed("flop-check"):
+        flops = ForwardFlops(pipeline.transformer.config)
+        if args.scale == "full":
+            flops.check_against_flops_bench()  # a few seconds on the meta device
+    with phases.timed("matmul-peak"):
+        peak_before, matmul_n = matmul_peak_tflops(device, dtype, clock)
+    peak = peak_before
+    report.fields["matmul_peak_tflops"] = {"used": peak, "start": peak_before, "end": None, "n": matmul_n}
 
-    device_name = torch.cuda.get_device_name(device) if clock.cuda else platform.processor() or "cpu"
     print(
-        f"scale {args.scale} on {device} ({device_name}), {dtype}, {args.steps} steps, CFG {GUIDANCE_SCALE}, "
-        f"{args.repeats} timed call(s) per row after a {args.warmup_steps}-step warm-up, "
-        f"{torch.get_num_threads()} CPU thread(s)"
+        f"scale {args.scale} on {device} ({report.fields['device_name']}), {dtype}, {args.steps} steps, "
+        f"CFG {GUIDANCE_SCALE}, {args.repeats} timed call(s) per row after a {args.warmup_steps}-step "
+        f"warm-up, {torch.get_num_threads()} CPU thread(s)"
     )
     print(
-        f"built in {build_s:.1f} s"
-        + (f", weights {weights_gib:.1f} GiB on the GPU" if weights_gib is not None else "")
-        + f"; reference areas {areas[0]}/{areas[1]} px; template prefix dropped: {drop_index} tokens "
+        (f"weights {weights_gib:.1f} GiB on the GPU; " if weights_gib is not None else "")
+        + f"reference areas {areas[0]}/{areas[1]} px; template prefix dropped: {drop_index} tokens "
         f"(byte-level; the real tokenizer: {REAL_PREFIX_TOKENS})",
         flush=True,
     )
 
-    rows: list[Row] = []
     try:
-        for size in args.sizes:
-            for count in args.references:
-                images = reference_images(count, size)
-                runs = [] if args.no_base else [(level, args.steps, "base") for level in args.levels]
-                runs += [("none", steps, "lightning") for steps in args.lightning_steps]
-                for level, steps, variant in runs:
-                    lightning = variant == "lightning"
-                    guidance = 1.0 if lightning else GUIDANCE_SCALE
-                    warm = time.perf_counter()
-                    engine.edit(
-                        parameters(level, size, min(steps, args.warmup_steps), guidance),
-                        images,
-                        lightning=lightning,
-                    )
-                    clock.sync()
-                    row = Row(level, count, size, steps, warmup_s=time.perf_counter() - warm, variant=variant)
-                    request = parameters(level, size, steps, guidance)
-                    for _ in range(args.repeats):
-                        row.measurements.append(measure(engine, timer, flops, request, images, lightning))
-                    rows.append(row)
-                    print(
-                        f"  {variant} {level} × {count} ref × {size}², {steps} steps: "
-                        f"{row.measurements[-1].end_to_end_s:.2f} s",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+        run_rows(args, engine, timer, flops, phases, on_row=add_row)
     finally:
         timer.close()
         scratch.cleanup()
 
     # Measured again at the end: a GPU that heats up clocks down; the higher value is the yardstick.
-    peak_after, _ = matmul_peak_tflops(device, dtype, clock)
+    with phases.timed("matmul-peak-end"):
+        peak_after, _ = matmul_peak_tflops(device, dtype, clock)
     peak = max(peak_before, peak_after)
-    for row in rows:
-        row.summary = summarise(row, peak)
+    report.fields["matmul_peak_tflops"] = {
+        "used": peak,
+        "start": peak_before,
+        "end": peak_after,
+        "n": matmul_n,
+    }
+    summarised(rows, peak)
 
     print()
     print(format_table(rows))
@@ -237,51 +252,84 @@ def main(argv: list[str] | None = None) -> int:
         "that ran / peak (bench/flops.py); ×LB = e2e s / LB s. img+txt tok: image tokens (output + "
         "references) + text tokens of the conditional/negative branch; vs none: e2e speed-up."
     )
-
+    report.write(rows, phases.records, complete=True)
     if args.json:
-        report = {
-            "label": args.label,
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "scale": args.scale,
-            "device": str(device),
-            "device_name": device_name,
-            "dtype": str(dtype),
-            "torch": torch.__version__,
-            "steps": args.steps,
-            "warmup_steps": args.warmup_steps,
-            "repeats": args.repeats,
-            "cpu_threads": torch.get_num_threads(),
-            "guidance_scale": GUIDANCE_SCALE,
-            "reference_areas": list(areas),
-            "template_drop_index": drop_index,
-            "attention_backend": args.attention_backend,
-            "cpu_offload": args.cpu_offload,
-            "group_offload": args.group_offload,
-            "quantize": args.quantize,
-            "compile": args.compile,
-            "compile_s": compile_s,
-            "lightning_steps": args.lightning_steps,
-            "build_s": build_s,
-            "weights_gib": weights_gib,
-            "matmul_peak_tflops": {"used": peak, "start": peak_before, "end": peak_after, "n": matmul_n},
-            "rows": [
-                {
-                    "level": r.level,
-                    "variant": r.variant,
-                    "references": r.references,
-                    "size": r.size,
-                    "steps": r.steps,
-                    "warmup_s": r.warmup_s,
-                    **r.summary,
-                    "measurements": [asdict(m) for m in r.measurements],
-                }
-                for r in rows
-            ],
-        }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
         print(f"wrote {args.json}")
     return 0
+
+
+def run_rows(
+    args: argparse.Namespace,
+    engine: QwenImageEditEngine,
+    timer: ComponentTimer,
+    flops: ForwardFlops,
+    phases: Phases,
+    on_row: Callable[[Row], None],
+) -> None:
+    """Each row: one untimed warm-up call, then `--repeats` timed calls; `on_row` after each."""
+    for size in args.sizes:
+        for count in args.references:
+            images = reference_images(count, size)
+            levels = () if args.no_base else tuple(args.levels)
+            for variant, level, steps in run_order(levels, args.steps, tuple(args.lightning_steps)):
+                lightning = variant == "lightning"
+                guidance = 1.0 if lightning else GUIDANCE_SCALE
+                label = row_label(variant, level, count, steps)
+                if len(args.sizes) > 1:
+                    label = f"{size}² {label}"
+                with phases.timed(f"warm-up {label}"):
+                    warm_up = parameters(level, size, min(steps, args.warmup_steps), guidance)
+                    engine.edit(warm_up, images, lightning=lightning)
+                row = Row(level, count, size, steps, warmup_s=phases.records[-1]["s"], variant=variant)
+                request = parameters(level, size, steps, guidance)
+                with phases.timed(f"measure {label}"):
+                    for _ in range(args.repeats):
+                        row.measurements.append(measure(engine, timer, flops, request, images, lightning))
+                on_row(row)  # on disk before the line below says the row is done
+                last = row.measurements[-1]
+                memory = (
+                    "" if last.peak_memory_bytes is None else f", peak {last.peak_memory_bytes / GIB:.1f} GiB"
+                )
+                print(
+                    f"  {label}, {size}², {steps} steps: {last.end_to_end_s:.2f} s end to end, "
+                    f"{last.seconds_per_step:.3f} s/step{memory}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+
+def summarised(rows: list[Row], peak: float) -> list[Row]:
+    """The rows with their summaries against `peak` (partial reports use the first peak)."""
+    if peak > 0:
+        for row in rows:
+            row.summary = summarise(row, peak)
+        add_ratios_to_none(rows)
+    return rows
+
+
+def header(args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+    """The JSON's fields known before the build; the run adds the rest as it learns them."""
+    cuda = device.type == "cuda"
+    return {
+        "label": args.label,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "scale": args.scale,
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if cuda else platform.processor() or "cpu",
+        "torch": torch.__version__,
+        "steps": args.steps,
+        "warmup_steps": args.warmup_steps,
+        "repeats": args.repeats,
+        "cpu_threads": torch.get_num_threads(),
+        "guidance_scale": GUIDANCE_SCALE,
+        "attention_backend": args.attention_backend,
+        "cpu_offload": args.cpu_offload,
+        "group_offload": args.group_offload,
+        "quantize": args.quantize,
+        "compile": args.compile,
+        "compile_s": None,
+        "lightning_steps": args.lightning_steps,
+    }
 
 
 if __name__ == "__main__":

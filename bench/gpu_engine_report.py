@@ -1,11 +1,13 @@
 """Result records of gpu_engine.py: one timed call (Measurement), one configuration (Row), the
-summary of a row's calls against the measured peak, and the printed table.
+summary of a row's calls against the measured peak, the printed table and the JSON file.
 """
 
 from __future__ import annotations
 
+import json
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 GIB = 1024**3
@@ -88,6 +90,54 @@ def summarise(row: Row, peak_tflops: float) -> dict[str, Any]:
     }
 
 
+def add_ratios_to_none(rows: list[Row]) -> None:
+    """Each row's end-to-end time over the base `none` row's with the same references and size
+    (regular/high: the cache levels' cost; Lightning: its cost against a full CFG request)."""
+    baseline = {
+        (r.references, r.size): r.summary["end_to_end_s"]
+        for r in rows
+        if r.level == "none" and r.variant == "base" and r.summary
+    }
+    for row in rows:
+        none_s = baseline.get((row.references, row.size))
+        row.summary["end_to_end_ratio_to_none"] = row.summary["end_to_end_s"] / none_s if none_s else None
+
+
+class JsonReport:
+    """The run's JSON, rewritten after every phase and row (write, then rename): a run that is
+    cut short keeps on disk what it measured so far, with `complete: false`."""
+
+    def __init__(self, path: Path | None, header: dict[str, Any]) -> None:
+        self.path = path
+        self.fields = dict(header)
+
+    def write(self, rows: list[Row], phases: list[dict[str, Any]], complete: bool) -> None:
+        if self.path is None:
+            return
+        report = {
+            **self.fields,
+            "complete": complete,
+            "phases": phases,
+            "rows": [
+                {
+                    "level": r.level,
+                    "variant": r.variant,
+                    "references": r.references,
+                    "size": r.size,
+                    "steps": r.steps,
+                    "warmup_s": r.warmup_s,
+                    **r.summary,
+                    "measurements": [asdict(m) for m in r.measurements],
+                }
+                for r in rows
+            ],
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        staging = self.path.with_suffix(".partial")
+        staging.write_text(json.dumps(report, indent=2))
+        staging.replace(self.path)
+
+
 # --------------------------------------------------------------------------- output
 
 
@@ -115,15 +165,10 @@ COLUMNS = (
 def format_table(rows: list[Row]) -> str:
     header = " ".join(f"{name:{spec}}" for name, spec in COLUMNS)
     lines = [header, "-" * len(header)]
-    baseline = {
-        (r.references, r.size): r.summary["end_to_end_s"]
-        for r in rows
-        if r.level == "none" and r.variant == "base"
-    }
     for row in rows:
         s = row.summary
         text = "/".join(str(t) for t in s["text_tokens"])
-        none_s = baseline.get((row.references, row.size))
+        ratio = s.get("end_to_end_ratio_to_none")
         cells = (
             row.level,
             row.references,
@@ -140,7 +185,7 @@ def format_table(rows: list[Row]) -> str:
             "n/a" if s["peak_memory_gib"] is None else f"{s['peak_memory_gib']:.1f}",
             f"{s['lower_bound_s']:.2f}",
             "n/a" if s["ratio_to_lower_bound"] is None else f"{s['ratio_to_lower_bound']:.1f}",
-            "n/a" if none_s is None else f"{none_s / s['end_to_end_s']:.2f}×",
+            "n/a" if ratio is None else f"{1 / ratio:.2f}×",
             row.variant,
         )
         lines.append(" ".join(f"{cell:{spec}}" for cell, (_, spec) in zip(cells, COLUMNS, strict=True)))

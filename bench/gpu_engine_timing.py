@@ -1,12 +1,14 @@
-"""Timing hooks of gpu_engine.py: a clock (CUDA events on a GPU, perf_counter on a CPU) and hooks
-on the pipeline's components that mark where the text encoder, the VAE and each transformer
-call start and end, and which transformer calls were full passes.
+"""Timing of gpu_engine.py: a clock (CUDA events on a GPU, perf_counter on a CPU), hooks on the
+pipeline's components that mark where the text encoder, the VAE and each transformer call
+start and end, and which transformer calls were full passes, and the wall clock of each phase.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,3 +146,25 @@ class ComponentTimer:
         # The wrappers are instance attributes; deleting them uncovers the class methods.
         del self._vae.encode
         del self._vae.decode
+
+
+class Phases:
+    """Wall-clock seconds of each phase of a run (import, build, warm-up, measure, ...), printed as
+    each ends and kept for the JSON under the names bench/gpu_plan.py estimates."""
+
+    def __init__(self, clock: Clock, on_record: Callable[[], None]) -> None:
+        self.clock = clock
+        self.records: list[dict[str, Any]] = []
+        self._on_record = on_record
+
+    def add(self, name: str, seconds: float) -> None:
+        self.records.append({"name": name, "s": round(seconds, 3)})
+        print(f"phase {name}: {seconds:.1f} s", file=sys.stderr, flush=True)
+        self._on_record()
+
+    @contextlib.contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        self.clock.sync()
+        self.add(name, time.perf_counter() - started)
