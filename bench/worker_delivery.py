@@ -51,6 +51,7 @@ from pixelrun.store import NewRun, Store
 from pixelrun.worker.delivery import OutputDelivery
 from pixelrun.worker.executor import ExecutorConfig, RunExecutor
 from pixelrun.worker.inputs import InputLimits
+from pixelrun.worker.served_models import served_models
 
 WORKER_ID = "wrk_bench"
 TARGET_MS = 60
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="pixelrun-bench-delivery-"))
     settings = Settings(data_dir=workdir, weights="tiny", device="cpu")
     print("loading the tiny engine ...", file=sys.stderr)
-    engine = build_engine(settings, settings.models)
+    engine = build_engine(settings, served_models(settings))
     if args.outputs == "noisy":
         engine = NoisyOutputs(engine)
     store = Store(f"sqlite:///{workdir / 'pixelrun.db'}")

@@ -41,5 +41,6 @@ class Receiver(BaseHTTPRequestHandler):
 
 if __name__ == "__main__":
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 9000
+    server = HTTPServer(("127.0.0.1", port), Receiver)  # bound before it says so
     print(f"listening on 127.0.0.1:{port}", flush=True)
-    HTTPServer(("127.0.0.1", port), Receiver).serve_forever()
+    server.serve_forever()

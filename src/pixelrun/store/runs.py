@@ -119,7 +119,7 @@ class RunsRepo:
     async def get_with_position_on_loop(
         self, reads: LoopReads, run_id: str, owner_id: str | None = None
     ) -> tuple[RunRecord, int | None] | None:
-        """`get_with_position` awaited on the event loop (db/loop_reads.py says why)."""
+        """`get_with_position` awaited on the event loop (store/db/loop_reads.py says why)."""
         query, params = self._read_statement(run_id, owner_id)
         return _with_position(await reads.first_mapping(query, params))
 
