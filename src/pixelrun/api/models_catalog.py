@@ -15,7 +15,7 @@ from pixelrun.api.wire import AvailabilityOut, ModelOut, PricingOut
 from pixelrun.engines.model_spec import ModelSpec
 from pixelrun.engines.registry import MODELS
 from pixelrun.runs import PRICE_PER_MEGAPIXEL
-from pixelrun.store.availability import ModelFailure
+from pixelrun.store import ModelFailure
 
 
 @dataclass(frozen=True)

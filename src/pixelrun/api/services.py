@@ -24,8 +24,7 @@ from pixelrun.api.streaming import StreamEvents, StreamHub
 from pixelrun.callbacks import CallbackDispatcher
 from pixelrun.config import Settings
 from pixelrun.storage import FileStorage, storage_from_settings
-from pixelrun.store import Store
-from pixelrun.store.db.loop_reads import LoopReads
+from pixelrun.store import LoopReads, Store
 
 
 @dataclass(frozen=True)

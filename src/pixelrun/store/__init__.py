@@ -4,7 +4,9 @@ One import surface: `Store` (its repositories are attributes, see store.py), eve
 record type, the store's errors and the constants callers compare with.
 """
 
+from pixelrun.store.db.cursor import CURSOR_PATTERN
 from pixelrun.store.db.database import create_engine_for, normalize_url
+from pixelrun.store.db.loop_reads import LoopReads
 from pixelrun.store.db.migrate import current_revision, head_revision, migrate
 from pixelrun.store.db.notify import CHANNEL, QueueWaiter
 from pixelrun.store.deadlines import DEADLINE_EXCEEDED
@@ -55,14 +57,18 @@ from pixelrun.store.records import (
 from pixelrun.store.store import Store
 from pixelrun.store.stream import CHANNEL as STREAM_CHANNEL
 from pixelrun.store.tables import metadata
+from pixelrun.store.workers import DEFAULT_FRESH_WITHIN_SECONDS, WORKER_STATUSES
 
 __all__ = [
     "CHANNEL",
+    "CURSOR_PATTERN",
     "DEADLINE_EXCEEDED",
     "DEFAULT_CALLBACK_ATTEMPTS",
+    "DEFAULT_FRESH_WITHIN_SECONDS",
     "MAX_IDEMPOTENCY_KEY_LENGTH",
     "STREAM_CHANNEL",
     "WORKER_LOST",
+    "WORKER_STATUSES",
     "ActiveRuns",
     "AssetRecord",
     "AttemptRecord",
@@ -83,6 +89,7 @@ __all__ = [
     "LeaseState",
     "LogLevel",
     "LogRecord",
+    "LoopReads",
     "ModelAvailability",
     "ModelFailure",
     "NewRun",

@@ -17,8 +17,7 @@ from pixelrun.config import Settings
 from pixelrun.engines.registry import MODELS
 from pixelrun.net import NetworkPolicy, OutboundClient
 from pixelrun.storage import storage_from_settings
-from pixelrun.store import Store, is_unavailable
-from pixelrun.store.workers import WorkerStatus
+from pixelrun.store import Store, WorkerStatus, is_unavailable
 from pixelrun.weights.unavailable import WeightsUnavailable
 from pixelrun.worker.delivery import OutputDelivery
 from pixelrun.worker.served_models import served_models

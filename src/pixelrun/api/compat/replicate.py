@@ -28,8 +28,7 @@ from pixelrun.api.services import Services
 from pixelrun.api.streaming.follow import follow_run, parse_last_event_id, sse_response
 from pixelrun.api.wire import HTTP_URL_PATTERN, MAX_CALLBACK_URL_CHARS, RunOut, check_http_url
 from pixelrun.runs import PREDICTION_CALLBACK_FORMAT, build_prediction
-from pixelrun.store import InvalidCursor, RunNotFound, RunRecord
-from pixelrun.store.db.cursor import CURSOR_PATTERN
+from pixelrun.store import CURSOR_PATTERN, InvalidCursor, RunNotFound, RunRecord
 
 PAGE_SIZE = 100
 WEBHOOK_EVENTS = ("start", "output", "logs", "completed")

@@ -24,8 +24,7 @@ from pixelrun.api.wire import (
     StatusOut,
 )
 from pixelrun.runs import STATUS_DESCRIPTIONS, RunStatus
-from pixelrun.store import InvalidCursor, RunNotFound
-from pixelrun.store.db.cursor import CURSOR_PATTERN
+from pixelrun.store import CURSOR_PATTERN, InvalidCursor, RunNotFound
 
 MAX_LIST_LIMIT = 500
 
