@@ -3,7 +3,8 @@
 VENV   ?= .venv
 PYTHON ?= python3
 BIN    := $(VENV)/bin
-PYTEST_ARGS ?= -n 2 -q
+# loadgroup: the container tests (one xdist_group) share one image and their containers.
+PYTEST_ARGS ?= -n 2 --dist loadgroup -q
 
 .PHONY: install serve edit-demo test lint bench-api bench-engine clean
 
