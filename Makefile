@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # loadgroup: the container tests (one xdist_group) share one image and their containers.
 PYTEST_ARGS ?= -n 2 --dist loadgroup -q
 
-.PHONY: install serve edit-demo test lint bench-api bench-engine clean
+.PHONY: install tools serve edit-demo test lint bench-api bench-engine clean
 
 # torch 2.13.0 first: it is the local CPU build; any other torch requirement would make
 # pip download the multi-GB CUDA packages. Then the project, whose `torch>=2.13` is met.
@@ -18,6 +18,15 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# checkov (tests/deploy/test_lint.py) in its own environment: its pinned dependencies
+# conflict with the project's. Pinned itself, so that new checks arrive by choice.
+CHECKOV := .tools/checkov/bin/checkov
+$(CHECKOV):
+	$(PYTHON) -m venv .tools/checkov
+	.tools/checkov/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30
+
+tools: $(CHECKOV)
+
 serve: install
 	$(BIN)/pixelrun serve --weights tiny
 
@@ -25,7 +34,7 @@ edit-demo: install
 	$(BIN)/python -c "from PIL import Image; Image.new('RGB', (320, 240), (40, 120, 200)).save('demo-in.png')"
 	$(BIN)/pixelrun edit --weights tiny --image demo-in.png --prompt "make the sky orange" --size 256x256 --steps 8 -o demo-out.png
 
-test: install
+test: install tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
@@ -39,4 +48,4 @@ bench-engine: install
 	$(BIN)/python bench/gpu_engine.py --scale tiny
 
 clean:
-	rm -rf $(VENV) .pixelrun build *.egg-info
+	rm -rf $(VENV) .tools .pixelrun build *.egg-info

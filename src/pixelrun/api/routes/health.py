@@ -7,7 +7,7 @@ import logging
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from pixelrun.api.deps import StorageDep, StoreDep
+from pixelrun.api.deps import SettingsDep, StorageDep, StoreDep
 from pixelrun.api.errors import error_response
 from pixelrun.api.middleware import STORE_RETRY_AFTER_SECONDS
 from pixelrun.api.models_catalog import CATALOG
@@ -40,7 +40,7 @@ async def health() -> HealthOut:
     summary="Readiness: store, storage and workers",
     responses={503: {"model": NotReadyOut, "description": "UNAVAILABLE, with the checks"}},
 )
-def readiness(store: StoreDep, storage: StorageDep) -> ReadinessOut | JSONResponse:
+def readiness(store: StoreDep, storage: StorageDep, settings: SettingsDep) -> ReadinessOut | JSONResponse:
     store_check = _check_store(store)
     storage_check = _check_storage(storage)
     workers_check = (
@@ -49,7 +49,10 @@ def readiness(store: StoreDep, storage: StorageDep) -> ReadinessOut | JSONRespon
         else WorkersCheckOut(ok=False, detail="store unavailable", ready={})
     )
     checks = ReadinessChecks(store=store_check, storage=storage_check, workers=workers_check)
-    if store_check.ok and storage_check.ok and workers_check.ok:
+    # Workers started on demand (scaled from zero, docs/deployment.md): none running is normal,
+    # and a replica taken out of the load balancer for it could never queue the run that starts one.
+    workers_ok = workers_check.ok or not settings.readiness_requires_worker
+    if store_check.ok and storage_check.ok and workers_ok:
         return ReadinessOut(checks=checks)
     failing = [name for name, check in checks if not check.ok]
     return error_response(
