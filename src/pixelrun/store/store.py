@@ -38,6 +38,7 @@ from pixelrun.store.records import (
 from pixelrun.store.retention_repo import RetentionRepo
 from pixelrun.store.run_reads import RunReads
 from pixelrun.store.shared_settings import SharedSettingsRepo
+from pixelrun.store.storage_identities import StorageIdentitiesRepo
 from pixelrun.store.stream import StreamRepo
 
 
@@ -58,6 +59,7 @@ class Store:
         self.run_reads = RunReads(engine)
         self.availability = AvailabilityRepo(engine)
         self.metrics = MetricsRepo(engine)
+        self.storage_identities = StorageIdentitiesRepo(engine)
 
     @property
     def backend(self) -> str:

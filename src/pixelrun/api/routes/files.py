@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
-from pixelrun.api.deps import StorageDep
+from pixelrun.api.deps import StorageDep, StoreDep
 from pixelrun.api.errors import ApiError
 from pixelrun.api.wire import ErrorOut
 from pixelrun.storage import LocalFileStorage, StorageError, StoredFileNotFoundError, validate_key
+from pixelrun.storage.identity import elsewhere
 
 router = APIRouter(tags=["files"])
 
@@ -22,6 +23,13 @@ _CHUNK = 64 * 1024
 def _not_found() -> ApiError:
     # One answer for a bad, expired or missing file: a caller learns nothing by probing.
     return ApiError(404, "NOT_FOUND", "File not found, or its link has expired or is invalid.")
+
+
+def _quietly(check: Callable[[], str | None]) -> str | None:
+    try:
+        return check()
+    except Exception:  # the store may be down: the plain answer then
+        return None
 
 
 @router.get(
@@ -36,6 +44,7 @@ def _not_found() -> ApiError:
 def get_file(
     path: Annotated[str, Path(description="The storage key, e.g. runs/<id>/0.png")],
     storage: StorageDep,
+    store: StoreDep,
     expires: Annotated[str | None, Query(description="Unix time the link expires at.")] = None,
     signature: Annotated[str | None, Query(description="The link's signature.")] = None,
 ) -> Response:
@@ -46,7 +55,12 @@ def get_file(
     try:
         validate_key(path)
         stat = storage.stat(path)
-    except (StoredFileNotFoundError, StorageError):
+    except StoredFileNotFoundError:
+        # A valid link to a file this storage lacks: say so when other processes of the
+        # deployment write elsewhere (docs/deployment.md, "Settings that must agree").
+        message = _quietly(lambda: elsewhere(storage, store.storage_identities))
+        raise (ApiError(404, "NOT_FOUND", message) if message else _not_found()) from None
+    except StorageError:
         raise _not_found() from None
     headers = {
         # Cacheable until the link expires, but only by the client that holds the link.

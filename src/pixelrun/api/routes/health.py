@@ -22,6 +22,7 @@ from pixelrun.api.wire import (
 )
 from pixelrun.runs import isoformat_utc
 from pixelrun.storage import FileStorage
+from pixelrun.storage.identity import mismatch
 from pixelrun.store import Store
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ async def health() -> HealthOut:
 def readiness(store: StoreDep, storage: StorageDep, settings: SettingsDep) -> ReadinessOut | JSONResponse:
     store_check = _check_store(store)
     storage_check = _check_storage(storage)
+    if storage_check.ok and store_check.ok:
+        storage_check = _check_storage_is_shared(store, storage)
     workers_check = (
         _check_workers(store)
         if store_check.ok
@@ -80,6 +83,18 @@ def _check_storage(storage: FileStorage) -> CheckOut:
         log.warning("readiness: storage check failed: %s", exc)
         return CheckOut(ok=False, detail=type(exc).__name__)
     return CheckOut(ok=True)
+
+
+def _check_storage_is_shared(store: Store, storage: FileStorage) -> CheckOut:
+    """Processes sharing the store must share file storage too (docs/deployment.md)."""
+    try:
+        problem = mismatch(storage, store.storage_identities)
+    except Exception as exc:
+        log.warning("readiness: storage identity check failed: %s", exc)
+        return CheckOut(ok=False, detail=type(exc).__name__)
+    if problem:
+        log.warning("readiness: %s", problem)
+    return CheckOut(ok=problem is None, detail=problem)
 
 
 def _check_workers(store: Store) -> WorkersCheckOut:
