@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -67,7 +68,7 @@ class BuildPlan:
         volumes: list[str] = []
         wheels = [
             path
-            for folder in os.environ.get("PIP_FIND_LINKS", "").split()
+            for folder in (_pip_setting("find-links") or "").split()
             for path in sorted(glob.glob(os.path.join(folder, "torch-*+cpu-cp311-*.whl")))
         ]
         if wheels:
@@ -78,7 +79,7 @@ class BuildPlan:
         else:
             args["TORCH_INDEX_URL"] = CPU_TORCH_INDEX
         # A CA bundle that this machine's pip trusts (an egress proxy's, say) reaches pip in the build.
-        ca = os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE")
+        ca = _pip_setting("cert") or os.environ.get("SSL_CERT_FILE")
         if ca and Path(ca).is_file():
             volumes.append(f"{ca}:{BUILD_CA}:ro")
             args["PIP_CERT"] = BUILD_CA
@@ -107,6 +108,17 @@ class BuildPlan:
         for name, value in self.build_args.items():
             command += ["--build-arg", f"{name}={value}"]
         return [*command, str(ROOT)]
+
+
+def _pip_setting(name: str) -> str | None:
+    """This machine's pip setting `name`: its PIP_* variable, else pip's configuration files."""
+    value = os.environ.get(f"PIP_{name.upper().replace('-', '_')}")
+    if value:
+        return value
+    found = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "get", f"global.{name}"], capture_output=True, text=True
+    )
+    return (found.stdout.strip() or None) if found.returncode == 0 else None
 
 
 @contextlib.contextmanager
