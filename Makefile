@@ -3,8 +3,7 @@
 VENV   ?= .venv
 PYTHON ?= python3
 BIN    := $(VENV)/bin
-# loadgroup: the container tests (one xdist_group) share one image and their containers.
-PYTEST_ARGS ?= -n 2 --dist loadgroup -q
+PYTEST_ARGS ?= -n 2 -q
 
 .PHONY: install tools serve edit-demo test lint bench-api bench-engine clean
 

@@ -1,6 +1,9 @@
 """One container, the image's default command (`pixelrun serve` with one worker, tiny
 weights, CPU torch): the README's curl flow through the published port, the output
-downloads, other commands run in the same image, and a stop is clean and quick."""
+downloads, other commands run in the same image, and a stop is clean and quick.
+
+One test over one container, its steps in order (the last one stops it): pytest-xdist
+spreads a module's tests over its workers, and each would start a container of its own."""
 
 from __future__ import annotations
 
@@ -19,12 +22,7 @@ from e2e.server import free_port, wait_for
 
 from .podman import BUILD_TIMEOUT_SECONDS, ROOT, Container, podman
 
-# One xdist worker runs them all, in order, on one container (Makefile: --dist loadgroup).
-pytestmark = [
-    pytest.mark.container,
-    pytest.mark.timeout(BUILD_TIMEOUT_SECONDS + 300),
-    pytest.mark.xdist_group("containers"),
-]
+pytestmark = [pytest.mark.container, pytest.mark.timeout(BUILD_TIMEOUT_SECONDS + 300)]
 
 #: The grace `podman stop` gives before its SIGKILL (whose 137 would fail the exit-code check).
 GRACE_SECONDS = 30
@@ -41,7 +39,7 @@ def readme_curl_flow(base_url: str, key: str) -> tuple[str, str]:
     return create, download
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def server(pixelrun_image: str) -> Iterator[tuple[Container, str]]:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -67,7 +65,16 @@ def server(pixelrun_image: str) -> Iterator[tuple[Container, str]]:
         container.remove()
 
 
-def test_the_readme_curl_flow_answers_through_the_published_port(
+def test_one_container_serves_the_readme_flow_and_stops_cleanly(
+    server: tuple[Container, str], pixelrun_image: str, tmp_path: Path
+) -> None:
+    the_readme_curl_flow_answers_through_the_published_port(server, tmp_path)
+    the_image_is_non_root_with_volumes_a_healthcheck_and_no_build_leftovers(server, pixelrun_image)
+    every_other_command_runs_in_the_same_image(server)
+    a_stop_is_a_clean_exit_within_the_grace_period(server)
+
+
+def the_readme_curl_flow_answers_through_the_published_port(
     server: tuple[Container, str], tmp_path: Path
 ) -> None:
     container, base_url = server
@@ -84,7 +91,7 @@ def test_the_readme_curl_flow_answers_through_the_published_port(
     assert Image.open(io.BytesIO(data)).size == (item["width"], item["height"])
 
 
-def test_the_image_is_non_root_with_volumes_a_healthcheck_and_no_build_leftovers(
+def the_image_is_non_root_with_volumes_a_healthcheck_and_no_build_leftovers(
     server: tuple[Container, str], pixelrun_image: str
 ) -> None:
     container, _ = server
@@ -109,7 +116,7 @@ def test_the_image_is_non_root_with_volumes_a_healthcheck_and_no_build_leftovers
     assert leftovers.stdout.strip() == ""
 
 
-def test_every_other_command_runs_in_the_same_image(server: tuple[Container, str]) -> None:
+def every_other_command_runs_in_the_same_image(server: tuple[Container, str]) -> None:
     container, base_url = server
     created = container.exec("pixelrun", "keys", "create", "--owner", "second")
     assert created.returncode == 0, created.stderr
@@ -120,7 +127,7 @@ def test_every_other_command_runs_in_the_same_image(server: tuple[Container, str
     assert check.returncode == 1 and "nothing-here" in check.stdout + check.stderr
 
 
-def test_a_stop_is_a_clean_exit_within_the_grace_period(server: tuple[Container, str]) -> None:
+def a_stop_is_a_clean_exit_within_the_grace_period(server: tuple[Container, str]) -> None:
     container, _ = server
     code, seconds = container.stop(GRACE_SECONDS)
     # 0: pixelrun exited on SIGTERM (tini reports its 143 as 0); 137 would be the SIGKILL after the grace.

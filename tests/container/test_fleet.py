@@ -2,7 +2,10 @@
 PostgreSQL and an S3 server (moto, on loopback; the containers use the host's network):
 a run succeeds with its output in the bucket; a worker container killed mid-run loses
 nothing; a worker container stopped gracefully mid-run gives its run back within the
-grace period."""
+grace period.
+
+One test over one set of containers, its steps in order: pytest-xdist spreads a module's
+tests over its workers, and each would start a fleet of its own."""
 
 from __future__ import annotations
 
@@ -21,12 +24,7 @@ from pixelrun.store import Store
 
 from .podman import BUILD_TIMEOUT_SECONDS, Container
 
-pytestmark = [
-    pytest.mark.container,
-    pytest.mark.timeout(BUILD_TIMEOUT_SECONDS + 300),
-    pytest.mark.postgres,
-    pytest.mark.xdist_group("containers"),
-]
+pytestmark = [pytest.mark.container, pytest.mark.timeout(BUILD_TIMEOUT_SECONDS + 300), pytest.mark.postgres]
 
 RUNS = "/v1/models/alibaba/qwen-image-edit-2511/runs"
 
@@ -105,7 +103,7 @@ class Fleet:
         return self.s3.object_keys(self.bucket, f"{PREFIX}/runs/{run_id}/")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def fleet(pixelrun_image: str, postgres_databases: Any, s3_server: Any) -> Iterator[Fleet]:
     database_url = postgres_databases.create()
     bucket = s3_server.new_bucket()
@@ -141,7 +139,13 @@ def fleet(pixelrun_image: str, postgres_databases: Any, s3_server: Any) -> Itera
             container.remove()
 
 
-def test_a_run_succeeds_with_its_output_in_the_bucket(fleet: Fleet) -> None:
+def test_a_fleet_of_containers_loses_no_run(fleet: Fleet) -> None:
+    a_run_succeeds_with_its_output_in_the_bucket(fleet)
+    a_worker_container_killed_mid_run_loses_nothing(fleet)
+    a_worker_container_stopped_mid_run_gives_its_run_back_within_the_grace(fleet)
+
+
+def a_run_succeeds_with_its_output_in_the_bucket(fleet: Fleet) -> None:
     run = fleet.wait_run(fleet.create(image_size="256x256", num_inference_steps=2, seed=1))
     assert run["status_code"] == "succeeded", run
     (item,) = run["output"]["outputs"]
@@ -150,7 +154,7 @@ def test_a_run_succeeds_with_its_output_in_the_bucket(fleet: Fleet) -> None:
     assert len(requests.get(item["url"], timeout=10).content) == item["file_size"]
 
 
-def test_a_worker_container_killed_mid_run_loses_nothing(fleet: Fleet) -> None:
+def a_worker_container_killed_mid_run_loses_nothing(fleet: Fleet) -> None:
     run_id = fleet.create(seed=2, **SLOW_RUN)
     victim = fleet.running_holder(run_id)
     victim.kill()
@@ -159,12 +163,12 @@ def test_a_worker_container_killed_mid_run_loses_nothing(fleet: Fleet) -> None:
     statuses = [event.to_status for event in fleet.store.list_events(run_id)]
     assert statuses.count("succeeded") == 1 and "queued" in statuses[3:], statuses
     assert fleet.objects(run_id) == [f"{PREFIX}/runs/{run_id}/0.png", f"{PREFIX}/runs/{run_id}/1.png"]
-    # Back to two workers for the next test: the same container, started again.
+    # Back to two workers for the next step: the same container, started again.
     victim.start()
     fleet.wait_workers(2)
 
 
-def test_a_worker_container_stopped_mid_run_gives_its_run_back_within_the_grace(fleet: Fleet) -> None:
+def a_worker_container_stopped_mid_run_gives_its_run_back_within_the_grace(fleet: Fleet) -> None:
     run_id = fleet.create(seed=3, **SLOW_RUN)
     victim = fleet.running_holder(run_id)
     code, seconds = victim.stop(GRACE_SECONDS)

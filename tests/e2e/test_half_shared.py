@@ -1,7 +1,8 @@
 """A half-shared deployment, as a newcomer builds it: two API processes on one PostgreSQL,
 each with its own data directory and the default local storage (one of them with a
 worker). Readiness fails on both, naming PIXELRUN_STORAGE_URL and the other directory;
-an output written on one machine's disk answers, on the other, an error that says so."""
+an output written on one machine's disk answers, on the other, an error that says so.
+One test over one pair of servers (pytest-xdist would start a pair per worker for two)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.postgres
 RUNS = "/v1/models/alibaba/qwen-image-edit-2511/runs"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def replicas(
     postgres_databases: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Server, Server]]:
@@ -40,7 +41,12 @@ def replicas(
                 server.stop()
 
 
-def test_readiness_fails_on_both_naming_the_setting_and_the_other_directory(
+def test_a_half_shared_deployment_is_caught(replicas: tuple[Server, Server]) -> None:
+    readiness_fails_on_both_naming_the_setting_and_the_other_directory(replicas)
+    an_output_on_another_machines_disk_answers_an_error_that_says_so(replicas)
+
+
+def readiness_fails_on_both_naming_the_setting_and_the_other_directory(
     replicas: tuple[Server, Server],
 ) -> None:
     first, second = replicas
@@ -61,9 +67,7 @@ def test_readiness_fails_on_both_naming_the_setting_and_the_other_directory(
         assert f"local directory {other_files}" in check["detail"], check["detail"]
 
 
-def test_an_output_on_another_machines_disk_answers_an_error_that_says_so(
-    replicas: tuple[Server, Server],
-) -> None:
+def an_output_on_another_machines_disk_answers_an_error_that_says_so(replicas: tuple[Server, Server]) -> None:
     first, second = replicas
     image = "data:image/png;base64," + base64.b64encode(png_bytes(64, 48)).decode()
     body = {
