@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN    := $(VENV)/bin
 PYTEST_ARGS ?= -n 2 -q
 
-.PHONY: install serve edit-demo test lint generate bench-api bench-engine clean
+.PHONY: install tools serve edit-demo test lint generate bench-api bench-engine clean
 
 # torch 2.13.0 first: it is the local CPU build; any other torch requirement would make
 # pip download the multi-GB CUDA packages. Then the project, whose `torch>=2.13` is met.
@@ -17,6 +17,15 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# checkov (tests/deploy/test_lint.py) in its own environment: its pinned dependencies
+# conflict with the project's. Pinned itself, so that new checks arrive by choice.
+CHECKOV := .tools/checkov/bin/checkov
+$(CHECKOV):
+	$(PYTHON) -m venv .tools/checkov
+	.tools/checkov/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30
+
+tools: $(CHECKOV)
+
 serve: install
 	$(BIN)/pixelrun serve --weights tiny
 
@@ -24,7 +33,7 @@ edit-demo: install
 	$(BIN)/python -c "from PIL import Image; Image.new('RGB', (320, 240), (40, 120, 200)).save('demo-in.png')"
 	$(BIN)/pixelrun edit --weights tiny --image demo-in.png --prompt "make the sky orange" --size 256x256 --steps 8 -o demo-out.png
 
-test: install
+test: install tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install
@@ -43,4 +52,4 @@ bench-engine: install
 	$(BIN)/python bench/gpu_engine.py --scale tiny
 
 clean:
-	rm -rf $(VENV) .pixelrun build *.egg-info
+	rm -rf $(VENV) .tools .pixelrun build *.egg-info

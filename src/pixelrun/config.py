@@ -173,6 +173,11 @@ class Settings(BaseSettings):
         "serves the model; afterwards such creates answer 503 MODEL_UNAVAILABLE (a worker that is "
         "loading counts as serving). Negative: never refuse (workers started on demand)",
     )
+    readiness_requires_worker: bool = Field(
+        default=True,
+        description="GET /v1/readiness answers 503 while no worker is ready. Off where workers are "
+        "started on demand (scaled from zero with the queue): readiness then checks the store and storage",
+    )
 
     # API processes run the callback dispatcher and the lease reaper; off only for tests
     # that drive them by hand.

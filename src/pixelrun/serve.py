@@ -21,6 +21,7 @@ from fastapi import FastAPI
 
 from pixelrun.config import Settings
 from pixelrun.storage import StorageError, storage_from_settings
+from pixelrun.storage.identity import StorageReporter
 from pixelrun.store import Store
 from pixelrun.weights.unavailable import EXIT_WEIGHTS_UNAVAILABLE
 from pixelrun.worker.served_models import served_models
@@ -247,6 +248,7 @@ def serve(settings: Settings, workers: int) -> None:
         store.close()
         typer.echo(f"pixelrun serve: {exc}", err=True)
         raise typer.Exit(2) from None
+    StorageReporter(store.storage_identities, storage).start()  # readiness compares them
     banner = first_key_banner(settings, store)
     if banner:
         typer.echo(banner)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 from fastapi.testclient import TestClient
 
+from pixelrun.config import Settings
 from pixelrun.store import Store
 
 from .conftest import MODEL, Backend, assert_envelope
@@ -112,3 +114,18 @@ def test_a_model_no_worker_was_told_to_serve_does_not_hold_readiness_back(
     assert response.status_code == 200, response.text
     assert response.json()["checks"]["workers"]["ready"] == {MODEL: 1, LIGHTNING: 0}
     store.workers.mark_stopped("w1")
+
+
+def test_readiness_does_not_wait_for_workers_started_on_demand(
+    client: TestClient, store: Store, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Kubernetes with KEDA scales workers from zero: an API replica without a worker must stay
+    # in the load balancer, or no run could ever be queued to start one.
+    monkeypatch.setattr(settings, "readiness_requires_worker", False)
+    response = client.get("/v1/readiness")
+    assert response.status_code == 200, response.text
+    workers = response.json()["checks"]["workers"]
+    assert workers["ok"] is False and workers["detail"] == "no ready worker for any model: no worker"
+    # The store and storage still count.
+    monkeypatch.setattr(store, "ping", lambda: (_ for _ in ()).throw(OSError("down")))
+    assert client.get("/v1/readiness").status_code == 503

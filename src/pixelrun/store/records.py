@@ -393,7 +393,7 @@ class AssetRecord:
         return _from_row(cls, row)
 
 
-# ---- operations: rate limits, retention, metrics ----
+# ---- operations: rate limits, retention, metrics, storage identities ----
 
 
 @dataclass(frozen=True)
@@ -448,3 +448,13 @@ class CallbackAttempt:
     created_at: datetime
     #: "succeeded" (2xx), "retried" (another attempt followed or will) or "failed" (the last).
     outcome: str
+
+
+@dataclass(frozen=True)
+class ReportedStorage:
+    """A file storage a process of this store reported using, and when."""
+
+    identity: str
+    description: str
+    host: str
+    seen_at: datetime

@@ -14,6 +14,7 @@
     store.retention    what retention deletes             (retention.py)
     store.metrics      reads for `/metrics`               (metrics.py)
     store.shared_settings  settings every process must agree on (shared_settings.py)
+    store.storage_identities  which file storage each process uses (storage_identities.py)
 
 Database plumbing (engines, transactions, notifications, migrations) is `store.db`;
 docs/architecture.md draws the whole package.
@@ -39,6 +40,7 @@ from pixelrun.store.rate_limits import RateLimits
 from pixelrun.store.retention import RetentionRepo
 from pixelrun.store.runs import RunsRepo
 from pixelrun.store.shared_settings import SharedSettingsRepo
+from pixelrun.store.storage_identities import StorageIdentitiesRepo
 from pixelrun.store.workers import WorkersRepo
 
 
@@ -63,6 +65,7 @@ class Store:
         self.retention = RetentionRepo(engine)
         self.metrics = MetricsRepo(engine)
         self.shared_settings = SharedSettingsRepo(engine)
+        self.storage_identities = StorageIdentitiesRepo(engine)
 
     @property
     def backend(self) -> str:

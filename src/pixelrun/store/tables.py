@@ -278,3 +278,13 @@ rate_limit_windows = Table(
     Column("window_start", Integer, primary_key=True),
     Column("count", Integer, nullable=False),
 )
+
+# Which file storage each process sharing this store uses (store/storage_identities.py).
+storage_identities = Table(
+    "storage_identities",
+    metadata,
+    Column("identity", String(300), primary_key=True),
+    Column("description", String(600), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("seen_at", UTCDateTime(), nullable=False),
+)

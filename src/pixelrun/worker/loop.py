@@ -17,6 +17,7 @@ from pixelrun.config import Settings
 from pixelrun.engines.registry import MODELS
 from pixelrun.net import NetworkPolicy, OutboundClient
 from pixelrun.storage import storage_from_settings
+from pixelrun.storage.identity import StorageReporter
 from pixelrun.store import Store, WorkerStatus, is_unavailable
 from pixelrun.weights.unavailable import WeightsUnavailable
 from pixelrun.worker.delivery import OutputDelivery
@@ -61,6 +62,7 @@ class Worker:
         storage = storage_from_settings(
             self.settings, self.store.shared_settings, self.store.shared_settings.deployment_has_runs
         )
+        StorageReporter(self.store.storage_identities, storage).start()  # readiness compares them
         info = {"weights": self.settings.weights, "pid": os.getpid()}
         self.store.workers.register(self.worker_id, self.name, models, self.settings.device, info, "loading")
         heartbeat = threading.Thread(target=self._heartbeat_loop, name="worker-heartbeat", daemon=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -13,6 +13,7 @@ from pixelrun.api.deps import ServicesDep
 from pixelrun.api.errors import ApiError
 from pixelrun.api.wire import ErrorOut
 from pixelrun.storage import LocalFileStorage, StorageError, StoredFileNotFoundError, validate_key
+from pixelrun.storage.identity import elsewhere
 
 router = APIRouter(tags=["files"])
 
@@ -22,6 +23,13 @@ _CHUNK = 64 * 1024
 def _not_found() -> ApiError:
     # One answer for a bad, expired or missing file: a caller learns nothing by probing.
     return ApiError(404, "NOT_FOUND", "File not found, or its link has expired or is invalid.")
+
+
+def _quietly(check: Callable[[], str | None]) -> str | None:
+    try:
+        return check()
+    except Exception:  # the store may be down: the plain answer then
+        return None
 
 
 @router.get(
@@ -46,7 +54,12 @@ def get_file(
     try:
         validate_key(path)
         stat = services.storage.stat(path)
-    except (StoredFileNotFoundError, StorageError):
+    except StoredFileNotFoundError:
+        # A valid link to a file this storage lacks: say so when other processes of the
+        # deployment write elsewhere (docs/deployment.md, "Settings that must agree").
+        message = _quietly(lambda: elsewhere(services.storage, services.store.storage_identities))
+        raise (ApiError(404, "NOT_FOUND", message) if message else _not_found()) from None
+    except StorageError:
         raise _not_found() from None
     headers = {
         # Cacheable until the link expires, but only by the client that holds the link.

@@ -22,6 +22,7 @@ from pixelrun.api.wire import (
 )
 from pixelrun.runs import isoformat_utc
 from pixelrun.storage import FileStorage
+from pixelrun.storage.identity import mismatch
 from pixelrun.store import Store
 
 log = logging.getLogger(__name__)
@@ -41,16 +42,21 @@ async def health() -> HealthOut:
     responses={503: {"model": NotReadyOut, "description": "UNAVAILABLE, with the checks"}},
 )
 def readiness(services: ServicesDep) -> ReadinessOut | JSONResponse:
-    store = services.store
+    store, storage, settings = services.store, services.storage, services.settings
     store_check = _check_store(store)
-    storage_check = _check_storage(services.storage)
+    storage_check = _check_storage(storage)
+    if storage_check.ok and store_check.ok:
+        storage_check = _check_storage_is_shared(store, storage)
     workers_check = (
         _check_workers(store)
         if store_check.ok
         else WorkersCheckOut(ok=False, detail="store unavailable", ready={})
     )
     checks = ReadinessChecks(store=store_check, storage=storage_check, workers=workers_check)
-    if store_check.ok and storage_check.ok and workers_check.ok:
+    # Workers started on demand (scaled from zero, docs/deployment.md): none running is normal,
+    # and a replica taken out of the load balancer for it could never queue the run that starts one.
+    workers_ok = workers_check.ok or not settings.readiness_requires_worker
+    if store_check.ok and storage_check.ok and workers_ok:
         return ReadinessOut(checks=checks)
     failing = [name for name, check in checks if not check.ok]
     return error_response(
@@ -78,6 +84,18 @@ def _check_storage(storage: FileStorage) -> CheckOut:
         log.warning("readiness: storage check failed: %s", exc)
         return CheckOut(ok=False, detail=type(exc).__name__)
     return CheckOut(ok=True)
+
+
+def _check_storage_is_shared(store: Store, storage: FileStorage) -> CheckOut:
+    """Processes sharing the store must share file storage too (docs/deployment.md)."""
+    try:
+        problem = mismatch(storage, store.storage_identities)
+    except Exception as exc:
+        log.warning("readiness: storage identity check failed: %s", exc)
+        return CheckOut(ok=False, detail=type(exc).__name__)
+    if problem:
+        log.warning("readiness: %s", problem)
+    return CheckOut(ok=problem is None, detail=problem)
 
 
 def _check_workers(store: Store) -> WorkersCheckOut:
