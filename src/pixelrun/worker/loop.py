@@ -16,7 +16,7 @@ from pixelrun import maintenance
 from pixelrun.config import Settings
 from pixelrun.engines.registry import MODELS
 from pixelrun.net import NetworkPolicy, OutboundClient
-from pixelrun.storage import storage_from_settings
+from pixelrun.storage import FileStorage, storage_from_settings
 from pixelrun.storage.identity import StorageReporter
 from pixelrun.store import Store, WorkerStatus, is_unavailable
 from pixelrun.weights.unavailable import WeightsUnavailable
@@ -62,7 +62,15 @@ class Worker:
         storage = storage_from_settings(
             self.settings, self.store.shared_settings, self.store.shared_settings.deployment_has_runs
         )
-        StorageReporter(self.store.storage_identities, storage).start()  # readiness compares them
+        # Readiness compares the storage every process reports (docs/deployment.md).
+        reporter = StorageReporter(self.store.storage_identities, storage).start()
+        try:
+            self._serve(models, storage)
+        finally:
+            reporter.stop()
+
+    def _serve(self, models: list[str], storage: FileStorage) -> None:
+        """Load the model, then claim and execute runs until stopped."""
         info = {"weights": self.settings.weights, "pid": os.getpid()}
         self.store.workers.register(self.worker_id, self.name, models, self.settings.device, info, "loading")
         heartbeat = threading.Thread(target=self._heartbeat_loop, name="worker-heartbeat", daemon=True)
