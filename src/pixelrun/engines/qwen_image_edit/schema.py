@@ -170,6 +170,16 @@ class EditParameters(BaseModel):
         list[LoraWeights],
         Field(max_length=MAX_LORAS, description="Up to 3 LoRA adapters, active for this run only."),
     ] = Field(default_factory=list)
+    preview_every: Annotated[
+        int | None,
+        Field(
+            ge=0,
+            le=50,
+            description="A preview of the image forming (≤ 256 px) on the run's event stream every "
+            "N denoising steps; 0: none; null: the server's default (none unless it turns them on). "
+            "The outputs are the same either way.",
+        ),
+    ] = None
 
     @field_validator("image_size", mode="before")
     @classmethod
@@ -186,7 +196,7 @@ class EditParameters(BaseModel):
                     return enum(value)
         return value
 
-    @field_validator("num_images", "num_inference_steps", "seed", mode="before")
+    @field_validator("num_images", "num_inference_steps", "seed", "preview_every", mode="before")
     @classmethod
     def _whole_float_is_int(cls, value: Any) -> Any:
         return whole_float_to_int(value)
