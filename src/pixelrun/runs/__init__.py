@@ -21,11 +21,20 @@ from pixelrun.runs.status import (
     RunStatus,
     can_transition,
 )
+from pixelrun.runs.webhook_events import (
+    ALL_WEBHOOK_EVENTS,
+    NON_TERMINAL_INTERVAL,
+    WebhookEvent,
+    format_webhook_events,
+    wants_webhook_event,
+)
 
 __all__ = [
+    "ALL_WEBHOOK_EVENTS",
     "ASSET_URL_SCHEME",
     "CALLBACK_EVENTS",
     "LEASED_STATUSES",
+    "NON_TERMINAL_INTERVAL",
     "PREDICTION_CALLBACK_FORMAT",
     "PREDICTION_STATUS",
     "PRICE_PER_MEGAPIXEL",
@@ -36,11 +45,13 @@ __all__ = [
     "PredictionRun",
     "Pricing",
     "RunStatus",
+    "WebhookEvent",
     "asset_url",
     "build_callback_payload",
     "build_prediction",
     "can_transition",
     "estimate_cents",
+    "format_webhook_events",
     "is_asset_url",
     "isoformat_utc",
     "new_run_id",
@@ -51,4 +62,5 @@ __all__ = [
     "resolve_asset_url",
     "utc_now",
     "uuid7_timestamp_ms",
+    "wants_webhook_event",
 ]

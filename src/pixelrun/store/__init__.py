@@ -23,6 +23,8 @@ from pixelrun.store.errors import (
 from pixelrun.store.idempotency import MAX_KEY_LENGTH as MAX_IDEMPOTENCY_KEY_LENGTH
 from pixelrun.store.idempotency import request_hash
 from pixelrun.store.outbox import DEFAULT_MAX_ATTEMPTS as DEFAULT_CALLBACK_ATTEMPTS
+from pixelrun.store.previews import MAX_BYTES as MAX_PREVIEW_BYTES
+from pixelrun.store.previews import PreviewTooLarge
 from pixelrun.store.queue import WORKER_LOST
 from pixelrun.store.records import (
     ActiveRuns,
@@ -44,6 +46,7 @@ from pixelrun.store.records import (
     ModelFailure,
     NewRun,
     Owner,
+    PreviewImage,
     RateDecision,
     RunFiles,
     RunRecord,
@@ -61,6 +64,7 @@ __all__ = [
     "DEADLINE_EXCEEDED",
     "DEFAULT_CALLBACK_ATTEMPTS",
     "MAX_IDEMPOTENCY_KEY_LENGTH",
+    "MAX_PREVIEW_BYTES",
     "STREAM_CHANNEL",
     "WORKER_LOST",
     "ActiveRuns",
@@ -88,6 +92,8 @@ __all__ = [
     "NewRun",
     "Owner",
     "OwnerNotFound",
+    "PreviewImage",
+    "PreviewTooLarge",
     "QueueWaiter",
     "RateDecision",
     "RedeliveryNotAllowed",
