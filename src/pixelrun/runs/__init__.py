@@ -9,6 +9,7 @@ from pixelrun.runs.prediction import (
     PREDICTION_STATUS,
     PredictionRun,
     build_prediction,
+    prediction_as_of,
     prediction_output,
     prediction_urls,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "is_asset_url",
     "isoformat_utc",
     "new_run_id",
+    "prediction_as_of",
     "prediction_output",
     "prediction_urls",
     "price_outputs",
