@@ -22,6 +22,7 @@ engine's thread in full.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import tempfile
 import time
@@ -96,11 +97,13 @@ def step_ms(engine: QwenImageEditEngine, side: int, steps: int, previews: bool) 
         on_step=lambda _step, _steps: stamps.append(time.perf_counter()),
         previews=request,
     )
-    return statistics.median(b - a for a, b in zip(stamps, stamps[1:], strict=False)) * 1000
+    return statistics.median(b - a for a, b in itertools.pairwise(stamps)) * 1000
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="512,1024", help="output sides, comma-separated")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--steps", type=int, default=8, help="steps of each tiny-weights call")
