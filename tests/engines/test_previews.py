@@ -149,3 +149,35 @@ def test_the_estimate_of_the_final_image_removes_the_noise() -> None:
     expected.after_step(Pipeline(), 1, 3, x0)  # (its σs differ, so no estimate is made)
     assert len(seen) == 2
     assert np.array_equal(np.asarray(seen[0].render()), np.asarray(seen[1].render()))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_preview_never_waits_for_the_device() -> None:
+    """On CUDA the engine's thread only queues work: PyTorch raises on any synchronizing
+    call (a σ read into Python, a copy to pageable memory)."""
+
+    class Scheduler:
+        sigmas = torch.linspace(1.0, 0.0, 9, device="cuda")
+        step_index = 2
+
+    class Pipeline:
+        scheduler = Scheduler()
+
+    seen: list[Preview] = []
+    previewer = LatentPreviewer(
+        PreviewRequest(2, seen.append),
+        height=1024,
+        width=1024,
+        vae_scale_factor=8,
+        channels=16,
+        device="cuda",
+    )
+    latents = torch.randn(1, 64 * 64, 64, device="cuda", dtype=torch.bfloat16)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        previewer.after_step(Pipeline(), 1, 8, latents)
+        previewer.after_step(Pipeline(), 2, 8, latents * 0.9)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert not previewer.failed and seen[0].render().size == (128, 128)

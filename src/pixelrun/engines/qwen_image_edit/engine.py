@@ -314,6 +314,7 @@ class QwenImageEditEngine:
                 width=arguments["width"],
                 vae_scale_factor=self.pipeline.vae_scale_factor,
                 channels=self.pipeline.vae.config.z_dim,
+                device=self.device,
             )
             if previews is not None
             else None

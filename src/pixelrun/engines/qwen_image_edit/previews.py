@@ -21,6 +21,7 @@ builds the PIL image on its own thread (`Preview.render`).
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -63,6 +64,22 @@ def rgb_projection(channels: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.full((channels, 3), 1.0 / channels), torch.zeros(3)
 
 
+def _device_key(device: torch.device | str) -> str:
+    """`cuda` and `cuda:0` are one device (one cached copy of the projection)."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    return str(device)
+
+
+@functools.cache
+def _projection_on(channels: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    # Copied to the device once per process: a copy from host memory at every preview
+    # would make the engine's thread wait for the device.
+    factors, bias = rgb_projection(channels)
+    return factors.to(device), bias.to(device).view(1, 3, 1, 1)
+
+
 def unpack_latents(packed: torch.Tensor, height: int, width: int, vae_scale_factor: int) -> torch.Tensor:
     """The pipeline's packed latents (B, h/2·w/2, C·4) as (B, C, h, w), as diffusers unpacks them."""
     batch, _, packed_channels = packed.shape
@@ -76,15 +93,24 @@ class LatentPreviewer:
     """Turns the latents after a step into a `Preview` of the run's first image."""
 
     def __init__(
-        self, request: PreviewRequest, *, height: int, width: int, vae_scale_factor: int, channels: int
+        self,
+        request: PreviewRequest,
+        *,
+        height: int,
+        width: int,
+        vae_scale_factor: int,
+        channels: int,
+        device: torch.device | str | None = None,
     ) -> None:
+        """`device`: where the latents will be; the projection is put there now, before the
+        denoising loop queues work that a copy would wait for."""
+        if device is not None:
+            _projection_on(channels, _device_key(device))
         self.request = request
         self.height = height
         self.width = width
         self.vae_scale_factor = vae_scale_factor
-        factors, bias = rgb_projection(channels)
-        self._factors = factors
-        self._bias = bias
+        self.channels = channels
         self._previous: tuple[int, torch.Tensor] | None = None
         self.failed = False
 
@@ -95,7 +121,7 @@ class LatentPreviewer:
             return
         try:
             if self.request.wants(step, steps):
-                render = self._capture(latents, self._sigmas(pipeline), step)
+                render = self._capture(latents, pipeline, step)
                 self.request.deliver(Preview(step, steps, render))
             # The latents are replaced, not changed in place, at every step: holding a
             # reference until the next step costs no copy.
@@ -105,31 +131,35 @@ class LatentPreviewer:
             self._previous = None
             log.warning("previews of this run stopped: computing one failed", exc_info=True)
 
-    def _sigmas(self, pipeline: Any) -> tuple[float, float] | None:
-        """(σ before, σ after) the step just taken, from a flow-matching scheduler (its σs
-        live on the CPU: reading them waits for nothing); None for another kind."""
+    def _sigmas(self, pipeline: Any, device: torch.device) -> tuple[Any, Any] | None:
+        """(σ before, σ after) the step just taken, from a flow-matching scheduler; None for
+        another kind. σs the scheduler keeps on the device stay there as 0-d tensors: reading
+        one into Python would wait for the device to finish the step."""
         scheduler = getattr(pipeline, "scheduler", None)
         sigmas = getattr(scheduler, "sigmas", None)
         index = getattr(scheduler, "step_index", None)
-        if sigmas is None or index is None or not 0 < index < len(sigmas):
+        if not isinstance(sigmas, torch.Tensor) or index is None or not 0 < index < len(sigmas):
             return None
-        return float(sigmas[index - 1]), float(sigmas[index])
+        if sigmas.device == device:
+            return sigmas[index - 1].float(), sigmas[index].float()
+        if sigmas.device.type == "cpu":
+            return float(sigmas[index - 1]), float(sigmas[index])
+        return None
 
     @torch.no_grad()
-    def _capture(
-        self, latents: torch.Tensor, sigmas: tuple[float, float] | None, step: int
-    ) -> Callable[[], Image.Image]:
+    def _capture(self, latents: torch.Tensor, pipeline: Any, step: int) -> Callable[[], Image.Image]:
         current = latents[:1].float()
         estimate = current
+        sigmas = self._sigmas(pipeline, current.device)
         if sigmas is not None and self._previous is not None and self._previous[0] == step - 1:
             before, after = sigmas
-            if before != after:
-                velocity = (current - self._previous[1][:1].float()) / (after - before)
+            change = after - before  # < 0: σ falls at every step of these schedules
+            if isinstance(change, torch.Tensor) or change != 0:
+                velocity = (current - self._previous[1][:1].float()) / change
                 estimate = current - after * velocity
         grid = unpack_latents(estimate, self.height, self.width, self.vae_scale_factor)
-        factors = self._factors.to(grid.device)
-        bias = self._bias.to(grid.device)
-        rgb = torch.einsum("bchw,cr->brhw", grid, factors) + bias.view(1, 3, 1, 1)
+        factors, bias = _projection_on(self.channels, _device_key(grid.device))
+        rgb = torch.einsum("bchw,cr->brhw", grid, factors) + bias
         long_side = max(rgb.shape[-2:])
         if long_side > PREVIEW_MAX_SIDE:
             scale = PREVIEW_MAX_SIDE / long_side
