@@ -35,7 +35,6 @@ class PreviewRecorder:
         self._queue: queue.SimpleQueue[Preview | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name=f"previews-{run_id}", daemon=True)
         self._failed = False
-        self.written = 0
 
     def __enter__(self) -> PreviewRecorder:
         self._thread.start()
@@ -58,7 +57,6 @@ class PreviewRecorder:
                 self._store.previews.add(
                     self._run_id, preview.step, preview.steps, PREVIEW_CONTENT_TYPE, data
                 )
-                self.written += 1
             except Exception:
                 # Once per run: a store that refuses one preview would refuse the next ones too.
                 self._failed = True

@@ -9,7 +9,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from pixelrun.engines.input_rules import (
     MAX_PROMPT_CHARS,
@@ -207,6 +215,15 @@ class EditParameters(BaseModel):
         if isinstance(value, int) and not isinstance(value, bool):
             return float(value)
         return value
+
+    @model_serializer(mode="wrap")
+    def _previews_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A run that says nothing about previews stores the input it stored before they
+        # existed (the same Idempotency-Key hash, the same run object).
+        data = handler(self)
+        if data.get("preview_every", 0) is None:
+            del data["preview_every"]
+        return data
 
     @model_validator(mode="after")
     def _prompt_not_blank(self) -> EditParameters:
