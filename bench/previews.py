@@ -7,8 +7,8 @@ Per output size, the median of --repeat previews of random latents of that size:
 - the JPEG's size;
 - then, measured in the same run as the baseline, the denoising step of the tiny weights
   at that size without previews and with a preview after every step: --calls calls of
-  each, interleaved, each call's median step, the least of those (the machine is shared:
-  the least disturbed call is the best estimate).
+  each, interleaved, the median of all their steps; and the part of the baseline step the
+  preview's engine-thread time is (`engine/step`).
 
 The tiny weights are a 2-layer model: their step is far shorter than the real model's,
 so the last two columns bound the overhead from above. The real model's step on an H100
@@ -77,8 +77,8 @@ def preview_costs(side: int, repeat: int) -> tuple[float, float, int, tuple[int,
     return statistics.median(engine_ms[1:]), statistics.median(receiver_ms[1:]), size, image_size
 
 
-def step_ms(engine: QwenImageEditEngine, side: int, steps: int, previews: bool) -> float:
-    """The median step of one tiny-weights call (the time between step callbacks)."""
+def step_ms(engine: QwenImageEditEngine, side: int, steps: int, previews: bool) -> list[float]:
+    """The steps of one tiny-weights call (the times between step callbacks), in ms."""
     from PIL import Image
 
     stamps: list[float] = []
@@ -97,7 +97,7 @@ def step_ms(engine: QwenImageEditEngine, side: int, steps: int, previews: bool) 
         on_step=lambda _step, _steps: stamps.append(time.perf_counter()),
         previews=request,
     )
-    return statistics.median(b - a for a, b in itertools.pairwise(stamps)) * 1000
+    return [(b - a) * 1000 for a, b in itertools.pairwise(stamps)]
 
 
 def main() -> None:
@@ -114,25 +114,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         engine = QwenImageEditEngine.load(save_tiny_checkpoint(Path(directory) / "tiny"), device="cpu")
         print(
-            f"CPU, 1 thread; previews: median of {args.repeat}; tiny steps: least of {args.calls} "
-            f"calls' median of {args.steps - 1}\n"
+            f"CPU, 1 thread; previews: median of {args.repeat}; tiny steps: median of "
+            f"{args.calls} calls × {args.steps - 1} steps each way\n"
         )
         header = (
             f"{'output':>9} {'preview':>8} {'engine ms':>9} {'receiver ms':>11} {'JPEG B':>7} "
-            f"{'tiny step ms':>12} {'+ previews':>10} {'H100 step %':>11}"
+            f"{'tiny step ms':>12} {'+ previews':>10} {'engine/step':>11} {'H100 step %':>11}"
         )
         print(header)
         print("-" * len(header))
         for side in sides:
             engine_ms, receiver_ms, size, image_size = preview_costs(side, args.repeat)
-            plain, previewed = float("inf"), float("inf")
+            plain_steps: list[float] = []
+            previewed_steps: list[float] = []
             for _ in range(args.calls):
-                plain = min(plain, step_ms(engine, side, args.steps, previews=False))
-                previewed = min(previewed, step_ms(engine, side, args.steps, previews=True))
+                plain_steps += step_ms(engine, side, args.steps, previews=False)
+                previewed_steps += step_ms(engine, side, args.steps, previews=True)
+            plain, previewed = statistics.median(plain_steps), statistics.median(previewed_steps)
             share = (engine_ms + receiver_ms) / (H100_ONE_PASS_STEP_S * 1000) * 100
             print(
                 f"{side}²{'':>4} {image_size[0]}x{image_size[1]:<4} {engine_ms:>9.3f} {receiver_ms:>11.3f} "
-                f"{size:>7} {plain:>12.1f} {previewed:>10.1f} {share:>10.2f}%"
+                f"{size:>7} {plain:>12.1f} {previewed:>10.1f} {engine_ms / plain * 100:>10.2f}% {share:>10.2f}%"
             )
     print(
         f"\nH100 step %: engine + receiver ms, all counted against one pass of the real model "
