@@ -72,6 +72,15 @@ class Settings(BaseSettings):
         "cpu_offload at a smaller speed cost)",
     )
 
+    # Live previews (docs/api.md#previews).
+    preview_every: int = Field(
+        default=0,
+        ge=0,
+        le=50,
+        description="Previews every N denoising steps for runs whose input does not set "
+        "preview_every; 0: only runs that ask get previews",
+    )
+
     # Queue.
     lease_seconds: float = 30.0
     heartbeat_seconds: float = 5.0

@@ -127,6 +127,44 @@ def test_validation_error_names_the_field(client: openai.OpenAI) -> None:
     assert caught.value.param == "seed"
 
 
+def test_streaming_sends_partial_images_then_the_final_image(client: openai.OpenAI, server: Server) -> None:
+    # 6 steps and 2 partial images: previews after steps 2 and 4 (docs/api.md#previews).
+    stream = edit(
+        client, stream=True, partial_images=2, n=2, extra_body={"num_inference_steps": 6, "seed": 5}
+    )
+    events = list(stream)
+    assert [event.type for event in events] == [
+        "image_edit.partial_image",
+        "image_edit.partial_image",
+        "image_edit.completed",
+        "image_edit.completed",
+    ]
+    partials, completed = events[:2], events[2:]
+    assert [event.partial_image_index for event in partials] == [0, 1]
+    for event in partials:
+        preview = Image.open(io.BytesIO(base64.b64decode(event.b64_json)))
+        assert preview.format == "JPEG" and preview.size == (32, 32) and event.size == "32x32"
+        assert event.output_format == "jpeg"
+    for event in completed:
+        image = Image.open(io.BytesIO(base64.b64decode(event.b64_json)))
+        assert image.format == "PNG" and image.size == (256, 256)
+        assert event.size == "256x256" and event.output_format == "png" and event.usage.total_tokens == 0
+    run = _latest_run(server)
+    assert run["input"]["preview_every"] == 2 and run["status_code"] == "succeeded"
+    # The same edit without streaming gives the same images.
+    plain = edit(client, n=2, extra_body={"num_inference_steps": 6, "seed": 5})
+    assert [item.b64_json for item in plain.data] == [event.b64_json for event in completed]
+
+
+def test_streaming_without_partial_images_and_a_failed_run(client: openai.OpenAI) -> None:
+    events = list(edit(client, stream=True))
+    assert [event.type for event in events] == ["image_edit.completed"]
+    broken = ("in.png", b"not an image at all", "image/png")
+    with pytest.raises(openai.APIError) as caught:
+        list(edit(client, image=broken, stream=True, partial_images=1))
+    assert "failed" in caught.value.message
+
+
 @pytest.fixture(scope="module")
 def impatient(server: Server, module_data: Path) -> Iterator[Server]:
     """A second API process on the same database without a worker of its own and a short

@@ -4,18 +4,21 @@ only the base URL and the token change."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import time
+from collections.abc import Iterator
 
 import pytest
 import replicate
 import requests
 from PIL import Image
 from replicate.exceptions import ModelError, ReplicateError
+from replicate.webhook import WebhookSigningSecret
 from standardwebhooks import Webhook
 
-from callbacks.callback_receiver import receiving
+from callbacks.callback_receiver import Receiver, receiving
 from e2e.server import Server
 
 from .conftest import png_bytes
@@ -145,14 +148,97 @@ def test_webhook_is_the_prediction_signed_with_standard_webhooks(
         )
 
 
-def test_webhook_left_out_without_completed_in_the_filter(client: replicate.Client, server: Server) -> None:
+@contextlib.contextmanager
+def signing_secret(server: Server) -> Iterator[str]:
+    """A callback secret of the test owner for the time of a test (every delivery is signed)."""
+    created = requests.post(
+        server.base_url + "/v1/callback-secrets",
+        json={"label": "replicate"},
+        headers=server.headers(),
+        timeout=10,
+    )
+    try:
+        yield created.json()["plain_secret"]
+    finally:
+        requests.delete(
+            f"{server.base_url}/v1/callback-secrets/{created.json()['id']}",
+            headers=server.headers(),
+            timeout=10,
+        )
+
+
+def webhooks_until_completed(
+    client: replicate.Client, receiver: Receiver, secret: str, quiet: float = 1.5
+) -> list[tuple[float, dict]]:
+    """Every webhook the receiver got until the terminal one and `quiet` s after, each
+    verified by the replicate package's own Standard Webhooks check: (arrival, body)."""
+    deadline = time.monotonic() + 60
+    while not any(json.loads(r.body)["status"] == "succeeded" for r in list(receiver.requests)):
+        assert time.monotonic() < deadline, "no completed webhook"
+        time.sleep(0.05)
+    time.sleep(quiet)  # nothing may follow the terminal event
+    key = WebhookSigningSecret(key=secret)
+    for received in receiver.requests:
+        client.webhooks.validate(headers=received.headers, body=received.body.decode(), secret=key)
+    assert len({r.headers["webhook-id"] for r in receiver.requests}) == len(receiver.requests)
+    return [(r.at, json.loads(r.body)) for r in receiver.requests]
+
+
+def test_webhook_events_start_logs_and_completed_arrive_in_order(
+    client: replicate.Client, server: Server
+) -> None:
+    with signing_secret(server) as secret, receiving() as receiver:
+        prediction = client.models.predictions.create(
+            model=MODEL,
+            input=FAST,
+            webhook=receiver.url(),
+            webhook_events_filter=["start", "logs", "completed"],
+        )
+        received = webhooks_until_completed(client, receiver, secret)
+    bodies = [body for _, body in received]
+    assert [body["status"] for body in bodies] == ["processing", "processing", "succeeded"]
+    assert all(body["id"] == prediction.id for body in bodies)
+    start, logs, completed = bodies
+    assert start["output"] is None and start["started_at"] and start["completed_at"] is None
+    assert "inference done" in logs["logs"] and logs["output"] is None and logs["metrics"] == {}
+    assert completed["output"] and completed["metrics"]["predict_time"] > 0
+    (start_at, _), (logs_at, _), _ = received
+    assert logs_at - start_at >= 0.45  # non-terminal events at most every 500 ms
+
+
+def test_only_completed_when_the_filter_says_so(client: replicate.Client, server: Server) -> None:
+    with signing_secret(server) as secret, receiving() as receiver:
+        client.models.predictions.create(
+            model=MODEL, input=FAST, webhook=receiver.url(), webhook_events_filter=["completed"]
+        )
+        received = webhooks_until_completed(client, receiver, secret)
+    assert [body["status"] for _, body in received] == ["succeeded"]
+
+
+def test_every_event_without_a_filter(client: replicate.Client, server: Server) -> None:
+    with signing_secret(server) as secret, receiving() as receiver:
+        client.models.predictions.create(model=MODEL, input=FAST, webhook=receiver.url())
+        received = webhooks_until_completed(client, receiver, secret)
+    bodies = [body for _, body in received]
+    # start, logs, output, then completed (the output event shows the output, still processing).
+    assert [body["status"] for body in bodies] == ["processing"] * 3 + ["succeeded"]
+    assert bodies[2]["output"] == bodies[3]["output"] and bodies[2]["completed_at"] is None
+
+
+def test_a_filter_without_completed_sends_no_terminal_webhook(
+    client: replicate.Client, server: Server
+) -> None:
     with receiving() as receiver:
         prediction = client.models.predictions.create(
             model=MODEL, input=FAST, webhook=receiver.url(), webhook_events_filter=["start"]
         )
         wait_until(prediction, {"succeeded"})
-        assert server.get_run(prediction.id)["callback_url"] is None
-        assert not receiver.arrived.wait(1)
+        time.sleep(1.5)
+    assert [json.loads(r.body)["status"] for r in receiver.requests] == ["processing"]
+    empty = client.models.predictions.create(
+        model=MODEL, input=FAST, webhook="http://127.0.0.1:9/hook", webhook_events_filter=[]
+    )
+    assert server.get_run(empty.id)["callback_url"] is None  # no event: no webhook
 
 
 def test_the_stream_speaks_replicates_events(client: replicate.Client) -> None:

@@ -45,6 +45,17 @@ def test_defaults() -> None:
     }
 
 
+def test_preview_every_is_stored_only_when_set() -> None:
+    """docs/api.md#previews: 0..50 steps; a run that does not say stores no field."""
+    assert make(preview_every=2).model_dump(mode="json")["preview_every"] == 2
+    assert make(preview_every=0).model_dump(mode="json")["preview_every"] == 0
+    assert make(preview_every=3.0).preview_every == 3
+    assert "preview_every" not in make().model_dump(mode="json")
+    assert make().preview_every is None
+    for bad in (-1, 51, "2", True, 1.5):
+        assert errors_for(preview_every=bad)
+
+
 @pytest.mark.parametrize(
     ("fields", "ok"),
     [

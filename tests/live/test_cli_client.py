@@ -66,6 +66,22 @@ def test_run_uploads_shows_progress_and_writes_the_images(live: Live, tmp_path: 
     assert run["status_code"] == "succeeded" and run["input"]["image_urls"][0].startswith("asset://")
 
 
+def test_run_keeps_the_latest_preview_in_a_file(live: Live, tmp_path: Path) -> None:
+    preview = tmp_path / "watch" / "preview.jpg"
+    result = pixelrun(
+        live,
+        "run", "-i", IMAGE_DATA_URI, "-p", "make it blue", "-o", str(tmp_path / "out.png"),
+        "--steps", "4", "--size", "256x256", "--preview", str(preview),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with Image.open(preview) as image:
+        assert image.format == "JPEG" and image.size == (32, 32)
+    assert [path.name for path in preview.parent.iterdir()] == ["preview.jpg"]  # no partial file left
+    run_id = result.stdout.strip().splitlines()[-1].split()[1]
+    run = httpx.get(f"{live.base_url}/v1/runs/{run_id}", headers=live.headers()).json()
+    assert run["input"]["preview_every"] == 1
+
+
 def test_ctrl_c_cancels_the_run_on_the_server(live: Live, tmp_path: Path) -> None:
     source = tmp_path / "in.png"
     source.write_bytes(png_bytes())

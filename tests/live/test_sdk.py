@@ -14,6 +14,7 @@ from e2e.server import StaticFiles
 from pixelrun.client import (
     ModelNotFoundError,
     Pixelrun,
+    Preview,
     Run,
     RunCanceledError,
     RunFailedError,
@@ -70,6 +71,26 @@ def test_create_get_wait_stream_logs(px: Pixelrun) -> None:
     assert [(e.data.step, e.data.steps) for e in events if e.event == "progress"] == [(1, 2), (2, 2)]
     logs = px.runs.logs(run.id)
     assert logs and logs[0].run_id == run.id and logs[0].level_code == "info"
+
+
+def test_the_stream_carries_previews(px: Pixelrun) -> None:
+    run = px.runs.create(
+        MODEL,
+        input={
+            "prompt": "make it blue",
+            "image_urls": [IMAGE_DATA_URI],
+            **TINY,
+            "num_inference_steps": 4,
+            "preview_every": 1,
+        },
+    )
+    px.runs.wait(run.id, timeout=120)
+    previews = [event.data for event in px.runs.stream(run.id, last_event_id="0") if event.event == "preview"]
+    assert all(isinstance(preview, Preview) for preview in previews)
+    assert [(preview.step, preview.steps) for preview in previews] == [(1, 4), (2, 4), (3, 4)]
+    assert previews[0].content_type == "image/jpeg"
+    with Image.open(io.BytesIO(previews[-1].image_bytes())) as image:
+        assert image.format == "JPEG" and image.size == (32, 32)
 
 
 def test_an_idempotency_key_returns_the_same_run(px: Pixelrun) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import time
 
 import httpx
+from PIL import Image
 
 from .conftest import KEEPALIVE_SECONDS, Live
 from .runs import all_events, cancel, create_blocker, create_run, stream
@@ -42,6 +45,40 @@ def test_a_live_stream_sends_status_progress_logs_and_done_in_order(live: Live) 
     logs = [event.json for event in events if event.event == "log"]
     assert logs and all(log["run_id"] == run["id"] and log["level_code"] for log in logs)
     assert any("inference done" in log["message"] for log in logs)
+
+
+def test_previews_every_2_steps_reach_the_stream_and_change_no_output(live: Live) -> None:
+    """docs/api.md#previews: 8 steps, previews every 2 → after steps 2, 4 and 6 (not the last)."""
+    blocker = create_blocker(live)
+    try:
+        run = create_run(live, num_inference_steps=8, seed=42, preview_every=2)
+        with stream(live, run["id"]) as response:
+            cancel(live, blocker["id"])
+            events = [event for event in read_events(response) if event.comment is None]
+    finally:
+        cancel(live, blocker["id"])
+    previews = [event for event in events if event.event == "preview"]
+    assert [(p.json["step"], p.json["steps"]) for p in previews] == [(2, 8), (4, 8), (6, 8)]
+    names = [event.event for event in events]
+    assert names.index("preview") > names.index("progress")  # after its step
+    for preview in previews:
+        header, _, payload = preview.json["url"].partition(",")
+        assert header == "data:image/jpeg;base64"
+        image = Image.open(io.BytesIO(base64.b64decode(payload)))
+        image.load()
+        assert image.format == "JPEG" and max(image.size) <= 256 and image.size == (32, 32)
+    done = events[-1].json
+    assert done["status_code"] == "succeeded"
+    plain = create_run(live, num_inference_steps=8, seed=42)
+    finished = all_events(live, plain["id"])[-1].json
+    assert not [
+        event for event in all_events(live, plain["id"], last_event_id="0") if event.event == "preview"
+    ]
+
+    def output(run: dict) -> bytes:
+        return httpx.get(run["output"]["outputs"][0]["url"], timeout=30).content
+
+    assert output(done) == output(finished)  # bit for bit
 
 
 def test_resume_with_last_event_id_replays_only_later_events(live: Live) -> None:

@@ -92,3 +92,30 @@ def test_a_round_waits_its_interval_unless_asked_for_at_once(store: Store, calle
     assert store.runs.get(second).status is RunStatus.DISPATCHING
     housekeeping.run_once()
     assert store.runs.get(second).status is RunStatus.FAILED
+
+
+def test_an_api_process_round_deletes_the_previews_of_ended_runs(store: Store, caller: Caller) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from pixelrun.maintenance.housekeeping import for_api, for_worker
+    from pixelrun.runs import utc_now
+    from pixelrun.store.tables import runs
+
+    run = store.runs.create(NewRun(caller.owner_id, MODEL, valid_input())).run
+    store.previews.add(run.id, 1, 2, "image/webp", b"RIFF....WEBP")
+    store.runs.cancel(run.id, caller.owner_id)
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(runs).where(runs.c.id == run.id).values(completed_at=utc_now() - timedelta(minutes=1))
+        )
+
+    def preview() -> object:
+        (row,) = [row for row in store.history.stream_rows_after({run.id: 0}) if row.step == 1]
+        return row.preview
+
+    for_worker(store).run_once()  # workers leave it to API processes
+    assert preview() is not None
+    for_api(store).run_once()
+    assert preview() is None

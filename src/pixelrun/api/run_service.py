@@ -125,6 +125,8 @@ class RunRequest:
     client_ref: str | None = None
     #: How the run's callback body is shaped (None: the native run object).
     callback_format: str | None = None
+    #: The webhook events the callback receives (`runs.format_webhook_events`; None: the terminal one).
+    callback_events: str | None = None
     #: `Idempotency-Key` and `Cancel-After` (`CreateOptions.from_request`).
     options: CreateOptions = CreateOptions()
     #: Where the input sits in the route's body: 422 errors name fields under it.
@@ -176,6 +178,7 @@ async def submit(services: Services, request: RunRequest) -> Submission:
         max_attempts=settings.max_attempts,
         deadline_at=utc_now() + options.cancel_after if options.cancel_after is not None else None,
         callback_format=request.callback_format,
+        callback_events=request.callback_events,
     )
     estimated_cents = model.estimate_cents(validated)
     gate = services.model_gate
@@ -195,6 +198,8 @@ async def submit(services: Services, request: RunRequest) -> Submission:
                     "callback_url": callback_url,
                     "client_ref": client_ref,
                     "cancel_after": options.cancel_after.total_seconds() if options.cancel_after else None,
+                    # Only when set: keys stored before webhook events existed keep their hash.
+                    **({"callback_events": request.callback_events} if request.callback_events else {}),
                 }
             )
         created = await asyncio.wrap_future(

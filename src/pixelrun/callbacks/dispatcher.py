@@ -28,7 +28,14 @@ from typing import Any
 from pixelrun.callbacks.message import callback_headers, encode_body
 from pixelrun.callbacks.policy import RETRY_WAITS, Decision, decide
 from pixelrun.net import OutboundClient, PostResult
-from pixelrun.runs import PREDICTION_CALLBACK_FORMAT, build_callback_payload, build_prediction, utc_now
+from pixelrun.runs import (
+    PREDICTION_CALLBACK_FORMAT,
+    WebhookEvent,
+    build_callback_payload,
+    build_prediction,
+    prediction_as_of,
+    utc_now,
+)
 from pixelrun.store import DeliveryRecord, RunRecord, Store, is_unavailable
 
 log = logging.getLogger(__name__)
@@ -201,7 +208,7 @@ class CallbackDispatcher:
             run = await asyncio.to_thread(self.store.runs.get, delivery.run_id)
             if run is None:
                 raise LookupError(f"run {delivery.run_id} not found")
-            payload = await asyncio.to_thread(self._payload, run)
+            payload = await asyncio.to_thread(self._payload, run, delivery.event)
             text = encode_body(payload)
         except Exception as exc:
             log.exception("cannot build the callback payload of run %s", delivery.run_id)
@@ -216,11 +223,22 @@ class CallbackDispatcher:
             log.warning("lost the claim of callback delivery %s before sending it", delivery.id)
         return frozen
 
-    def _payload(self, run: RunRecord) -> dict[str, Any]:
-        """The run callback (docs/callbacks.md), or the prediction object for a Replicate webhook (docs/compatibility.md#replicate-predictions)."""
+    def _payload(self, run: RunRecord, event: str | None = None) -> dict[str, Any]:
+        """The run callback (docs/callbacks.md), or the prediction object for a Replicate webhook (docs/compatibility.md#replicate-predictions).
+
+        A non-terminal webhook event (`event`: start, output, logs) shows the prediction as
+        it is now, processing: built when sent, so it carries everything up to then, and
+        never what only the terminal event tells.
+        """
         if run.callback_format == PREDICTION_CALLBACK_FORMAT:
-            lines = [line.message for line in self.store.history.logs(run.id)]
-            return build_prediction(run, base_url=self.public_base_url, url_for=self.url_for, log_lines=lines)
+            logs = self.store.history.logs(run.id)
+            if event is not None and run.completed_at is not None:
+                logs = [line for line in logs if line.created_at <= run.completed_at]
+            lines = [line.message for line in logs]
+            prediction = build_prediction(
+                run, base_url=self.public_base_url, url_for=self.url_for, log_lines=lines
+            )
+            return prediction if event is None else prediction_as_of(prediction, WebhookEvent(event))
         return build_callback_payload(run, self.url_for)
 
     async def _record(

@@ -49,6 +49,7 @@ _LAZY: dict[str, str] = {
     "Asset": "pixelrun.client.models",
     "LogLine": "pixelrun.client.models",
     "OutputImage": "pixelrun.client.models",
+    "Preview": "pixelrun.client.models",
     "Progress": "pixelrun.client.models",
     "Run": "pixelrun.client.models",
     "RunOutput": "pixelrun.client.models",
@@ -80,7 +81,16 @@ if TYPE_CHECKING:
         ValidationError,
         WaitTimeoutError,
     )
-    from pixelrun.client.models import Asset, LogLine, OutputImage, Progress, Run, RunOutput, StreamEvent
+    from pixelrun.client.models import (
+        Asset,
+        LogLine,
+        OutputImage,
+        Preview,
+        Progress,
+        Run,
+        RunOutput,
+        StreamEvent,
+    )
 
 
 def __getattr__(name: str) -> Any:
@@ -109,6 +119,7 @@ __all__ = [
     "PayloadTooLargeError",
     "Pixelrun",
     "PixelrunError",
+    "Preview",
     "Progress",
     "RateLimitedError",
     "Run",

@@ -85,7 +85,8 @@ class AsyncPixelrun:
         """Edit images and return the succeeded run (`run.output.outputs[0].url`).
 
         `images`: URLs, local paths, bytes or PIL images (local ones are uploaded first).
-        `on_progress` gets every stream event (status, progress, log, done). A failed or
+        `on_progress` gets every stream event (status, progress, log, preview, done); pass
+        `preview_every=N` for a `preview` (`.data.image_bytes()`) every N steps. A failed or
         canceled run raises `RunFailedError` / `RunCanceledError`.
         """
         urls = [(await self.assets.upload(image)).url if needs_upload(image) else image for image in images]
@@ -199,8 +200,9 @@ class AsyncRuns:
         return await self._follow(run_id, timeout, None)
 
     def stream(self, run_id: str, last_event_id: str | None = None) -> AsyncIterator[StreamEvent]:
-        """The run's events (`.event`, `.data`) until `done`; reconnects after network
-        errors, resuming after the last event received."""
+        """The run's events (`.event`, `.data`) until `done`: status, progress, log, preview
+        (a `Preview`, when the run's input has `preview_every`) and done; reconnects after
+        network errors, resuming after the last event received."""
         return self._events(run_id, last_event_id, None)
 
     async def _follow(self, run_id: str, timeout: float | None, on_event: ProgressCallback | None) -> Run:

@@ -10,6 +10,7 @@ import base64
 import contextlib
 import itertools
 import json
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from rich.table import Table
 from pixelrun.client._core import DEFAULT_MODEL, is_url
 from pixelrun.client._sync import Pixelrun
 from pixelrun.client.errors import APIConnectionError, APIError, RunError
-from pixelrun.client.models import Run, StreamEvent
+from pixelrun.client.models import Preview, Run, StreamEvent
 
 err = Console(stderr=True)
 out = Console()
@@ -36,6 +37,9 @@ ServerOption = Annotated[
 KeyOption = Annotated[str | None, typer.Option("--key", help="API key (default: $PIXELRUN_API_KEY).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 QUEUE_REFRESH_SECONDS = 2.0
+#: `--preview` without `--preview-every`: a preview after every step, which costs the run well
+#: under 1 % of a step (docs/api.md#previews).
+DEFAULT_PREVIEW_EVERY = 1
 FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
 
 runs_app = typer.Typer(help="Runs on a Pixelrun server.", no_args_is_help=True)
@@ -66,6 +70,16 @@ def run(
     acceleration: Annotated[str | None, typer.Option(help="none | regular | high")] = None,
     num_images: Annotated[int | None, typer.Option(help="Outputs (1..4).")] = None,
     negative_prompt: Annotated[str | None, typer.Option(help="What to steer away from.")] = None,
+    preview: Annotated[
+        Path | None,
+        typer.Option(
+            "--preview",
+            help="Keep the latest preview of the image forming in this file (a JPEG) while it runs.",
+        ),
+    ] = None,
+    preview_every: Annotated[
+        int | None, typer.Option(help="Previews every N steps (with --preview, default 1).")
+    ] = None,
     server: ServerOption = None,
     key: KeyOption = None,
 ) -> None:
@@ -88,6 +102,9 @@ def run(
         "acceleration": acceleration,
         "num_images": num_images,
         "negative_prompt": negative_prompt,
+        "preview_every": preview_every
+        if preview_every is not None or preview is None
+        else DEFAULT_PREVIEW_EVERY,
     }
     input_fields = {name: value for name, value in extra.items() if value is not None}
     with Pixelrun(base_url=server, api_key=key) as px:
@@ -104,7 +121,7 @@ def run(
             )
             err.print(f"run {created.id} {created.status_code}", highlight=False)
             try:
-                finished = _follow_with_progress(px, created)
+                finished = _follow_with_progress(px, created, preview)
             except KeyboardInterrupt:
                 canceled = px.runs.cancel(created.id)
                 err.print(f"canceled run {created.id} ({canceled.status_code})", highlight=False)
@@ -126,8 +143,9 @@ def run(
     )
 
 
-def _follow_with_progress(px: Pixelrun, created: Run) -> Run:
-    """Follow the stream with a bar on stderr: queue position while queued, steps while running."""
+def _follow_with_progress(px: Pixelrun, created: Run, preview: Path | None = None) -> Run:
+    """Follow the stream with a bar on stderr: queue position while queued, steps while running;
+    each preview replaces the file `preview`."""
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -149,12 +167,22 @@ def _follow_with_progress(px: Pixelrun, created: Run) -> Run:
             for event in px.runs.stream(created.id):
                 if event.event in ("status", "done"):
                     state["status"] = event.data.status_code
+                if event.event == "preview" and preview is not None:
+                    _write_preview(preview, event.data)
                 _show(bar, task, event)
                 if event.event == "done":
                     return event.data
         finally:
             stop.set()
     return px.runs.get(created.id)
+
+
+def _write_preview(path: Path, preview: Preview) -> None:
+    """Replace `path` at once (a viewer that reloads it never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.part")
+    partial.write_bytes(preview.image_bytes())
+    os.replace(partial, path)
 
 
 def _watch_queue(

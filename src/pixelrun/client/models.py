@@ -1,10 +1,11 @@
-"""Typed wire objects: the run (docs/api.md#run-object), its output, log lines, stream events, assets.
+"""Typed wire objects: the run (docs/api.md#run-object), its output, log lines, previews, stream events, assets.
 
 Unknown fields are kept (`extra="allow"`), so a newer server never breaks an older client.
 """
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Any, Literal
 
@@ -101,16 +102,36 @@ class Asset(_Wire):
     created_at: datetime | None = None
 
 
-EventName = Literal["status", "progress", "log", "done"]
+class Preview(_Wire):
+    """A preview of the image forming after `step` of `steps` (docs/api.md#previews); `url`
+    is a `data:` URI of a small JPEG."""
+
+    step: int
+    steps: int
+    url: str
+
+    @property
+    def content_type(self) -> str:
+        return self.url[5:].split(";", 1)[0] if self.url.startswith("data:") else ""
+
+    def image_bytes(self) -> bytes:
+        """The image file's bytes (decoded from the data: URI)."""
+        header, _, payload = self.url.partition(",")
+        if not header.startswith("data:") or not header.endswith(";base64"):
+            raise ValueError("a preview url is a base64 data: URI")
+        return base64.b64decode(payload)
+
+
+EventName = Literal["status", "progress", "log", "preview", "done"]
 
 
 class StreamEvent(_Wire):
     """One event of `GET /v1/runs/{id}/stream`: `data` is a `Run` (status, done),
-    a `Progress` or a `LogLine`."""
+    a `Progress`, a `LogLine` or a `Preview`."""
 
     id: str | None
     event: str
-    data: Run | Progress | LogLine | Any
+    data: Run | Progress | LogLine | Preview | Any
 
 
 def parse_event(event_id: str | None, name: str, data: Any) -> StreamEvent:
@@ -121,4 +142,6 @@ def parse_event(event_id: str | None, name: str, data: Any) -> StreamEvent:
         parsed = Progress.model_validate(data)
     elif name == "log":
         parsed = LogLine.model_validate(data)
+    elif name == "preview":
+        parsed = Preview.model_validate(data)
     return StreamEvent(id=event_id, event=name, data=parsed)

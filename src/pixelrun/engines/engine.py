@@ -22,6 +22,41 @@ if TYPE_CHECKING:
 #: (the engine raises `errors.Canceled`).
 StepCallback = Callable[[int, int], bool | None]
 
+#: Longest side of a preview, in pixels (docs/api.md#previews).
+PREVIEW_MAX_SIDE = 256
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A small picture of the current estimate of the final image, after `step` of `steps`."""
+
+    step: int
+    steps: int
+    #: Makes the RGB image (long side at most `PREVIEW_MAX_SIDE`). It may wait for the device
+    #: to finish the step, so the receiver calls it on its own thread, not the engine's.
+    render: Callable[[], Image.Image]
+
+
+@dataclass(frozen=True)
+class PreviewRequest:
+    """Previews a run asked for: one after every `every`-th step but the last (the last
+    step's image is the output itself), handed to `deliver` on the engine's thread."""
+
+    every: int
+    deliver: Callable[[Preview], None]
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise ValueError(f"previews every {self.every} steps: it must be at least 1")
+
+    def wants(self, step: int, steps: int) -> bool:
+        return step < steps and step % self.every == 0
+
+
+def preview_steps(every: int, steps: int) -> list[int]:
+    """The steps after which a run with previews `every` steps sends one (none for `every` 0)."""
+    return list(range(every, steps, every)) if every > 0 else []
+
 
 @dataclass(frozen=True)
 class LoraFile:
@@ -66,6 +101,11 @@ class RunInput(Protocol):
     @property
     def sync_mode(self) -> bool:
         """Outputs inline as data: URIs, nothing stored."""
+        ...
+
+    @property
+    def preview_every(self) -> int | None:
+        """Previews every this many steps; 0: none; None: the server's default."""
         ...
 
 
@@ -120,10 +160,13 @@ class Engine(Protocol):
         *,
         on_step: StepCallback | None = None,
         loras: Sequence[tuple[LoraFile, float]] = (),
+        previews: PreviewRequest | None = None,
     ) -> RunResult:
         """Run one request of `model_id` (validated by its registry `input_model`).
 
-        `loras`: (file, scale) pairs active for this run only. Raises `errors.Canceled`
-        when `on_step` returns False; any other exception fails the run at inference.
+        `loras`: (file, scale) pairs active for this run only. `previews`: what to preview
+        and where to send it; the outputs are the same with or without, and a preview that
+        fails is left out, never failing the run. Raises `errors.Canceled` when `on_step`
+        returns False; any other exception fails the run at inference.
         """
         ...

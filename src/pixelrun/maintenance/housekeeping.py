@@ -4,7 +4,8 @@
   from the store) goes back to the queue, or fails after its last attempt;
 - `Cancel-After` deadlines: a run past its deadline that no worker cancels (none serves
   its model, or one is stuck inside a step) is canceled;
-- the idempotency-key purge: keys past their lifetime protect nothing any more.
+- the idempotency-key purge: keys past their lifetime protect nothing any more;
+- the preview purge: preview images of runs that ended (docs/api.md#previews).
 
 Every API process and every worker runs them (`for_api`, `for_worker`); the store claims
 rows with locks, so any number of processes can run them at once.
@@ -47,6 +48,11 @@ def purge_idempotency_keys(store: Store) -> int:
     return store.runs.purge_expired_keys()
 
 
+def purge_previews(store: Store) -> int:
+    """Preview images of runs that ended a little while ago: deleted; how many."""
+    return store.previews.purge()
+
+
 class Housekeeping:
     """The passes of one process, and how often it runs them."""
 
@@ -62,6 +68,8 @@ class Housekeeping:
         expire_deadlines(self.store)
         if self.purge_keys:
             purge_idempotency_keys(self.store)
+            # API processes only, like the key purge: they serve the streams that read previews.
+            purge_previews(self.store)
 
     def run_if_due(self) -> None:
         """A round, unless one ran less than `interval` seconds ago (for the worker's loop)."""

@@ -9,6 +9,7 @@ from pixelrun.runs.prediction import (
     PREDICTION_STATUS,
     PredictionRun,
     build_prediction,
+    prediction_as_of,
     prediction_output,
     prediction_urls,
 )
@@ -21,11 +22,20 @@ from pixelrun.runs.status import (
     RunStatus,
     can_transition,
 )
+from pixelrun.runs.webhook_events import (
+    ALL_WEBHOOK_EVENTS,
+    NON_TERMINAL_INTERVAL,
+    WebhookEvent,
+    format_webhook_events,
+    wants_webhook_event,
+)
 
 __all__ = [
+    "ALL_WEBHOOK_EVENTS",
     "ASSET_URL_SCHEME",
     "CALLBACK_EVENTS",
     "LEASED_STATUSES",
+    "NON_TERMINAL_INTERVAL",
     "PREDICTION_CALLBACK_FORMAT",
     "PREDICTION_STATUS",
     "PRICE_PER_MEGAPIXEL",
@@ -36,14 +46,17 @@ __all__ = [
     "PredictionRun",
     "Pricing",
     "RunStatus",
+    "WebhookEvent",
     "asset_url",
     "build_callback_payload",
     "build_prediction",
     "can_transition",
     "estimate_cents",
+    "format_webhook_events",
     "is_asset_url",
     "isoformat_utc",
     "new_run_id",
+    "prediction_as_of",
     "prediction_output",
     "prediction_urls",
     "price_outputs",
@@ -51,4 +64,5 @@ __all__ = [
     "resolve_asset_url",
     "utc_now",
     "uuid7_timestamp_ms",
+    "wants_webhook_event",
 ]

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from pixelrun.runs.ids import isoformat_utc
 from pixelrun.runs.output import render_output
 from pixelrun.runs.status import RunStatus
+from pixelrun.runs.webhook_events import WebhookEvent
 
 #: `runs.callback_format` of a run whose callback URL is a Replicate webhook.
 PREDICTION_CALLBACK_FORMAT = "prediction"
@@ -94,4 +95,19 @@ def build_prediction(
         "started_at": isoformat_utc(run.started_at) if run.started_at is not None else None,
         "completed_at": isoformat_utc(run.completed_at) if run.completed_at is not None else None,
         "urls": prediction_urls(base_url, run.id),
+    }
+
+
+def prediction_as_of(prediction: dict[str, Any], event: WebhookEvent) -> dict[str, Any]:
+    """The prediction as a non-terminal webhook event shows it: processing, with the output
+    only for `output`, and none of what the terminal event tells (error, end, metrics)."""
+    if event.is_terminal:
+        return prediction
+    return {
+        **prediction,
+        "status": PREDICTION_STATUS[RunStatus.RUNNING],
+        "output": prediction["output"] if event is WebhookEvent.OUTPUT else None,
+        "error": None,
+        "metrics": {},
+        "completed_at": None,
     }

@@ -25,6 +25,8 @@ from pixelrun.store.errors import (
 from pixelrun.store.idempotency import MAX_KEY_LENGTH as MAX_IDEMPOTENCY_KEY_LENGTH
 from pixelrun.store.idempotency import request_hash
 from pixelrun.store.outbox import DEFAULT_MAX_ATTEMPTS as DEFAULT_CALLBACK_ATTEMPTS
+from pixelrun.store.previews import MAX_BYTES as MAX_PREVIEW_BYTES
+from pixelrun.store.previews import PreviewTooLarge
 from pixelrun.store.queue import WORKER_LOST
 from pixelrun.store.records import (
     ActiveRuns,
@@ -46,6 +48,7 @@ from pixelrun.store.records import (
     ModelFailure,
     NewRun,
     Owner,
+    PreviewImage,
     RateDecision,
     ReportedStorage,
     RunFiles,
@@ -67,6 +70,7 @@ __all__ = [
     "DEFAULT_CALLBACK_ATTEMPTS",
     "DEFAULT_FRESH_WITHIN_SECONDS",
     "MAX_IDEMPOTENCY_KEY_LENGTH",
+    "MAX_PREVIEW_BYTES",
     "STREAM_CHANNEL",
     "WORKER_LOST",
     "WORKER_STATUSES",
@@ -96,6 +100,8 @@ __all__ = [
     "NewRun",
     "Owner",
     "OwnerNotFound",
+    "PreviewImage",
+    "PreviewTooLarge",
     "QueueWaiter",
     "RateDecision",
     "RedeliveryNotAllowed",

@@ -59,10 +59,25 @@ def _attempts_of(conn: Connection, delivery_ids: list[str]) -> dict[str, tuple[A
 # ---- the dispatcher's steps ----
 
 
+_EARLIER = callback_deliveries.alias("earlier")
+# A run's deliveries go out in order (its webhook events, then the terminal one): one waits
+# while an earlier one of its run is pending (docs/compatibility.md#replicate-predictions).
+_WAITS_FOR_EARLIER = (
+    select(_EARLIER.c.id)
+    .where(
+        _EARLIER.c.run_id == callback_deliveries.c.run_id,
+        _EARLIER.c.status == PENDING,
+        _EARLIER.c.id < callback_deliveries.c.id,
+    )
+    .exists()
+)
+
+
 def _claimable(now: datetime) -> Any:
     return (
         callback_deliveries.c.status == PENDING,
         or_(callback_deliveries.c.claim_expires_at.is_(None), callback_deliveries.c.claim_expires_at <= now),
+        ~_WAITS_FOR_EARLIER,
     )
 
 

@@ -56,7 +56,7 @@ def cancel_for_deadline(conn: Connection, run: RunRecord, now: datetime) -> None
     )
     detail = {"reason": DEADLINE_EXCEEDED, "failure_code": DEADLINE_EXCEEDED}
     record_event(conn, run.id, run.status, RunStatus.CANCELED, run.attempt, now, detail, run=run)
-    enqueue_if_callback(conn, run.id, run.owner_id, run.callback_url, now)
+    enqueue_if_callback(conn, run.id, run.owner_id, run.callback_url, now, run.callback_events)
 
 
 def _expired(

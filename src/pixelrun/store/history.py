@@ -5,15 +5,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, or_, select
+from sqlalchemy import Connection, Engine, func, insert, or_, select
 
-from pixelrun.runs import RunStatus, utc_now
+from pixelrun.runs import RunStatus, WebhookEvent, utc_now
 from pixelrun.store.db.database import read_tx, write_tx
-from pixelrun.store.records import EventRecord, LogLevel, LogRecord, StreamKind, StreamRow
+from pixelrun.store.records import EventRecord, LogLevel, LogRecord, PreviewImage, StreamKind, StreamRow
 from pixelrun.store.stream import append_log_in_tx, notify_stream
-from pixelrun.store.tables import run_events, run_logs, run_stream_events
+from pixelrun.store.tables import run_events, run_logs, run_previews, run_stream_events, runs
+from pixelrun.store.webhook_events import enqueue_webhook_event
 
 LOG_LEVELS: frozenset[str] = frozenset({"debug", "info", "warning", "error"})
 
@@ -29,7 +31,17 @@ class HistoryRepo:
             ).mappings()
             return [EventRecord.from_row(r) for r in rows]
 
-    def add_log(self, run_id: str, level: LogLevel, message: str, meta: dict[str, Any] | None = None) -> None:
+    def add_log(
+        self,
+        run_id: str,
+        level: LogLevel,
+        message: str,
+        meta: dict[str, Any] | None = None,
+        *,
+        webhook: bool = False,
+    ) -> None:
+        """`webhook`: the run's webhook asked for `logs` events (the caller knows from its run
+        record): one is enqueued, throttled, while the run is running."""
         if level not in LOG_LEVELS:
             raise ValueError(f"unknown log level {level!r}; expected one of {sorted(LOG_LEVELS)}")
         now = utc_now()
@@ -40,6 +52,8 @@ class HistoryRepo:
                 )
             )
             append_log_in_tx(conn, run_id, result.inserted_primary_key[0], now)
+            if webhook:
+                _logs_event(conn, run_id, now)
 
     def logs(self, run_id: str) -> list[LogRecord]:
         with read_tx(self._engine) as conn:
@@ -111,8 +125,11 @@ class HistoryRepo:
                 run_logs.c.message,
                 run_logs.c.meta,
                 run_logs.c.created_at.label("log_at"),
+                run_previews.c.media_type,
+                run_previews.c.data.label("preview_data"),
             )
             .outerjoin(run_logs, run_logs.c.id == t.c.log_id)
+            .outerjoin(run_previews, run_previews.c.id == t.c.id)
             .where(or_(*conditions), ~after_done)
             .order_by(t.c.id)
             .limit(limit)
@@ -127,6 +144,19 @@ class HistoryRepo:
         return self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def _logs_event(conn: Connection, run_id: str, now: datetime) -> None:
+    run = conn.execute(
+        select(runs.c.owner_id, runs.c.status, runs.c.callback_url, runs.c.callback_events).where(
+            runs.c.id == run_id
+        )
+    ).first()
+    if run is None or run.status != RunStatus.RUNNING.value:
+        return
+    enqueue_webhook_event(
+        conn, run_id, run.owner_id, run.callback_url, run.callback_events, WebhookEvent.LOGS, now
+    )
+
+
 def _row(r: Mapping) -> StreamRow:
     log = None
     kind = StreamKind(r["kind"])
@@ -139,6 +169,9 @@ def _row(r: Mapping) -> StreamRow:
             created_at=r["log_at"],
             meta=r["meta"],
         )
+    preview = None
+    if kind is StreamKind.PREVIEW and r["preview_data"] is not None:
+        preview = PreviewImage(media_type=r["media_type"], data=bytes(r["preview_data"]))
     return StreamRow(
         id=r["id"],
         run_id=r["run_id"],
@@ -148,4 +181,5 @@ def _row(r: Mapping) -> StreamRow:
         steps=r["steps"],
         log=log,
         created_at=r["created_at"],
+        preview=preview,
     )

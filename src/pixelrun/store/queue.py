@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, or_, select, update
 
-from pixelrun.runs import LEASED_STATUSES, FailureStage, RunStatus, utc_now
+from pixelrun.runs import LEASED_STATUSES, FailureStage, RunStatus, WebhookEvent, utc_now
 from pixelrun.store.db.database import write_tx
 from pixelrun.store.db.notify import DEFAULT_POLL_INTERVAL_SECONDS, QueueWaiter, notify_in_tx, notify_queued
 from pixelrun.store.deadlines import cancel_expired_queued
@@ -28,6 +28,7 @@ from pixelrun.store.outbox import enqueue_if_callback
 from pixelrun.store.records import LeaseState, RunRecord
 from pixelrun.store.runs_tx import ZERO_COST, fetch_run
 from pixelrun.store.tables import owners, runs
+from pixelrun.store.webhook_events import enqueue_webhook_event
 
 _LEASED = [s.value for s in LEASED_STATUSES]
 WORKER_LOST = "worker_lost"
@@ -145,6 +146,9 @@ class QueueRepo:
                 update(runs).where(runs.c.id == run_id).values(status=RunStatus.RUNNING.value, started_at=now)
             )
             record_event(conn, run_id, run.status, RunStatus.RUNNING, attempt, now, run=run)
+            enqueue_webhook_event(
+                conn, run_id, run.owner_id, run.callback_url, run.callback_events, WebhookEvent.START, now
+            )
             return True
 
     def heartbeat(
@@ -230,7 +234,17 @@ class QueueRepo:
                 )
             detail = None if succeeded else {"failure_code": failure_code}
             record_event(conn, run_id, run.status, new, attempt, now, detail, run=run)
-            enqueue_if_callback(conn, run_id, run.owner_id, run.callback_url, now)
+            if succeeded:
+                enqueue_webhook_event(
+                    conn,
+                    run_id,
+                    run.owner_id,
+                    run.callback_url,
+                    run.callback_events,
+                    WebhookEvent.OUTPUT,
+                    now,
+                )
+            enqueue_if_callback(conn, run_id, run.owner_id, run.callback_url, now, run.callback_events)
             return True
 
     def requeue(self, run_id: str, attempt: int, worker_id: str, reason: str) -> bool:
@@ -302,6 +316,8 @@ class QueueRepo:
                 if new is RunStatus.QUEUED:
                     notify_in_tx(conn, run.model_id)
                 else:
-                    enqueue_if_callback(conn, run.id, run.owner_id, run.callback_url, now)
+                    enqueue_if_callback(
+                        conn, run.id, run.owner_id, run.callback_url, now, run.callback_events
+                    )
                 reaped.append(run.id)
         return reaped

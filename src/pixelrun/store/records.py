@@ -80,6 +80,8 @@ class NewRun:
     max_attempts: int = 3
     deadline_at: datetime | None = None
     callback_format: str | None = None
+    #: Webhook events the callback URL receives, comma-separated; None: the terminal one only.
+    callback_events: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ class RunRecord:
     # `Cancel-After`: canceled (failure_code deadline_exceeded) when not terminal by then.
     deadline_at: datetime | None = None
     callback_format: str | None = None
+    callback_events: str | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -165,6 +168,7 @@ class RunRecord:
             cancel_requested=bool(row["cancel_requested"]),
             deadline_at=row.get("deadline_at"),
             callback_format=row.get("callback_format"),
+            callback_events=row.get("callback_events"),
         )
 
 
@@ -240,7 +244,16 @@ class StreamKind(StrEnum):
     STATUS = "status"  # the run changed status
     PROGRESS = "progress"  # a denoising step finished
     LOG = "log"  # a log line
+    PREVIEW = "preview"  # a preview image of the run (its bytes in `run_previews`)
     DONE = "done"  # the run is terminal: the stream's last event
+
+
+@dataclass(frozen=True)
+class PreviewImage:
+    """The bytes of one preview (docs/api.md#previews)."""
+
+    media_type: str
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -255,6 +268,8 @@ class StreamRow:
     steps: int | None
     log: LogRecord | None
     created_at: datetime
+    #: The image of a `preview` row; None once housekeeping deleted it (the event is skipped).
+    preview: PreviewImage | None = None
 
 
 # ---- workers and the models they serve ----
@@ -357,6 +372,8 @@ class DeliveryRecord:
     claimed_by: str | None
     claim_expires_at: datetime | None
     attempts: tuple[AttemptRecord, ...] = ()
+    #: The webhook event it carries (start, output, logs); None: the terminal callback.
+    event: str | None = None
 
     @classmethod
     def from_row(cls, row: RowMapping, attempts: tuple[AttemptRecord, ...] = ()) -> DeliveryRecord:

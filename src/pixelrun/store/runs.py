@@ -211,7 +211,7 @@ class RunsRepo:
                 {"reason": "user_request"},
                 run=run,
             )
-            enqueue_if_callback(conn, run_id, run.owner_id, run.callback_url, now)
+            enqueue_if_callback(conn, run_id, run.owner_id, run.callback_url, now, run.callback_events)
             return fetch_run(conn, run_id), True
 
 

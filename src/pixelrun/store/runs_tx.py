@@ -67,6 +67,7 @@ def insert_run(
         "cancel_requested": False,
         "deadline_at": new_run.deadline_at,
         "callback_format": new_run.callback_format,
+        "callback_events": new_run.callback_events,
     }
     _INSERT_RUN_RAW.execute(conn, values)
     notify_in_tx(conn, new_run.model_id)
@@ -102,6 +103,7 @@ _INSERT_RUN_KEYS = (
     "cancel_requested",
     "deadline_at",
     "callback_format",
+    "callback_events",
 )
 _INSERT_RUN_RAW = RawStatement(_INSERT_RUN, column_keys=_INSERT_RUN_KEYS)
 _QUEUE_POSITION = (

@@ -5,6 +5,7 @@
     store.runs         create, read, list, cancel runs    (runs.py)
     store.queue        claim, lease, finish, reap; wake-ups (queue.py)
     store.history      status events, log lines, stream rows (history.py)
+    store.previews     preview images of running runs     (previews.py)
     store.workers      worker rows and heartbeats         (workers.py)
     store.availability which models live workers serve    (availability.py)
     store.callbacks    secrets, deliveries, attempts      (callbacks.py)
@@ -35,6 +36,7 @@ from pixelrun.store.history import HistoryRepo
 from pixelrun.store.keys import KeysRepo
 from pixelrun.store.metrics import MetricsRepo
 from pixelrun.store.owners import OwnersRepo
+from pixelrun.store.previews import PreviewsRepo
 from pixelrun.store.queue import QueueRepo
 from pixelrun.store.rate_limits import RateLimits
 from pixelrun.store.retention import RetentionRepo
@@ -56,6 +58,7 @@ class Store:
         self.runs = RunsRepo(engine)
         self.queue = QueueRepo(engine)
         self.history = HistoryRepo(engine)
+        self.previews = PreviewsRepo(engine)
         self.workers = WorkersRepo(engine)
         self.availability = AvailabilityRepo(engine)
         self.callbacks = CallbacksRepo(engine)

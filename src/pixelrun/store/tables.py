@@ -9,6 +9,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -91,6 +92,9 @@ runs = Table(
     # The body the callback_url receives: NULL for the run callback (docs/callbacks.md),
     # "prediction" for a Replicate-compatible webhook (docs/compatibility.md#replicate-predictions).
     Column("callback_format", String(16), nullable=True),
+    # The webhook events the callback_url receives, comma-separated (start, output, logs,
+    # completed); NULL: the terminal one only (docs/compatibility.md#replicate-predictions).
+    Column("callback_events", String(64), nullable=True),
     Index("ix_runs_status_model_created", "status", "model_id", "created_at"),
     Index("ix_runs_files_expired_completed", "files_expired_at", "completed_at"),
     Index("ix_runs_deadline_at", "deadline_at"),
@@ -128,7 +132,7 @@ run_stream_events = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", String(36), ForeignKey("runs.id"), nullable=False),
-    # status | progress | log | done
+    # status | progress | log | preview | done
     Column("kind", String(16), nullable=False),
     Column("status", String(20), nullable=True),
     Column("step", Integer, nullable=True),
@@ -136,6 +140,18 @@ run_stream_events = Table(
     Column("log_id", Integer, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_run_stream_events_run_id_id", "run_id", "id"),
+)
+
+# The image of each `preview` row of `run_stream_events` (same id), while its run needs it:
+# housekeeping deletes a run's previews shortly after the run ends (docs/api.md#previews).
+run_previews = Table(
+    "run_previews",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("run_id", String(36), ForeignKey("runs.id"), nullable=False),
+    Column("media_type", String(32), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False, index=True),
 )
 
 workers = Table(
@@ -195,6 +211,8 @@ callback_deliveries = Table(
     # A dispatcher's claim; an expired claim (crashed process) is taken over by another.
     Column("claimed_by", String(64), nullable=True),
     Column("claim_expires_at", UTCDateTime(), nullable=True),
+    # The webhook event it carries (start, output, logs); NULL: the terminal callback.
+    Column("event", String(16), nullable=True),
     Index("ix_callback_deliveries_status_next", "status", "next_attempt_at"),
 )
 

@@ -8,6 +8,7 @@ its lease cannot overwrite anything.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import tempfile
@@ -23,7 +24,7 @@ from pixelrun.engines.engine import Engine, RunInput, RunResult
 from pixelrun.engines.errors import AdapterError, Canceled, UnsupportedInput
 from pixelrun.engines.registry import get_model
 from pixelrun.net import OutboundClient
-from pixelrun.runs import FailureStage, RunStatus, price_outputs, utc_now
+from pixelrun.runs import FailureStage, RunStatus, WebhookEvent, price_outputs, utc_now, wants_webhook_event
 from pixelrun.storage import FileStorage, StorageError
 from pixelrun.store import DEADLINE_EXCEEDED, RunRecord, Store
 from pixelrun.worker.assets import StoredAssets
@@ -32,6 +33,7 @@ from pixelrun.worker.inputs import InputImageError, InputLimits, load_input_imag
 from pixelrun.worker.lease import LeaseKeeper
 from pixelrun.worker.lora_files import LoraFetchError, LoraFiles
 from pixelrun.worker.outputs import save_outputs
+from pixelrun.worker.previews import PreviewRecorder, preview_every
 from pixelrun.worker.progress import ProgressRecorder
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,8 @@ class ExecutorConfig:
     heartbeat_seconds: float
     run_timeout_seconds: float
     limits: InputLimits
+    #: Previews every this many steps for runs that do not say (`PIXELRUN_PREVIEW_EVERY`; 0: none).
+    preview_every: int = 0
 
 
 #: LoRA size cap when the executor makes its own LoRA cache (tests, one-off use).
@@ -107,7 +111,11 @@ class RunExecutor:
         on that thread while the caller goes on with its next run (None is returned then).
         """
         started = time.monotonic()
-        log_run = _RunLog(self.store, run.id)
+        log_run = _RunLog(
+            self.store,
+            run.id,
+            webhook=bool(run.callback_url) and wants_webhook_event(run.callback_events, WebhookEvent.LOGS),
+        )
         log_run.info(f"claimed by worker {self.config.worker_id} (attempt {run.attempt})")
         lease = LeaseKeeper(
             self.store,
@@ -184,6 +192,8 @@ class RunExecutor:
         cancel_after = run.deadline_at
 
         recorder = ProgressRecorder(self.store, run.id)
+        every = preview_every(request.preview_every, self.config.preview_every)
+        previews = PreviewRecorder(self.store, run.id, every) if every > 0 else None
 
         def on_step(step: int, steps: int) -> bool:
             lease.progress(step, steps)
@@ -199,13 +209,14 @@ class RunExecutor:
         if cancel_after is not None and utc_now() >= cancel_after:
             raise _DeadlineExceeded
         try:
-            with recorder:
+            with recorder, previews or contextlib.nullcontext():
                 result = self.engine.run(
                     run.model_id,
                     request,
                     images,
                     on_step=on_step,
                     loras=[(file, lora.scale) for file, lora in zip(lora_files, request.loras, strict=True)],
+                    previews=previews.request if previews is not None else None,
                 )
         except (Canceled, _Stopped, _DeadlineExceeded):
             raise
@@ -324,14 +335,16 @@ def _output_object(
 class _RunLog:
     """Run log lines (GET /v1/runs/{id}/logs), mirrored to the process log."""
 
-    def __init__(self, store: Store, run_id: str) -> None:
+    def __init__(self, store: Store, run_id: str, *, webhook: bool = False) -> None:
+        """`webhook`: the run's webhook asked for `logs` events (docs/compatibility.md#replicate-predictions)."""
         self.store = store
         self.run_id = run_id
+        self.webhook = webhook
 
     def _write(self, level: str, message: str, meta: dict[str, Any] | None) -> None:
         getattr(log, level)("run %s: %s", self.run_id, message)
         try:
-            self.store.history.add_log(self.run_id, level, message, meta)  # type: ignore[arg-type]
+            self.store.history.add_log(self.run_id, level, message, meta, webhook=self.webhook)  # type: ignore[arg-type]
         except Exception:
             log.exception("could not write a log line of run %s", self.run_id)
 

@@ -117,6 +117,7 @@ class Worker:
                 heartbeat_seconds=self.settings.heartbeat_seconds,
                 run_timeout_seconds=self.settings.run_timeout_seconds,
                 limits=InputLimits(self.settings.max_image_bytes, self.settings.max_image_pixels),
+                preview_every=self.settings.preview_every,
             ),
             self.stopping,
             LoraFiles(self.settings.lora_dir, client, self.settings.max_lora_bytes),

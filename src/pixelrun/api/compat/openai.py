@@ -2,7 +2,8 @@
 
 A thin translator: the multipart form becomes a run input, the run is created through
 `run_service.submit` and awaited with `wait_for_terminal`, like any other run (listed, billed,
-cancellable, logged), and the finished run becomes OpenAI's images response.
+cancellable, logged), and the finished run becomes OpenAI's images response; with
+`stream=true`, OpenAI's Server-Sent Events instead (`openai_stream`).
 """
 
 from __future__ import annotations
@@ -13,14 +14,22 @@ from typing import Any, Literal
 
 import anyio.to_thread
 from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.datastructures import FormData, UploadFile
 
+from pixelrun.api.compat.openai_stream import (
+    MAX_PARTIAL_IMAGES,
+    STREAM_RESPONSE,
+    stream_edit,
+    with_partial_images,
+)
 from pixelrun.api.deps import CurrentAuth, ServicesDep
 from pixelrun.api.errors import ApiError
 from pixelrun.api.models_catalog import CATALOG, CatalogModel, get_catalog_model
 from pixelrun.api.run_service import CreateOptions, RunRequest, submit
 from pixelrun.api.run_waiter import wait_for_terminal
+from pixelrun.api.streaming.follow import sse_response
 from pixelrun.engines.input_rules import (
     MAX_PROMPT_CHARS,
     MAX_SEED,
@@ -47,13 +56,11 @@ IGNORED_FIELDS = frozenset(
         "input_fidelity",
         "output_compression",
         "user",
-        "partial_images",
         "safety_identifier",
         "complexity",
         "frame_count",
         "frame_duration_ms",
         "svg",
-        "stream",
     }
 )
 REFUSED_FILES = {
@@ -69,8 +76,20 @@ STRING_FIELDS = {
     "output_format": "output_format",
     "acceleration": "acceleration",
 }
+# Streaming (`openai_stream`): the route reads these itself.
+STREAM_FIELDS = ("stream", "partial_images")
 KNOWN_FIELDS = frozenset(
-    {"image", "image[]", "size", "response_format", "model", *INT_FIELDS, *FLOAT_FIELDS, *STRING_FIELDS}
+    {
+        "image",
+        "image[]",
+        "size",
+        "response_format",
+        "model",
+        *STREAM_FIELDS,
+        *INT_FIELDS,
+        *FLOAT_FIELDS,
+        *STRING_FIELDS,
+    }
 )
 # Run input field → the form field a client sent, for error `param`s.
 FORM_NAME = {
@@ -159,6 +178,18 @@ def edit_form_schema() -> dict[str, Any]:
             "num_inference_steps": {"type": "integer", "minimum": 1, "maximum": 50},
             "guidance_scale": {"type": "number", "minimum": 1, "maximum": 20},
             "acceleration": {"type": "string", "enum": [a.value for a in Acceleration]},
+            "stream": {
+                "type": "boolean",
+                "default": False,
+                "description": "Answer Server-Sent Events: partial images, then the completed images.",
+            },
+            "partial_images": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": MAX_PARTIAL_IMAGES,
+                "default": 0,
+                "description": "With stream: how many previews of the image forming to send first.",
+            },
             **ignored,
         },
         "required": ["prompt"],
@@ -237,8 +268,9 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     response_model=OpenAIImagesResponse,
     summary="Edit images (OpenAI-compatible)",
     description="OpenAI's Images API edit, served by a catalog model. Held until the run "
-    "finishes (PIXELRUN_SYNC_TIMEOUT_SECONDS, then 504 naming the run id).",
-    responses=_RESPONSES,
+    "finishes (PIXELRUN_SYNC_TIMEOUT_SECONDS, then 504 naming the run id); with stream=true, "
+    "Server-Sent Events as the run goes.",
+    responses={**STREAM_RESPONSE, **_RESPONSES},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -254,12 +286,17 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         }
     },
 )
-async def images_edits(request: Request, auth: CurrentAuth, services: ServicesDep) -> OpenAIImagesResponse:
+async def images_edits(
+    request: Request, auth: CurrentAuth, services: ServicesDep
+) -> OpenAIImagesResponse | StreamingResponse:
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
         raise _bad(None, "The request body must be multipart/form-data.", "bad_request")
     async with request.form(max_files=MAX_IMAGES + len(REFUSED_FILES), max_fields=100) as form:
         model, raw_input, response_format = await _translate(form)
+        stream, partial_images = _stream_fields(form)
+    if stream:
+        raw_input = with_partial_images(model, raw_input, partial_images)
     options = CreateOptions.from_request(
         request
     )  # Idempotency-Key, Cancel-After (docs/operations.md#protecting-the-service)
@@ -268,6 +305,15 @@ async def images_edits(request: Request, auth: CurrentAuth, services: ServicesDe
     )
     # A replayed Idempotency-Key waits for (and answers with) the first request's run.
     run = submission.run
+    if stream:
+        events = stream_edit(
+            services,
+            run,
+            partial_images,
+            lambda final: _answer(final, "b64_json", services.storage, services.settings),
+            lambda error: ERROR_SHAPE.render(error.status_code, error.code, error.message, error.errors)[1],
+        )
+        return sse_response(events)
     final = await wait_for_terminal(services, run, services.settings.sync_timeout_seconds)
     return await anyio.to_thread.run_sync(
         lambda: _answer(final, response_format, services.storage, services.settings)
@@ -310,6 +356,18 @@ async def _translate(form: FormData) -> tuple[CatalogModel, dict[str, Any], str]
         if match.group(1) != "auto":
             raw["image_size"] = match.group(1)
     return model, raw, response_format
+
+
+def _stream_fields(form: FormData) -> tuple[bool, int]:
+    """`stream` (true/false) and `partial_images` (0..3, with stream only)."""
+    stream = (_text(form, "stream") or "false").strip().lower()
+    if stream not in ("true", "false"):
+        raise _bad("stream", "stream must be true or false.")
+    raw = _text(form, "partial_images")
+    partial_images = 0 if raw is None else _number("partial_images", raw, int)
+    if not 0 <= partial_images <= MAX_PARTIAL_IMAGES:
+        raise _bad("partial_images", f"partial_images must be 0..{MAX_PARTIAL_IMAGES}.")
+    return stream == "true", int(partial_images)
 
 
 def _text(form: FormData, name: str) -> str | None:

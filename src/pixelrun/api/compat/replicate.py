@@ -27,7 +27,12 @@ from pixelrun.api.run_waiter import wait_for_terminal
 from pixelrun.api.services import Services
 from pixelrun.api.streaming.follow import follow_run, parse_last_event_id, sse_response
 from pixelrun.api.wire import HTTP_URL_PATTERN, MAX_CALLBACK_URL_CHARS, RunOut, check_http_url
-from pixelrun.runs import PREDICTION_CALLBACK_FORMAT, build_prediction
+from pixelrun.runs import (
+    ALL_WEBHOOK_EVENTS,
+    PREDICTION_CALLBACK_FORMAT,
+    build_prediction,
+    format_webhook_events,
+)
 from pixelrun.store import CURSOR_PATTERN, InvalidCursor, RunNotFound, RunRecord
 
 PAGE_SIZE = 100
@@ -87,11 +92,13 @@ class PredictionCreate(BaseModel):
         str | None, Field(max_length=MAX_CALLBACK_URL_CHARS, json_schema_extra={"pattern": HTTP_URL_PATTERN})
     ] = Field(
         default=None,
-        description="POSTed the prediction object when it completes (Standard Webhooks headers).",
+        description="POSTed the prediction object at the events of webhook_events_filter "
+        "(Standard Webhooks headers).",
     )
     webhook_events_filter: list[Literal["start", "output", "logs", "completed"]] | None = Field(
         default=None,
-        description="Pixelrun sends only `completed`; without it in the list no webhook is sent.",
+        description="Which events POST the webhook: start, output, logs (at most every 500 ms), "
+        "completed; default: all of them.",
     )
     stream: Annotated[bool | None, Strict()] = Field(
         default=None, description="Accepted; urls.stream is always given."
@@ -186,9 +193,9 @@ async def create_prediction(
     model = get_catalog_model(f"{owner}/{name}")
     if model is None:
         raise ApiError(404, "MODEL_NOT_FOUND", f"Model {owner}/{name} not found.")
-    webhook = body.webhook
-    if body.webhook_events_filter is not None and "completed" not in body.webhook_events_filter:
-        webhook = None  # Pixelrun only sends the completion webhook
+    chosen = body.webhook_events_filter
+    events = format_webhook_events(ALL_WEBHOOK_EVENTS if chosen is None else chosen)
+    webhook = body.webhook if events != "" else None  # an empty filter: no event, no webhook
     options = CreateOptions.from_request(
         request
     )  # Idempotency-Key, Cancel-After (docs/operations.md#protecting-the-service)
@@ -201,6 +208,7 @@ async def create_prediction(
             callback_url=webhook,
             options=options,
             callback_format=PREDICTION_CALLBACK_FORMAT if webhook else None,
+            callback_events=events if webhook else None,
         ),
     )
     run = submission.run

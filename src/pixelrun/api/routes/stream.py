@@ -18,7 +18,9 @@ router = APIRouter(tags=["runs"])
 _DESCRIPTION = """`text/event-stream` of the run's events, each with an increasing `id:`:
 `status` (the run object; first the current state, then at every status change),
 `progress` (`{"step", "steps"}` after each denoising step), `log` (a log line as in
-`/logs`) and `done` (the terminal run object; the stream then closes). A `: keep-alive`
+`/logs`), `preview` (`{"step", "steps", "url"}`: a JPEG of at most 256 px as a `data:` URI,
+when the run has previews on: its input's `preview_every`) and `done` (the terminal run
+object; the stream then closes). A `: keep-alive`
 comment is sent at least every 15 s. Send `Last-Event-ID` to resume after an event."""
 
 

@@ -1,8 +1,9 @@
 """Typed run-stream events, from `run_stream_events` rows to the wire (docs/api.md,
 "Streaming").
 
-A row becomes one of `StatusEvent`, `ProgressEvent`, `LogEvent`, `DoneEvent`, built once
-per change and shared by every stream of the run; each encodes itself to SSE bytes once.
+A row becomes one of `StatusEvent`, `ProgressEvent`, `LogEvent`, `PreviewEvent`,
+`DoneEvent`, built once per change and shared by every stream of the run; each encodes
+itself to SSE bytes once.
 Translators (the Replicate stream) read the typed fields, never the encoded text.
 """
 
@@ -16,8 +17,9 @@ from typing import ClassVar
 
 from pixelrun.api.presenter import RunPresenter
 from pixelrun.api.wire import LogOut, RunOut
+from pixelrun.media.datauri import to_data_uri
 from pixelrun.runs import RunStatus
-from pixelrun.store import RunRecord, Store, StreamKind, StreamRow
+from pixelrun.store import PreviewImage, RunRecord, Store, StreamKind, StreamRow
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,25 @@ class ProgressEvent(SseEvent):
 
 
 @dataclass(frozen=True)
+class PreviewEvent(SseEvent):
+    """A preview of the image forming (docs/api.md#previews): `url` is a `data:` URI, so the
+    event is self-contained (no second request, nothing to sign, expire or delete)."""
+
+    step: int
+    steps: int
+    image: PreviewImage
+    name: ClassVar[str] = StreamKind.PREVIEW.value
+
+    @cached_property
+    def url(self) -> str:
+        return to_data_uri(self.image.data, self.image.media_type)
+
+    @cached_property
+    def data(self) -> str:  # type: ignore[override]
+        return json.dumps({"step": self.step, "steps": self.steps, "url": self.url}, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
 class LogEvent(SseEvent):
     log: LogOut
     name: ClassVar[str] = StreamKind.LOG.value
@@ -87,7 +108,7 @@ class LogEvent(SseEvent):
         return self.log.model_dump_json()
 
 
-StreamEvent = StatusEvent | ProgressEvent | LogEvent | DoneEvent
+StreamEvent = StatusEvent | ProgressEvent | LogEvent | PreviewEvent | DoneEvent
 
 
 @dataclass(frozen=True)
@@ -138,6 +159,10 @@ class StreamEvents:
                 events.append(ProgressEvent(row.id, row.step, row.steps))
             elif row.kind is StreamKind.LOG and row.log is not None:
                 events.append(LogEvent(row.id, LogOut.from_record(row.log)))
+            elif row.kind is StreamKind.PREVIEW:
+                # Its image is gone once the run ended a while ago: nothing to show.
+                if row.preview is not None and row.step is not None and row.steps is not None:
+                    events.append(PreviewEvent(row.id, row.step, row.steps, row.preview))
             elif current is not None and row.status is not None:
                 shown = current if row.status == current.status_code else _as_of(current, row.status)
                 kind = DoneEvent if row.kind is StreamKind.DONE else StatusEvent

@@ -20,7 +20,7 @@ from diffusers import QwenImageEditPlusPipeline
 from diffusers.pipelines.qwenimage import pipeline_qwenimage_edit_plus
 from PIL import Image
 
-from pixelrun.engines.engine import LoraFile, RunResult, StepCallback
+from pixelrun.engines.engine import LoraFile, PreviewRequest, RunResult, StepCallback
 from pixelrun.engines.errors import Canceled, UnsupportedInput
 
 from .acceleration import AccelerationSwitch
@@ -30,6 +30,7 @@ from .lightning import LIGHTNING_ADAPTER, lightning_scheduler
 from .loading import Placement, choose_placement, load_pipeline, reference_areas_for
 from .models import LIGHTNING_MODEL_ID, MODEL_ID
 from .output import run_result
+from .previews import LatentPreviewer
 from .schema import MAX_SEED, Acceleration, EditParameters
 from .sizes import output_size
 
@@ -279,12 +280,15 @@ class QwenImageEditEngine:
         on_step: StepCallback | None = None,
         loras: Sequence[tuple[LoraFile, float]] = (),
         lightning: bool = False,
+        previews: PreviewRequest | None = None,
     ) -> EditResult:
         """Run one edit. Raises `EditCanceled` when `on_step` returns False.
 
         `loras`: (file, scale) pairs active for this call only. `lightning`: the Lightning
-        variant (its LoRA at scale 1 and its scheduler). Raises `LoraError` for a LoRA that
-        does not fit (normally caught earlier by `load_loras`).
+        variant (its LoRA at scale 1 and its scheduler). `previews`: previews of the first
+        image from the latents (`previews.LatentPreviewer`); they read the latents and
+        change nothing. Raises `LoraError` for a LoRA that does not fit (normally caught
+        earlier by `load_loras`).
         """
         if not images:
             raise ValueError("at least one reference image is needed")
@@ -303,10 +307,25 @@ class QwenImageEditEngine:
         arguments = pipeline_arguments(request, [image.convert("RGB") for image in images], seed)
         steps = request.num_inference_steps
 
-        def step_end(_pipe: Any, index: int, _timestep: Any, _tensors: dict[str, Any]) -> dict[str, Any]:
+        previewer = (
+            LatentPreviewer(
+                previews,
+                height=arguments["height"],
+                width=arguments["width"],
+                vae_scale_factor=self.pipeline.vae_scale_factor,
+                channels=self.pipeline.vae.config.z_dim,
+                device=self.device,
+            )
+            if previews is not None
+            else None
+        )
+
+        def step_end(pipe: Any, index: int, _timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
             if on_step is not None and on_step(index + 1, steps) is False:
                 raise EditCanceled(index + 1, steps)
-            return {}
+            if previewer is not None:
+                previewer.after_step(pipe, index + 1, steps, tensors["latents"])
+            return {}  # nothing replaced: the latents go on unchanged
 
         self._acceleration.apply(request.acceleration)
         forwards_before = self._forwards.count
@@ -319,7 +338,9 @@ class QwenImageEditEngine:
                 swapped_scheduler(self.pipeline, self._lightning_scheduler if lightning else None),
             ):
                 output = self.pipeline(
-                    **arguments, callback_on_step_end=step_end, callback_on_step_end_tensor_inputs=[]
+                    **arguments,
+                    callback_on_step_end=step_end,
+                    callback_on_step_end_tensor_inputs=["latents"] if previewer is not None else [],
                 )
         except BaseException:
             self._acceleration.reset_state()
@@ -361,10 +382,13 @@ class QwenImageEditEngine:
         *,
         on_step: StepCallback | None = None,
         loras: Sequence[tuple[LoraFile, float]] = (),
+        previews: PreviewRequest | None = None,
     ) -> RunResult:
         """A worker's run (`engines.Engine`): `edit`, as the Lightning variant for its model id."""
         if model_id not in (MODEL_ID, LIGHTNING_MODEL_ID):
             raise ValueError(f"{model_id} is not served by this engine")
         lightning = model_id == LIGHTNING_MODEL_ID
-        result = self.edit(request, images, on_step=on_step, loras=loras, lightning=lightning)
+        result = self.edit(
+            request, images, on_step=on_step, loras=loras, lightning=lightning, previews=previews
+        )
         return run_result(request, result)

@@ -9,7 +9,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from pixelrun.engines.input_rules import (
     MAX_PROMPT_CHARS,
@@ -170,6 +178,16 @@ class EditParameters(BaseModel):
         list[LoraWeights],
         Field(max_length=MAX_LORAS, description="Up to 3 LoRA adapters, active for this run only."),
     ] = Field(default_factory=list)
+    preview_every: Annotated[
+        int | None,
+        Field(
+            ge=0,
+            le=50,
+            description="A preview of the image forming (≤ 256 px) on the run's event stream every "
+            "N denoising steps; 0: none; null: the server's default (none unless it turns them on). "
+            "The outputs are the same either way.",
+        ),
+    ] = None
 
     @field_validator("image_size", mode="before")
     @classmethod
@@ -186,7 +204,7 @@ class EditParameters(BaseModel):
                     return enum(value)
         return value
 
-    @field_validator("num_images", "num_inference_steps", "seed", mode="before")
+    @field_validator("num_images", "num_inference_steps", "seed", "preview_every", mode="before")
     @classmethod
     def _whole_float_is_int(cls, value: Any) -> Any:
         return whole_float_to_int(value)
@@ -197,6 +215,15 @@ class EditParameters(BaseModel):
         if isinstance(value, int) and not isinstance(value, bool):
             return float(value)
         return value
+
+    @model_serializer(mode="wrap")
+    def _previews_only_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A run that says nothing about previews stores the input it stored before they
+        # existed (the same Idempotency-Key hash, the same run object).
+        data = handler(self)
+        if data.get("preview_every", 0) is None:
+            del data["preview_every"]
+        return data
 
     @model_validator(mode="after")
     def _prompt_not_blank(self) -> EditParameters:

@@ -24,6 +24,15 @@ const history = new History({ api, list: $("history"), detail: $("history-detail
 
 let current = null; // {id, controller} of the run being followed
 
+// The page watches the edit form: a preview after every step unless the field says otherwise
+// (a preview costs the run well under 1 % of a step: docs/api.md#previews).
+const PREVIEW_EVERY = "1";
+
+function askForPreviews() {
+  const field = form.fields.get("preview_every");
+  if (field && field.input.value.trim() === "") field.input.value = PREVIEW_EVERY;
+}
+
 // ---- messages -------------------------------------------------------------------------
 
 function showAlert(message) {
@@ -150,6 +159,7 @@ async function loadModel() {
   try {
     const model = await api.getModel(id);
     form.render(model.input_schema);
+    askForPreviews();
     modelSelect.title = model.description || "";
   } catch (error) {
     showError(error);
@@ -278,6 +288,9 @@ async function follow(run, beforeUrl) {
         onProgress: (p) => {
           if (!controller.signal.aborted) view.showProgress(p);
         },
+        onPreview: (p) => {
+          if (!controller.signal.aborted) view.showPreview(p);
+        },
         signal: controller.signal,
       });
     }
@@ -331,6 +344,7 @@ async function loadSettings(run) {
   $("prompt").value = input.prompt || "";
   $("negative_prompt").value = input.negative_prompt || "";
   form.load(input);
+  askForPreviews();
   pictures.loadUrls(input.image_urls || []);
   clearFieldErrors();
   $("prompt").focus();

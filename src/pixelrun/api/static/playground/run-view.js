@@ -28,7 +28,11 @@ export class RunView {
     this.compareAfter = $("compare-after");
     this.compareRange = $("compare-range");
     this.compareRange.addEventListener("input", () => this.clip());
+    this.preview = $("live-preview");
+    this.previewImage = $("live-preview-image");
+    this.previewCaption = $("live-preview-caption");
     this.lastStep = null;
+    this.lastPreview = null;
   }
 
   reset(text = "Submitting…") {
@@ -38,7 +42,23 @@ export class RunView {
     this.results.replaceChildren();
     this.facts.hidden = true;
     this.compare.hidden = true;
+    this.hidePreview();
     this.lastStep = null;
+  }
+
+  // The image forming, shown while the run computes; the result takes its place.
+  showPreview({ step, steps, url }) {
+    if (this.lastPreview !== null && step < this.lastPreview) return; // an older event, late
+    this.lastPreview = step;
+    this.previewImage.src = url;
+    this.previewCaption.textContent = `Preview after step ${step} of ${steps}`;
+    this.preview.hidden = false;
+  }
+
+  hidePreview() {
+    this.preview.hidden = true;
+    this.previewImage.removeAttribute("src");
+    this.lastPreview = null;
   }
 
   showRun(run) {
@@ -68,6 +88,7 @@ export class RunView {
   // The terminal run: outputs large with download links, facts, comparison or failure.
   showResult(run, beforeUrl) {
     this.showRun(run);
+    this.hidePreview();
     if (run.status_code === "failed") {
       this.failure.hidden = false;
       const stage = run.failure_stage_code ? ` (${run.failure_stage_code})` : "";

@@ -63,9 +63,10 @@ async function pollRun(api, runId, { onRun, onProgress, signal }) {
   return null;
 }
 
-// Follows a run to its end; calls onRun with each run object and onProgress with
-// {step, steps}. Resumes a dropped stream with Last-Event-ID. Returns the terminal run.
-export async function followRun(api, runId, { onRun, onProgress, signal }) {
+// Follows a run to its end; calls onRun with each run object, onProgress with {step, steps}
+// and onPreview with {step, steps, url} (docs/api.md#previews). Resumes a dropped stream with
+// Last-Event-ID. Returns the terminal run.
+export async function followRun(api, runId, { onRun, onProgress, onPreview, signal }) {
   let lastId = null;
   for (let attempt = 0; attempt < 20 && !(signal && signal.aborted); attempt++) {
     const headers = api.headers({ Accept: "text/event-stream" });
@@ -96,6 +97,7 @@ export async function followRun(api, runId, { onRun, onProgress, signal }) {
         const data = JSON.parse(message.data);
         if (message.event === "status") onRun(data);
         else if (message.event === "progress") onProgress(data);
+        else if (message.event === "preview" && onPreview) onPreview(data);
         else if (message.event === "done") {
           onRun(data);
           return data;
