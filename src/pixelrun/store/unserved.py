@@ -60,7 +60,7 @@ class UnservedRuns:
                 conn.execute(
                     select(runs)
                     .where(runs.c.status == _QUEUED, runs.c.model_id == model_id)
-                    .order_by(runs.c.created_at)
+                    .order_by(runs.c.created_at, runs.c.id)
                     .limit(limit)
                     .with_for_update(skip_locked=True)
                 )
