@@ -67,24 +67,27 @@ class UnservedRuns:
                 .mappings()
                 .all()
             )
+            if not rows:
+                return []
+            # One statement for the batch: the rows are locked, still queued.
+            conn.execute(
+                update(runs)
+                .where(runs.c.id.in_([row["id"] for row in rows]), runs.c.status == _QUEUED)
+                .values(
+                    status=RunStatus.FAILED.value,
+                    completed_at=now,
+                    failure_code=MODEL_UNAVAILABLE,
+                    failure_message=message,
+                    failure_stage=FailureStage.INTERNAL.value,
+                    # Never started, never billed (docs/api.md#billing).
+                    cost=ZERO_COST,
+                    cost_breakdown=[],
+                    cost_micros=0,
+                )
+            )
+            detail = {"reason": MODEL_UNAVAILABLE, "failure_code": MODEL_UNAVAILABLE}
             for row in rows:
                 run = RunRecord.from_row(row)
-                conn.execute(
-                    update(runs)
-                    .where(runs.c.id == run.id, runs.c.status == _QUEUED)
-                    .values(
-                        status=RunStatus.FAILED.value,
-                        completed_at=now,
-                        failure_code=MODEL_UNAVAILABLE,
-                        failure_message=message,
-                        failure_stage=FailureStage.INTERNAL.value,
-                        # Never started, never billed (docs/api.md#billing).
-                        cost=ZERO_COST,
-                        cost_breakdown=[],
-                        cost_micros=0,
-                    )
-                )
-                detail = {"reason": MODEL_UNAVAILABLE, "failure_code": MODEL_UNAVAILABLE}
                 record_event(conn, run.id, run.status, RunStatus.FAILED, run.attempt, now, detail, run=run)
                 enqueue_if_callback(conn, run.id, run.owner_id, run.callback_url, now, run.callback_events)
         return [row["id"] for row in rows]
