@@ -18,9 +18,9 @@ def test_unserved_pass_bench_runs_and_prints_the_table(tmp_path: Path) -> None:
     if "PIXELRUN_TEST_POSTGRES_URL" in env:
         env["PIXELRUN_BENCH_POSTGRES_URL"] = env["PIXELRUN_TEST_POSTGRES_URL"]
     backends = ["sqlite"] if SKIP_POSTGRES else ["sqlite", "postgres"]
+    args = ["--runs", "2000", "--queued", "20", "--fail", "30", "--json", str(out)]
     completed = subprocess.run(
-        [sys.executable, str(BENCH), "--runs", "2000", "--queued", "20", "--fail", "30", "--json", str(out)]
-        + ["--backend", "sqlite" if SKIP_POSTGRES else "both"],
+        [sys.executable, str(BENCH), *args, "--backend", "sqlite" if SKIP_POSTGRES else "both"],
         capture_output=True,
         text=True,
         timeout=300,
