@@ -162,9 +162,8 @@ def create_checked_asset(
         )
     if not data:
         raise _bad_file("the file is empty")
-    safetensors = (
-        normalize_content_type(declared_type) == SAFETENSORS_TYPE
-        and filename.lower().endswith(".safetensors")
+    safetensors = normalize_content_type(declared_type) == SAFETENSORS_TYPE and filename.lower().endswith(
+        ".safetensors"
     )
     media_type = SAFETENSORS_TYPE if safetensors else image_media_type(data)
     try:

@@ -48,7 +48,9 @@ class FileUrls(BaseModel):
 class FileOut(BaseModel):
     id: str = Field(description="The asset id: GET /v1/assets/{id} shows the same file.")
     name: str
-    content_type: str = Field(description="What the bytes are (an image's own format), whatever was declared.")
+    content_type: str = Field(
+        description="What the bytes are (an image's own format), whatever was declared."
+    )
     size: int
     etag: str = Field(description="The MD5 of the bytes (the asset id for assets not made here).")
     checksums: dict[str, str] = Field(description="sha256 and md5 of the bytes.")
@@ -93,7 +95,10 @@ FILE_FORM_SCHEMA: dict[str, Any] = {
             "maxLength": MAX_NAME_CHARS,
             "description": "Default: the content part's file name.",
         },
-        "type": {**_TEXT, "description": "Default: the content part's type. Images are typed by their bytes."},
+        "type": {
+            **_TEXT,
+            "description": "Default: the content part's type. Images are typed by their bytes.",
+        },
         "metadata": {**_TEXT, "description": "A JSON object, kept with the file."},
     },
     "required": ["content"],
@@ -172,7 +177,13 @@ def list_files(
         records, next_cursor = services.store.assets.page(auth.owner_id, limit=PAGE_SIZE, cursor=cursor)
     except InvalidCursor:
         raise validation_error(
-            [{"loc": ["query", "cursor"], "msg": "invalid cursor; pass `next` as returned", "type": "value_error"}]
+            [
+                {
+                    "loc": ["query", "cursor"],
+                    "msg": "invalid cursor; pass `next` as returned",
+                    "type": "value_error",
+                }
+            ]
         ) from None
     base = f"{services.settings.public_base_url.rstrip('/')}/v1/files"
     return FileList(
