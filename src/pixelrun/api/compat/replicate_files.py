@@ -237,7 +237,10 @@ def _read_form(form: FormData) -> tuple[UploadFile, str, str, dict[str, Any]]:
     content = form.get("content")
     if not isinstance(content, UploadFile):
         raise _field_error("content", "required: the file, as a file part")
-    filename = _text(form, "filename") or content.filename or "file"
+    filename = _text(form, "filename")
+    if filename == "":
+        raise _field_error("filename", "at least 1 character; leave it out to use the file part's name")
+    filename = filename or content.filename or "file"
     if len(filename) > MAX_NAME_CHARS:
         raise _field_error("filename", f"at most {MAX_NAME_CHARS} characters")
     if "\x00" in filename:
@@ -245,7 +248,7 @@ def _read_form(form: FormData) -> tuple[UploadFile, str, str, dict[str, Any]]:
     declared = _text(form, "type") or content.content_type or asset_service.SAFETENSORS_TYPE
     raw_metadata = _text(form, "metadata")
     metadata: Any = {}
-    if raw_metadata is not None:
+    if raw_metadata:  # empty: none, as when left out
         try:
             metadata = json.loads(raw_metadata)
         except ValueError:
@@ -263,7 +266,7 @@ def _text(form: FormData, name: str) -> str | None:
         raise _field_error(name, "must be a text field, not a file")
     if "\x00" in value:
         raise _field_error(name, "NUL characters are not allowed")
-    return value or None
+    return value
 
 
 def _field_error(field: str, message: str) -> ApiError:
