@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import struct
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -174,3 +176,32 @@ def test_the_route_answers_json_in_replicates_shape(server: Server) -> None:
         timeout=10,
     )
     assert response.status_code == 422 and "metadata" in response.json()["detail"]
+
+
+def test_a_lora_file_and_an_uploaded_asset(client: replicate.Client, server: Server, tmp_path: Path) -> None:
+    header = json.dumps({"__metadata__": {}}).encode()
+    lora = tmp_path / "style.safetensors"
+    lora.write_bytes(struct.pack("<Q", len(header)) + header)
+    made = client.files.create(lora)  # the client sends it as application/octet-stream
+    assert made.content_type == "application/octet-stream" and made.name == "style.safetensors"
+
+    # An asset made by the upload flow (docs/uploads.md) is a file too, without checksums.
+    data = png_bytes(10, 10)
+    body = {"filename": "up.png", "mime_type": "image/png", "size_bytes": len(data)}
+    upload = requests.post(
+        f"{server.base_url}/v1/asset-uploads", json=body, headers=server.headers(), timeout=10
+    )
+    put = requests.put(
+        upload.json()["upload_url"], data=data, headers={"Content-Type": "image/png"}, timeout=10
+    )
+    assert put.status_code == 200
+    asset_id = upload.json()["asset_id"]
+    confirmation = f"{server.base_url}/v1/asset-uploads/{asset_id}/confirmations"
+    assert requests.post(confirmation, headers=server.headers(), timeout=10).status_code == 201
+    uploaded = client.files.get(asset_id)
+    assert (uploaded.name, uploaded.size, uploaded.checksums, uploaded.etag) == (
+        "up.png",
+        len(data),
+        {},
+        asset_id,
+    )
