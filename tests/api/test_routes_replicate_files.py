@@ -51,3 +51,10 @@ def test_errors_are_in_replicates_shape_and_signed_files_keep_theirs(
     # A storage key has slashes: the signed output file route, in the hosted API's shape.
     response = client.get("/v1/files/runs/x/0.png", headers=caller.headers)
     assert response.status_code == 404 and response.json()["code"] == "NOT_FOUND"
+
+
+@pytest.mark.parametrize("metadata", ["[1]", "nope", '{"a": NaN}', "[" * 100_000])
+def test_metadata_must_be_a_json_object(client: TestClient, caller: Caller, metadata: str) -> None:
+    form = {"content": ("a.png", png(1), "image/png"), "metadata": (None, metadata)}
+    response = client.post("/v1/files", files=form, headers=caller.headers)
+    assert response.status_code == 422 and response.json()["detail"] == "metadata: must be a JSON object"

@@ -250,12 +250,17 @@ def _read_form(form: FormData) -> tuple[UploadFile, str, str, dict[str, Any]]:
     metadata: Any = {}
     if raw_metadata:  # empty: none, as when left out
         try:
-            metadata = json.loads(raw_metadata)
-        except ValueError:
+            metadata = json.loads(raw_metadata, parse_constant=_no_constant)
+        except (ValueError, RecursionError):
             metadata = None
         if not isinstance(metadata, dict):
             raise _field_error("metadata", "must be a JSON object")
     return content, filename, declared, metadata
+
+
+def _no_constant(name: str) -> None:
+    # NaN and Infinity are not JSON: they could not be answered back.
+    raise ValueError(f"{name} is not JSON")
 
 
 def _text(form: FormData, name: str) -> str | None:
