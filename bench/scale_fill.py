@@ -276,11 +276,14 @@ def _statements(sql: Sql, plan: FillPlan) -> list[tuple[str, str]]:
             'ready', 2048, 1536, {sql.ts(created)}, {sql.ts(f"{created} + 3600000000")},
             {sql.ts(f"{created} + 5000000")}
         FROM s"""
+    children = (
+        _pg_children(plan)
+        if sql.pg
+        else [("run_events", events), ("run_logs", logs), ("run_stream_events", stream)]
+    )
     statements = [
         ("runs", finished_runs),
-        ("run_events", events),
-        ("run_logs", logs),
-        ("run_stream_events", stream),
+        *children,
         ("callback_deliveries", deliveries),
         ("callback_attempts", attempts),
         ("assets", assets),
@@ -290,6 +293,52 @@ def _statements(sql: Sql, plan: FillPlan) -> list[tuple[str, str]]:
     if q:
         statements += _queued(sql, plan, input_json)
     return statements
+
+
+def _pg_children(plan: FillPlan) -> list[tuple[str, str]]:
+    """Events, logs and stream rows on PostgreSQL, from the runs just written: reading each
+    run's id once (instead of building it per child row) makes 35 M stream rows minutes
+    faster. A run's stream rows are written in three statements so that their ids follow
+    the run's order: statuses and steps, then its log lines, then the end."""
+    steps = plan.steps
+    filled = f"{t.runs.name} r CROSS JOIN LATERAL generate_series(0, {{n}}) AS k WHERE r.worker_id = 'scale-worker'"
+    step = "interval '300 milliseconds'"
+    events = f"""
+        INSERT INTO {t.run_events.name} (run_id, from_status, to_status, attempt, created_at)
+        SELECT r.id, (ARRAY[NULL, 'queued', 'dispatching', 'running'])[k + 1],
+            CASE k WHEN 0 THEN 'queued' WHEN 1 THEN 'dispatching' WHEN 2 THEN 'running' ELSE r.status END,
+            CASE WHEN k = 0 THEN 0 ELSE 1 END,
+            CASE WHEN k = 3 THEN r.completed_at ELSE r.created_at + k * interval '1 second' END
+        FROM {filled.format(n=STATUS_ROWS - 1)}"""
+    logs = f"""
+        INSERT INTO {t.run_logs.name} (run_id, level, message, created_at)
+        SELECT r.id, 'info',
+            CASE WHEN k = 0 THEN 'inputs fetched: 1 image, 1024x1024' ELSE 'denoised {steps} steps in 9.4 s' END,
+            r.started_at + k * interval '9 seconds'
+        FROM {filled.format(n=LOG_LINES - 1)}"""
+    stream_steps = f"""
+        INSERT INTO {t.run_stream_events.name} (run_id, kind, status, step, steps, created_at)
+        SELECT r.id, CASE WHEN k < 3 THEN 'status' ELSE 'progress' END,
+            CASE k WHEN 0 THEN 'queued' WHEN 1 THEN 'dispatching' WHEN 2 THEN 'running' END,
+            CASE WHEN k >= 3 THEN k - 2 END, CASE WHEN k >= 3 THEN {steps} END,
+            r.created_at + k * {step}
+        FROM {filled.format(n=steps + 2)}"""
+    stream_logs = f"""
+        INSERT INTO {t.run_stream_events.name} (run_id, kind, log_id, created_at)
+        SELECT l.run_id, 'log', l.id, l.created_at
+        FROM {t.run_logs.name} l JOIN {t.runs.name} r ON r.id = l.run_id WHERE r.worker_id = 'scale-worker'"""
+    stream_end = f"""
+        INSERT INTO {t.run_stream_events.name} (run_id, kind, status, created_at)
+        SELECT r.id, CASE WHEN k = 0 THEN 'status' ELSE 'done' END, CASE WHEN k = 0 THEN r.status END,
+            r.completed_at
+        FROM {filled.format(n=1)}"""
+    return [
+        ("run_events", events),
+        ("run_logs", logs),
+        ("run_stream_events (statuses, steps)", stream_steps),
+        ("run_stream_events (logs)", stream_logs),
+        ("run_stream_events (end)", stream_end),
+    ]
 
 
 def _queued(sql: Sql, plan: FillPlan, input_json: str) -> list[tuple[str, str]]:
