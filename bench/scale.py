@@ -228,7 +228,7 @@ def bench(backend: str, workdir: Path, args: argparse.Namespace) -> dict[str, ob
             fill_engine = create_engine(url)
             try:
                 plan = FillPlan(runs=args.runs, queued=args.queued, owner_id=owner.id, steps=args.steps)
-                fill_seconds = fill(fill_engine, plan, log)
+                fill_seconds = fill(fill_engine, plan, log, jobs=args.fill_jobs)
             finally:
                 fill_engine.dispose()
             filled = measure("filled", store, janitor, owner.id, key, env, args)
@@ -285,6 +285,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--retention-samples", type=int, default=20, help="retention passes (default 20)")
     parser.add_argument(
         "--steps", type=int, default=28, help="denoising steps per run: stream rows (default 28)"
+    )
+    parser.add_argument(
+        "--fill-jobs", type=int, default=2, help="PostgreSQL: fill statements run at once (default 2)"
     )
     parser.add_argument("--depth", type=int, default=10_000, help="runs before the deep page (default 10000)")
     parser.add_argument(
