@@ -22,6 +22,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import sys
@@ -36,6 +37,7 @@ from bench_processes import postgres_database
 from pixelrun.runs import RunStatus
 from pixelrun.store import Store
 from pixelrun.store.db.database import create_engine_for
+from pixelrun.store.queue import QueueRepo
 from pixelrun.store.tables import run_events, runs
 from scale_fill import MODEL_ID, FillPlan, fill
 from throughput_load import percentile
@@ -44,6 +46,12 @@ DEFAULT_PG_ADMIN_URL = os.environ.get(
     "PIXELRUN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 LEASE_SECONDS = 30.0
+# The owner's debit, as a worker's finish makes it: micro-dollars since the ledger's migration 0014.
+DEBIT = (
+    {"cost_micros": 123}
+    if "cost_micros" in inspect.signature(QueueRepo.finish).parameters
+    else {"cost_cents": 1}
+)
 OUTPUT = {"outputs": [{"type": "image", "content_type": "image/png", "width": 64, "height": 64}]}
 
 
@@ -107,7 +115,7 @@ def run_phase(url: str, owner_id: str, loops: int, count: int, heartbeats: int) 
                     RunStatus.SUCCEEDED,
                     output=OUTPUT,
                     cost="0.000123",
-                    cost_cents=1,
+                    **DEBIT,
                 )
                 cycles.append(time.perf_counter() - began)
         except Exception as exc:  # reported, and the phase fails

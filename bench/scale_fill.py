@@ -106,10 +106,7 @@ def fill(engine: Engine, plan: FillPlan, log: object = print, jobs: int = 2) -> 
         if missing:
             conn.execute(
                 insert(t.owners),
-                [
-                    {"id": name, "name": name, "budget_cents": None, "created_at": plan.now}
-                    for name in missing
-                ],
+                [{"id": name, "name": name, "created_at": plan.now} for name in missing],
             )
         superuser = sql.pg and bool(
             conn.exec_driver_sql("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").scalar()
@@ -197,11 +194,13 @@ def _statements(sql: Sql, plan: FillPlan, parts: int) -> list[Stage]:
         '[{"item": "output_image", "quantity": 1.048576, "unit": "megapixel", "unit_price": "0.03", '
         '"amount": "0.031457"}]'
     )
+    # The ledger column: micro-dollars since migration 0014, cents before.
+    cost_column, cost_amount = ("cost_micros", 31457) if "cost_micros" in t.runs.c else ("cost_cents", 4)
     breakdown = f"CASE WHEN r % 100 < 90 THEN '{line}' ELSE '[]' END"
     finished_runs = f"""
         {sql.series(n)}, s(r) AS (SELECT i FROM g)
         INSERT INTO {t.runs.name} (id, owner_id, model_id, status, input, output, callback_url,
-            created_at, dispatched_at, started_at, completed_at, cost, cost_breakdown, cost_cents,
+            created_at, dispatched_at, started_at, completed_at, cost, cost_breakdown, {cost_column},
             failure_code, failure_message, failure_stage, attempt, max_attempts, worker_id,
             files_expired_at)
         SELECT {rid}, {_owner_expr(plan, "r")}, '{MODEL_ID}', {status}, {sql.json(input_json)},
@@ -211,7 +210,7 @@ def _statements(sql: Sql, plan: FillPlan, parts: int) -> list[Stage]:
             {sql.ts(completed)},
             CASE WHEN r % 100 < 90 THEN '0.031457' ELSE '0.000000' END,
             {sql.json(breakdown)},
-            CASE WHEN r % 100 < 90 THEN 4 ELSE 0 END,
+            CASE WHEN r % 100 < 90 THEN {cost_amount} ELSE 0 END,
             CASE WHEN r % 100 BETWEEN 90 AND 96 THEN 'inference_failed' END,
             CASE WHEN r % 100 BETWEEN 90 AND 96 THEN 'the engine raised an error' END,
             CASE WHEN r % 100 BETWEEN 90 AND 96 THEN 'inference' END,
