@@ -19,6 +19,12 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default: SQLite file in the data directory"
     )
+    listen_database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL for LISTEN (queue and stream wake-ups): a direct or session-mode "
+        "pooler address when PIXELRUN_DATABASE_URL goes through a transaction-mode pooler; "
+        "default: PIXELRUN_DATABASE_URL",
+    )
     public_base_url: str = Field(
         default="http://127.0.0.1:8000", description="Base URL that clients use to reach this API"
     )

@@ -68,8 +68,9 @@ def _back_to_queue_values() -> dict[str, Any]:
 class QueueRepo:
     """`store.queue`: what workers do with runs (the module docstring), and their wake-ups."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, listen_url: str | None = None) -> None:
         self._engine = engine
+        self._listen_url = listen_url
 
     def notify(self, model_id: str) -> None:
         """Wake idle workers of `model_id` (db/notify.py)."""
@@ -79,7 +80,7 @@ class QueueRepo:
         self, model_ids: list[str] | None = None, poll_interval: float = DEFAULT_POLL_INTERVAL_SECONDS
     ) -> QueueWaiter:
         """Something a worker blocks on until a run may be waiting for it."""
-        return QueueWaiter(self._engine, model_ids, poll_interval)
+        return QueueWaiter(self._engine, model_ids, poll_interval, listen_url=self._listen_url)
 
     def claim(
         self, worker_id: str, model_ids: list[str] | tuple[str, ...], lease_seconds: float

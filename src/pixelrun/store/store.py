@@ -30,7 +30,7 @@ from sqlalchemy.engine import URL
 from pixelrun.store.assets import AssetsRepo
 from pixelrun.store.availability import AvailabilityRepo
 from pixelrun.store.callbacks import CallbacksRepo
-from pixelrun.store.db.database import create_engine_for, is_postgres
+from pixelrun.store.db.database import create_engine_for, is_postgres, listen_url_for
 from pixelrun.store.db.migrate import migrate
 from pixelrun.store.deadlines import Deadlines
 from pixelrun.store.history import HistoryRepo
@@ -49,17 +49,27 @@ from pixelrun.store.workers import WorkersRepo
 
 
 class Store:
-    def __init__(self, url: str | URL | None = None, *, engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        url: str | URL | None = None,
+        *,
+        engine: Engine | None = None,
+        listen_url: str | URL | None = None,
+    ) -> None:
+        """`listen_url`: where LISTEN connects on PostgreSQL (default: the same database); a
+        direct or session-pooled address when `url` goes through a transaction-mode pooler
+        (docs/deployment.md#database-connections)."""
         if engine is None:
             if url is None:
                 raise ValueError("Store needs a database URL or an engine")
             engine = create_engine_for(url)
         self.engine = engine
+        listen = listen_url_for(engine, listen_url)
         self.owners = OwnersRepo(engine)
         self.keys = KeysRepo(engine)
         self.runs = RunsRepo(engine)
-        self.queue = QueueRepo(engine)
-        self.history = HistoryRepo(engine)
+        self.queue = QueueRepo(engine, listen)
+        self.history = HistoryRepo(engine, listen)
         self.previews = PreviewsRepo(engine)
         self.workers = WorkersRepo(engine)
         self.availability = AvailabilityRepo(engine)

@@ -104,7 +104,9 @@ runs = Table(
     Index("ix_runs_status_model_created", "status", "model_id", "created_at"),
     Index("ix_runs_files_expired_completed", "files_expired_at", "completed_at"),
     Index("ix_runs_deadline_at", "deadline_at"),
-    Index("ix_runs_owner_created", "owner_id", "created_at"),
+    # The keyset order of an owner's list (store/runs.py page_query), id included so that
+    # a page deep in a long list starts in the index, not after a walk from the top.
+    Index("ix_runs_owner_created_id", "owner_id", "created_at", "id"),
 )
 
 run_events = Table(

@@ -39,7 +39,7 @@ class Worker:
         self.worker_id = settings.worker_id or f"wrk_{uuid.uuid4().hex[:16]}"
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.stopping = threading.Event()
-        self.store = Store(settings.resolved_database_url)
+        self.store = Store(settings.resolved_database_url, listen_url=settings.listen_database_url)
         self._status = "starting"
         #: Reaping and deadlines between runs and while idle (pixelrun.maintenance).
         self.housekeeping = maintenance.for_worker(self.store)
