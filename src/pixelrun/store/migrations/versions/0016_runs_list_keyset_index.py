@@ -1,7 +1,7 @@
 """The owner's run list in keyset order: index (owner_id, created_at, id).
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-05
 
 `GET /v1/runs` pages by (created_at, id) per owner (store/runs.py page_query). The index
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0016"
-down_revision: str | None = "0013"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
