@@ -218,8 +218,14 @@ class Settings(BaseSettings):
     retention_hours: float = Field(
         default=24 * 30,
         ge=0,
-        description="Output files, uploaded assets and callback attempts older than this are "
-        "deleted (run records stay); 0 keeps everything",
+        description="Output files, log lines, uploaded assets (inline images included) and callback "
+        "attempts older than this are deleted (run records and status events stay); 0 keeps them",
+    )
+    stream_retention_hours: float = Field(
+        default=1.0,
+        gt=0,
+        description="A run's stream rows (status, progress, log and preview events) are deleted this "
+        "long after it ended; its stream then answers the run and done",
     )
     janitor_interval_seconds: float = Field(
         default=300.0, gt=0, description="How often an API process runs the retention janitor"
