@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         default=4, ge=0, description="User LoRA adapters kept loaded in a worker between runs"
     )
     max_lora_bytes: int = Field(default=1024**3, ge=1, description="Largest LoRA file a run may use")
+    lora_cache_bytes: int = Field(
+        default=20 * 1024**3,
+        ge=0,
+        description="Bytes of LoRA files a worker's data dir keeps on disk; least recently used "
+        "files are deleted past it (files used in the last 5 minutes excepted)",
+    )
     compile: bool = Field(
         default=False,
         description="torch.compile the transformer's repeated blocks (dynamic shapes) and warm up "

@@ -106,6 +106,9 @@ class Worker:
             self.settings.fetch_connect_timeout_seconds,
             self.settings.fetch_total_timeout_seconds,
         )
+        lora_files = LoraFiles(
+            self.settings.lora_dir, client, self.settings.max_lora_bytes, self.settings.lora_cache_bytes
+        )
         executor = RunExecutor(
             self.store,
             engine,
@@ -120,7 +123,7 @@ class Worker:
                 preview_every=self.settings.preview_every,
             ),
             self.stopping,
-            LoraFiles(self.settings.lora_dir, client, self.settings.max_lora_bytes),
+            lora_files,
         )
         waiter = self.store.queue.waiter(models, self.settings.poll_interval_seconds)
         # Outputs are encoded and stored on their own thread while the next run computes.
@@ -129,6 +132,7 @@ class Worker:
             while not self.stopping.is_set():
                 try:
                     self.housekeeping.run_if_due()
+                    lora_files.sweep_if_due(self.store)
                     run = self.store.queue.claim(self.worker_id, models, self.settings.lease_seconds)
                 except Exception as exc:
                     if not is_unavailable(exc):
