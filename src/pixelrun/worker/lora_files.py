@@ -261,4 +261,7 @@ class LoraFiles:
         now = time.monotonic()
         if now - self._last_sweep >= SWEEP_SECONDS:
             self._last_sweep = now
-            self.sweep_deleted_assets(store)
+            try:
+                self.sweep_deleted_assets(store)
+            except OSError as exc:  # the disk, not the store: the worker carries on
+                log.warning("LoRA cache: the sweep of deleted assets failed: %s", exc)
