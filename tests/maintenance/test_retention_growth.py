@@ -192,3 +192,26 @@ def test_stream_of_a_pruned_run_answers_the_run_and_done(
         assert '"status_code":"succeeded"' in answer.text
         logs = client.get(f"/v1/runs/{run_id}/logs", headers={"Authorization": f"Bearer {key}"})
         assert logs.status_code == 200 and "step 2 of 2" in logs.text
+
+
+def test_sync_mode_outputs_in_the_record_expire_with_the_window(
+    store: Store, owner: Owner, storage: LocalFileStorage
+) -> None:
+    from pixelrun.store import NewRun
+
+    run_id = store.runs.create(NewRun(owner.id, MODEL, input=valid_input(sync_mode=True))).run.id
+    claimed = store.queue.claim("w1", [MODEL], lease_seconds=30)
+    assert claimed is not None
+    inline = {"url": "data:image/png;base64," + "A" * 4000, "type": "image", "content_type": "image/png"}
+    output = {"outputs": [{**inline, "width": 8, "height": 8, "file_size": 3000}], "seed": 1}
+    assert store.queue.finish(run_id, claimed.attempt, "w1", RunStatus.SUCCEEDED, output=output)
+    with write_tx(store.engine) as conn:
+        conn.execute(
+            update(runs).where(runs.c.id == run_id).values(completed_at=utc_now() - timedelta(hours=48))
+        )
+    Janitor(store, storage, retention_hours=24, interval_seconds=60).run_once()
+    record = store.runs.get(run_id)
+    assert record is not None and record.output is not None
+    [item] = record.output["outputs"]
+    assert item["url"] is None and item["expired"] is True
+    assert (item["width"], item["file_size"]) == (8, 3000)

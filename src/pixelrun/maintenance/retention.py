@@ -3,7 +3,8 @@
 
 - `PIXELRUN_STREAM_RETENTION_HOURS` (1 h) after a run ended: its stream rows (one per
   status change, step, log line and preview), which only live streams and resumes read;
-- `PIXELRUN_RETENTION_HOURS` after it ended: its output files, log lines, webhook-event
+- `PIXELRUN_RETENTION_HOURS` after it ended: its output files (and `sync_mode` outputs
+  inlined in its record), log lines, webhook-event
   deliveries and delivery bodies; uploaded assets (inline `data:` images of creates
   among them) that long after their upload; callback attempts;
 - a day after their last heartbeat: worker rows (stopped, failed or killed);
@@ -60,12 +61,16 @@ class JanitorReport:
 
 
 def expired_output(output: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The output with each stored file replaced by an expired marker (no URL)."""
+    """The output with each stored file, and each `sync_mode` image inlined as a `data:`
+    URI (in the record itself), replaced by an expired marker (no URL)."""
     if output is None:
         return None
     rewritten = copy.deepcopy(output)
     for item in rewritten.get("outputs", []):
-        if isinstance(item, dict) and item.pop("key", None) is not None:
+        if not isinstance(item, dict):
+            continue
+        inline = isinstance(item.get("url"), str) and item["url"][:5].lower() == "data:"
+        if item.pop("key", None) is not None or inline:
             item["url"] = None
             item["expired"] = True
     return rewritten
