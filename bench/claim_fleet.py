@@ -22,7 +22,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import sys
@@ -37,7 +36,6 @@ from bench_processes import postgres_database
 from pixelrun.runs import RunStatus
 from pixelrun.store import Store
 from pixelrun.store.db.database import create_engine_for
-from pixelrun.store.queue import QueueRepo
 from pixelrun.store.tables import run_events, runs
 from scale_fill import MODEL_ID, FillPlan, fill
 from throughput_load import percentile
@@ -46,12 +44,8 @@ DEFAULT_PG_ADMIN_URL = os.environ.get(
     "PIXELRUN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 LEASE_SECONDS = 30.0
-# The owner's debit, as a worker's finish makes it: micro-dollars since the ledger's migration 0014.
-DEBIT = (
-    {"cost_micros": 123}
-    if "cost_micros" in inspect.signature(QueueRepo.finish).parameters
-    else {"cost_cents": 1}
-)
+# The owner's debit in micro-dollars, as a worker's finish makes it.
+DEBIT = {"cost_micros": 123}
 OUTPUT = {"outputs": [{"type": "image", "content_type": "image/png", "width": 64, "height": 64}]}
 
 

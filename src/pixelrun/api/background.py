@@ -51,11 +51,15 @@ async def background_tasks(
             maintenance.for_api(store, settings.model_grace_seconds).run_forever(), name="reaper"
         ),
     ]
-    if settings.retention_hours > 0:
-        janitor = maintenance.Janitor(
-            store, storage, settings.retention_hours, settings.janitor_interval_seconds
-        )
-        tasks.append(asyncio.create_task(janitor.run_forever(), name="retention-janitor"))
+    # Always: with retention_hours 0 it still prunes streams, dead workers and rate windows.
+    janitor = maintenance.Janitor(
+        store,
+        storage,
+        settings.retention_hours,
+        settings.janitor_interval_seconds,
+        stream_retention_hours=settings.stream_retention_hours,
+    )
+    tasks.append(asyncio.create_task(janitor.run_forever(), name="retention-janitor"))
     try:
         yield dispatcher
     finally:

@@ -2,7 +2,8 @@
 
     housekeeping.py  lease reaping, `Cancel-After` deadlines, the idempotency-key purge
     unserved.py      failing queued runs of models without a live worker
-    retention.py     the retention janitor: old files, assets and callback attempts
+    retention.py     the retention janitor: stream rows, logs, files, assets, deliveries,
+                     attempts, dead worker rows, old rate-limit windows
     deletion.py      deleting an asset (retention and `DELETE /v1/assets/{id}`)
     schedule.py      when passes run: on an event loop, or between a worker's runs
 

@@ -116,6 +116,13 @@ class AssetsRepo:
             return records, None
         return records[:limit], encode_cursor(records[limit - 1].created_at, records[limit - 1].id)
 
+    def existing_ids(self, asset_ids: list[str]) -> set[str]:
+        """Which of `asset_ids` still exist, whoever owns them (the workers' LoRA cache sweep)."""
+        if not asset_ids:
+            return set()
+        with read_tx(self._engine) as conn:
+            return set(conn.execute(select(assets.c.id).where(assets.c.id.in_(asset_ids))).scalars())
+
     def delete(self, asset_id: str) -> bool:
         with write_tx(self._engine) as conn:
             return conn.execute(delete(assets).where(assets.c.id == asset_id)).rowcount > 0

@@ -93,6 +93,9 @@ runs = Table(
     Column("cancel_requested", Boolean, nullable=False, server_default=false(), default=False),
     # Set by the retention janitor when the run's files were deleted (the record stays).
     Column("files_expired_at", UTCDateTime(), nullable=True),
+    # Set by the retention janitor when the run's stream rows were deleted, an hour after
+    # it ended (docs/operations.md#retention).
+    Column("stream_pruned_at", UTCDateTime(), nullable=True),
     # `Cancel-After`: not terminal by then means canceled with failure_code deadline_exceeded.
     Column("deadline_at", UTCDateTime(), nullable=True),
     # The body the callback_url receives: NULL for the run callback (docs/callbacks.md),
@@ -103,6 +106,7 @@ runs = Table(
     Column("callback_events", String(64), nullable=True),
     Index("ix_runs_status_model_created", "status", "model_id", "created_at"),
     Index("ix_runs_files_expired_completed", "files_expired_at", "completed_at"),
+    Index("ix_runs_stream_pruned_completed", "stream_pruned_at", "completed_at"),
     Index("ix_runs_deadline_at", "deadline_at"),
     # The keyset order of an owner's list (store/runs.py page_query), id included so that
     # a page deep in a long list starts in the index, not after a walk from the top.
@@ -172,7 +176,7 @@ workers = Table(
     Column("status", String(20), nullable=False),
     Column("info", json_type(), nullable=True),
     Column("started_at", UTCDateTime(), nullable=False),
-    Column("heartbeat_at", UTCDateTime(), nullable=False),
+    Column("heartbeat_at", UTCDateTime(), nullable=False, index=True),
     # Set with status "failed": why the model could not be loaded (a `Reason` of
     # pixelrun.weights.unavailable) and the one line shown to people.
     Column("failure_reason", String(40), nullable=True),
@@ -234,7 +238,7 @@ callback_attempts = Table(
     Column("status_code", Integer, nullable=True),
     Column("response_time_ms", Integer, nullable=False),
     Column("error_message", Text, nullable=True),
-    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False, index=True),
 )
 
 # Uploaded files (docs/uploads.md): `pending` from creation until the confirmation has read the
@@ -303,6 +307,7 @@ rate_limit_windows = Table(
     # Unix time of the window's start, in whole minutes.
     Column("window_start", Integer, primary_key=True),
     Column("count", Integer, nullable=False),
+    Index("ix_rate_limit_windows_window_start", "window_start"),
 )
 
 # Which file storage each process sharing this store uses (store/storage_identities.py).
