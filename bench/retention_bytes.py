@@ -90,7 +90,13 @@ def fill(store: Store, owner_id: str, n: int) -> None:
             "timing": {"inference_ms": 21000, "total_ms": 22500},
         }
         store.queue.finish(
-            run.id, claimed.attempt, "w1", RunStatus.SUCCEEDED, output=output, cost="0.025", cost_micros=25_000
+            run.id,
+            claimed.attempt,
+            "w1",
+            RunStatus.SUCCEEDED,
+            output=output,
+            cost="0.025",
+            cost_micros=25_000,
         )
         body = json.dumps({"id": run.id, "status_code": "succeeded", "input": run.input, "output": output})
         with store.engine.begin() as conn:
