@@ -121,6 +121,36 @@ def worker_settings(
     )
 
 
+def describe_store(settings: Settings) -> tuple[str, bool]:
+    """(which store the settings name, whether it is a SQLite file that does not exist yet).
+
+    Said by every command that opens a store: run from another directory, the default
+    `./.pixelrun` is a new, empty store, which otherwise looks like lost keys and runs."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.resolved_database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        path = Path(url.database).resolve()
+        return f"SQLite {path}", not path.exists()
+    return url.render_as_string(hide_password=True), False
+
+
+def _new_store_warning(where: str) -> str:
+    return (
+        f"no store at {where} yet: creating a new, empty one (to use an existing store, pass "
+        "--data-dir or --database-url, or set PIXELRUN_DATA_DIR or PIXELRUN_DATABASE_URL)"
+    )
+
+
+def _log_store(settings: Settings) -> None:
+    where, new = describe_store(settings)
+    log = logging.getLogger("pixelrun.cli")
+    if new:
+        log.warning(_new_store_warning(where))
+    else:
+        log.info("store: %s", where)
+
+
 def _setup_logging(verbose: bool, settings: Settings) -> None:
     from pixelrun.log_setup import setup_logging
 
@@ -286,6 +316,8 @@ def keys_create(
     from pixelrun.store import Store
 
     settings = _settings(database_url=database_url, data_dir=data_dir)
+    where, new = describe_store(settings)
+    typer.echo(f"pixelrun: warning: {_new_store_warning(where)}" if new else f"store: {where}", err=True)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(settings.resolved_database_url)
     store.migrate()
@@ -322,6 +354,7 @@ def worker(
         models=models,
     )
     _setup_logging(verbose, settings)
+    _log_store(settings)
     from pixelrun.storage import StorageError
     from pixelrun.worker.loop import Worker
 
@@ -374,6 +407,7 @@ def serve(
         models=models,
     )
     _setup_logging(verbose, settings)
+    _log_store(settings)
     from pixelrun.serve import serve as run_server
 
     run_server(settings, workers)
