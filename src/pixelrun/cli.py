@@ -10,6 +10,14 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from pixelrun.cli_settings import command_settings as _settings
+from pixelrun.cli_settings import (
+    describe_store,
+    log_store,
+    new_store_warning,
+    serve_settings,
+    worker_settings,
+)
 from pixelrun.client.cli import register_client_commands
 from pixelrun.weights.cli import weights_app
 
@@ -57,98 +65,6 @@ ModelsOption = Annotated[
         "alibaba/qwen-image-edit-2511 and alibaba/qwen-image-edit-2511-lightning)."
     ),
 ]
-
-
-def _settings(**flags: object) -> Settings:
-    """The settings of this command: the environment, and the flags that were given (None:
-    not given) winning over it (docs/settings.md). A bad setting ends the command with one
-    line that names it, its value and what is expected; exit status 2."""
-    from pixelrun.config import InvalidSettings, load_settings
-
-    try:
-        return load_settings(**flags)
-    except InvalidSettings as error:
-        for line in error.lines:
-            typer.echo(f"pixelrun: {line}", err=True)
-        raise typer.Exit(2) from None
-
-
-def serve_settings(
-    *,
-    host: str | None = None,
-    port: int | None = None,
-    weights: str | None = None,
-    device: str | None = None,
-    database_url: str | None = None,
-    data_dir: Path | None = None,
-    public_base_url: str | None = None,
-    models: str | None = None,
-) -> Settings:
-    """`pixelrun serve`'s settings from its flags (None: not given) and the environment."""
-    settings = _settings(
-        host=host,
-        port=port,
-        weights=weights,
-        device=device,
-        database_url=database_url,
-        data_dir=data_dir,
-        public_base_url=public_base_url,
-        models=models,
-    )
-    if "public_base_url" not in settings.model_fields_set:
-        shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-        settings.public_base_url = f"http://{shown}:{settings.port}"
-    return settings
-
-
-def worker_settings(
-    *,
-    weights: str | None = None,
-    device: str | None = None,
-    database_url: str | None = None,
-    data_dir: Path | None = None,
-    cpu_offload: bool | None = None,
-    models: str | None = None,
-) -> Settings:
-    """`pixelrun worker`'s settings from its flags (None: not given) and the environment."""
-    return _settings(
-        weights=weights,
-        device=device,
-        database_url=database_url,
-        data_dir=data_dir,
-        cpu_offload=cpu_offload,
-        models=models,
-    )
-
-
-def describe_store(settings: Settings) -> tuple[str, bool]:
-    """(which store the settings name, whether it is a SQLite file that does not exist yet).
-
-    Said by every command that opens a store: run from another directory, the default
-    `./.pixelrun` is a new, empty store, which otherwise looks like lost keys and runs."""
-    from sqlalchemy.engine import make_url
-
-    url = make_url(settings.resolved_database_url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        path = Path(url.database).resolve()
-        return f"SQLite {path}", not path.exists()
-    return url.render_as_string(hide_password=True), False
-
-
-def _new_store_warning(where: str) -> str:
-    return (
-        f"no store at {where} yet: creating a new, empty one (to use an existing store, pass "
-        "--data-dir or --database-url, or set PIXELRUN_DATA_DIR or PIXELRUN_DATABASE_URL)"
-    )
-
-
-def _log_store(settings: Settings) -> None:
-    where, new = describe_store(settings)
-    log = logging.getLogger("pixelrun.cli")
-    if new:
-        log.warning(_new_store_warning(where))
-    else:
-        log.info("store: %s", where)
 
 
 def _setup_logging(verbose: bool, settings: Settings) -> None:
@@ -317,7 +233,7 @@ def keys_create(
 
     settings = _settings(database_url=database_url, data_dir=data_dir)
     where, new = describe_store(settings)
-    typer.echo(f"pixelrun: warning: {_new_store_warning(where)}" if new else f"store: {where}", err=True)
+    typer.echo(f"pixelrun: warning: {new_store_warning(where)}" if new else f"store: {where}", err=True)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(settings.resolved_database_url)
     store.migrate()
@@ -354,7 +270,7 @@ def worker(
         models=models,
     )
     _setup_logging(verbose, settings)
-    _log_store(settings)
+    log_store(settings)
     from pixelrun.storage import StorageError
     from pixelrun.worker.loop import Worker
 
@@ -407,7 +323,7 @@ def serve(
         models=models,
     )
     _setup_logging(verbose, settings)
-    _log_store(settings)
+    log_store(settings)
     from pixelrun.serve import serve as run_server
 
     run_server(settings, workers)

@@ -6,7 +6,6 @@ import ipaddress
 import json
 import os
 import re
-from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -298,7 +297,7 @@ _SECRET = re.compile(r"secret|token|password", re.I)
 _SOURCE_FIELD = re.compile(r'field "(\w+)"')
 
 
-def load_settings(flags: Iterable[str] = (), /, **overrides: Any) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """`Settings` from the environment, with `overrides` (the command-line flags that were
     given; None means not given) winning. Raises `InvalidSettings`."""
     given = {key: value for key, value in overrides.items() if value is not None}
