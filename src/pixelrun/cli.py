@@ -229,6 +229,9 @@ def keys_create(
     data_dir: DataDirOption = None,
 ) -> None:
     """Create an API key; the key is printed once, alone on the last line of stdout."""
+    from decimal import Decimal
+
+    from pixelrun.runs import MICROS_PER_USD, micros_to_usd
     from pixelrun.store import Store
 
     settings = _settings(database_url=database_url, data_dir=data_dir)
@@ -237,11 +240,12 @@ def keys_create(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(settings.resolved_database_url)
     store.migrate()
-    budget = None if budget_usd is None else round(budget_usd * 100)
+    # Dollars on the command line, micro-dollars in the store (docs/api.md#billing).
+    budget = None if budget_usd is None else round(Decimal(str(budget_usd)) * MICROS_PER_USD)
     owner_record = store.owners.ensure(owner, budget)
     record, plain = store.keys.create(owner_record.id, label)
     budget_text = (
-        "unlimited" if owner_record.budget_cents is None else f"${owner_record.budget_cents / 100:.2f}"
+        "unlimited" if owner_record.budget_micros is None else f"${micros_to_usd(owner_record.budget_micros)}"
     )
     typer.echo(
         f"owner {owner_record.name} ({owner_record.id}), budget {budget_text}; key {record.id} '{label}':"

@@ -187,7 +187,8 @@ class Settings(BaseSettings):
         default=60.0,
         description="Seconds after API start-up during which runs are queued even when no worker "
         "serves the model; afterwards such creates answer 503 MODEL_UNAVAILABLE (a worker that is "
-        "loading counts as serving). Negative: never refuse (workers started on demand)",
+        "loading counts as serving), and queued runs of a model without a live worker for this long "
+        "fail with model_unavailable. Negative: never refuse or fail them (workers started on demand)",
     )
     readiness_requires_worker: bool = Field(
         default=True,

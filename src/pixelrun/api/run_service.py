@@ -22,7 +22,7 @@ from pixelrun.api.errors import ApiError, field_errors, validation_error
 from pixelrun.api.models_catalog import CatalogModel
 from pixelrun.api.wire import unstorable_values
 from pixelrun.config import Settings
-from pixelrun.runs import utc_now
+from pixelrun.runs import micros_to_usd, utc_now
 from pixelrun.store import (
     MAX_IDEMPOTENCY_KEY_LENGTH,
     AuthContext,
@@ -180,7 +180,7 @@ async def submit(services: Services, request: RunRequest) -> Submission:
         callback_format=request.callback_format,
         callback_events=request.callback_events,
     )
-    estimated_cents = model.estimate_cents(validated)
+    estimated_micros = model.estimate_micros(validated)
     gate = services.model_gate
     if gate.check_reads_store(model.id):
         await anyio.to_thread.run_sync(gate.check, model.id)
@@ -208,7 +208,7 @@ async def submit(services: Services, request: RunRequest) -> Submission:
                 key=options.idempotency_key,
                 request_digest=digest,
                 status_code=request.status_code,
-                estimated_cents=estimated_cents,
+                estimated_micros=estimated_micros,
             )
         )
         return Submission(created.run, created.status_code, created.replayed, created.queue_position)
@@ -223,8 +223,8 @@ async def submit(services: Services, request: RunRequest) -> Submission:
         raise ApiError(
             402,
             "INSUFFICIENT_CREDIT",
-            f"Insufficient credit: the run may cost up to {exc.required_cents} cents and "
-            f"{max(exc.available_cents, 0)} cents are left.",
+            f"Insufficient credit: the run may cost up to ${micros_to_usd(exc.required_micros)} "
+            f"and ${micros_to_usd(max(exc.available_micros, 0))} is left.",
         ) from None
 
 

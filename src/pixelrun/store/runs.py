@@ -58,7 +58,7 @@ class RunsRepo:
         key: str | None = None,
         request_digest: str = "",
         status_code: int = 201,
-        estimated_cents: int = 0,
+        estimated_micros: int = 0,
     ) -> Created:
         """The run created under `key`, or the one an earlier identical request created.
 
@@ -72,7 +72,7 @@ class RunsRepo:
             key=key,
             request_digest=request_digest,
             status_code=status_code,
-            estimated_cents=estimated_cents,
+            estimated_micros=estimated_micros,
         ).result()
 
     def create_future(
@@ -82,13 +82,13 @@ class RunsRepo:
         key: str | None = None,
         request_digest: str = "",
         status_code: int = 201,
-        estimated_cents: int = 0,
+        estimated_micros: int = 0,
     ) -> Future[Created]:
         """`create` without waiting: its outcome as a future (the API awaits it on its loop)."""
         if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
             raise ValueError(f"an idempotency key has 1 to {MAX_KEY_LENGTH} characters")
         return self._commits.submit_future(
-            CreateRequest(new_run, key, request_digest, status_code, estimated_cents)
+            CreateRequest(new_run, key, request_digest, status_code, estimated_micros)
         )
 
     def purge_expired_keys(self, now: datetime | None = None) -> int:

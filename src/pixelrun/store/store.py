@@ -11,6 +11,7 @@
     store.callbacks    secrets, deliveries, attempts      (callbacks.py)
     store.assets       uploaded assets                    (assets.py)
     store.deadlines    `Cancel-After` deadlines           (deadlines.py)
+    store.unserved     queued runs of unserved models     (unserved.py)
     store.rate_limits  per-key create windows             (rate_limits.py)
     store.retention    what retention deletes             (retention.py)
     store.metrics      reads for `/metrics`               (metrics.py)
@@ -43,6 +44,7 @@ from pixelrun.store.retention import RetentionRepo
 from pixelrun.store.runs import RunsRepo
 from pixelrun.store.shared_settings import SharedSettingsRepo
 from pixelrun.store.storage_identities import StorageIdentitiesRepo
+from pixelrun.store.unserved import UnservedRuns
 from pixelrun.store.workers import WorkersRepo
 
 
@@ -64,6 +66,7 @@ class Store:
         self.callbacks = CallbacksRepo(engine)
         self.assets = AssetsRepo(engine)
         self.deadlines = Deadlines(engine)
+        self.unserved = UnservedRuns(engine)
         self.rate_limits = RateLimits(engine)
         self.retention = RetentionRepo(engine)
         self.metrics = MetricsRepo(engine)

@@ -29,14 +29,19 @@ metadata = MetaData(
     }
 )
 
+# Money in micro-dollars: 64-bit. SQLite's INTEGER is already 64-bit, so it keeps that
+# name there (migration 0014 renames the columns in place).
+MICROS = BigInteger().with_variant(Integer(), "sqlite")
+
 owners = Table(
     "owners",
     metadata,
     Column("id", String(64), primary_key=True),
     Column("name", String(200), nullable=False, unique=True),
-    # NULL: no budget, unlimited credit.
-    Column("budget_cents", Integer, nullable=True),
-    Column("spent_cents", Integer, nullable=False, server_default="0", default=0),
+    # Micro-dollars, the wire cost's precision, so the debit is exactly the run's cost
+    # (docs/api.md#billing). NULL budget: unlimited credit.
+    Column("budget_micros", MICROS, nullable=True),
+    Column("spent_micros", MICROS, nullable=False, server_default="0", default=0),
     Column("created_at", UTCDateTime(), nullable=False),
 )
 
@@ -68,10 +73,11 @@ runs = Table(
     Column("dispatched_at", UTCDateTime(), nullable=True),
     Column("started_at", UTCDateTime(), nullable=True),
     Column("completed_at", UTCDateTime(), nullable=True),
-    # The wire cost (decimal string, USD) and its lines; cents are debited from the owner.
+    # The wire cost (decimal string, USD) and its lines; the same cost in micro-dollars is
+    # debited from the owner.
     Column("cost", String(32), nullable=True),
     Column("cost_breakdown", json_type(), nullable=True),
-    Column("cost_cents", Integer, nullable=False, server_default="0", default=0),
+    Column("cost_micros", MICROS, nullable=False, server_default="0", default=0),
     Column("failure_code", String(100), nullable=True),
     Column("failure_message", Text, nullable=True),
     Column("failure_stage", String(20), nullable=True),
