@@ -26,8 +26,10 @@ $(CHECKOV):
 
 tools: $(CHECKOV)
 
+# No flags: every PIXELRUN_* setting applies (`PIXELRUN_PORT=8001 make serve`); the
+# weights default to tiny.
 serve: install
-	$(BIN)/pixelrun serve --weights tiny
+	$(BIN)/pixelrun serve
 
 edit-demo: install
 	$(BIN)/python -c "from PIL import Image; Image.new('RGB', (320, 240), (40, 120, 200)).save('demo-in.png')"

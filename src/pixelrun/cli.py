@@ -10,6 +10,14 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from pixelrun.cli_settings import command_settings as _settings
+from pixelrun.cli_settings import (
+    describe_store,
+    log_store,
+    new_store_warning,
+    serve_settings,
+    worker_settings,
+)
 from pixelrun.client.cli import register_client_commands
 from pixelrun.weights.cli import weights_app
 
@@ -27,12 +35,29 @@ err = Console(stderr=True)
 
 WeightsOption = Annotated[
     str | None,
-    typer.Option(help="'tiny' (random weights, generated offline), a Hugging Face id, or a local directory."),
+    typer.Option(
+        help="'tiny' (random weights, generated offline), a Hugging Face id, or a local directory "
+        "(default $PIXELRUN_WEIGHTS, else tiny)."
+    ),
 ]
 DataDirOption = Annotated[
     Path | None, typer.Option(help="Data directory (default: $PIXELRUN_DATA_DIR or ./.pixelrun).")
 ]
-DeviceOption = Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:N")]
+DeviceOption = Annotated[
+    str | None, typer.Option(help="auto | cpu | cuda | cuda:N (default $PIXELRUN_DEVICE, else auto).")
+]
+CpuOffloadOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--cpu-offload/--no-cpu-offload",
+        help="Model CPU offload, for GPUs with less memory (default $PIXELRUN_CPU_OFFLOAD, else off).",
+        show_default=False,
+    ),
+]
+DatabaseUrlOption = Annotated[
+    str | None,
+    typer.Option(help="Store URL (default $PIXELRUN_DATABASE_URL, else SQLite in the data dir)."),
+]
 ModelsOption = Annotated[
     str | None,
     typer.Option(
@@ -42,16 +67,10 @@ ModelsOption = Annotated[
 ]
 
 
-def _settings(**overrides: object) -> Settings:
-    from pixelrun.config import Settings
-
-    return Settings(**{key: value for key, value in overrides.items() if value is not None})
-
-
-def _setup_logging(verbose: bool) -> None:
+def _setup_logging(verbose: bool, settings: Settings) -> None:
     from pixelrun.log_setup import setup_logging
 
-    setup_logging(verbose, _settings().log_format)
+    setup_logging(verbose, settings.log_format)
 
 
 def _weights_error(error: Exception, verbose: bool) -> None:
@@ -78,14 +97,27 @@ def edit(
         str | None, typer.Option(help="Preset (square_hd, square, ...) or WxH; default ≈1 MP.")
     ] = None,
     acceleration: Annotated[str, typer.Option(help="none | regular | high")] = "regular",
-    safety_checker: Annotated[bool, typer.Option(help="Black out outputs flagged as NSFW.")] = True,
+    safety_checker: Annotated[
+        bool | None,
+        typer.Option(
+            help="Black out outputs flagged as NSFW (default $PIXELRUN_LOAD_SAFETY_CHECKER, else on).",
+            show_default=False,
+        ),
+    ] = None,
     device: DeviceOption = None,
-    cpu_offload: Annotated[bool, typer.Option(help="Model CPU offload (GPUs with less memory).")] = False,
+    cpu_offload: CpuOffloadOption = None,
     data_dir: DataDirOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Edit images once, without a server, and write the result(s) to --output."""
-    _setup_logging(verbose)
+    settings = _settings(
+        weights=weights,
+        device=device,
+        cpu_offload=cpu_offload,
+        data_dir=data_dir,
+        load_safety_checker=safety_checker,
+    )
+    _setup_logging(verbose, settings)
     from pixelrun.engines.qwen_image_edit import EditParameters
     from pixelrun.media import ImageRejected, decode_image, encode_image
 
@@ -108,7 +140,7 @@ def edit(
                 "num_images": num_images,
                 "image_size": size,
                 "acceleration": acceleration,
-                "enable_safety_checker": safety_checker,
+                "enable_safety_checker": settings.load_safety_checker,
                 "output_format": fmt,
             }
         )
@@ -125,8 +157,6 @@ def edit(
             err.print(f"[red]error:[/] --image #{index + 1} {path}: {error}")
             raise typer.Exit(2) from None
 
-    settings = _settings(weights=weights, device=device, cpu_offload=cpu_offload or None, data_dir=data_dir)
-    settings.load_safety_checker = safety_checker
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from pixelrun.weights.source import check_weights
@@ -195,9 +225,7 @@ def keys_create(
     budget_usd: Annotated[
         float | None, typer.Option(help="Credit budget of a NEW owner in USD (default: unlimited).")
     ] = None,
-    database_url: Annotated[
-        str | None, typer.Option(help="Store URL (default: SQLite in the data dir).")
-    ] = None,
+    database_url: DatabaseUrlOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Create an API key; the key is printed once, alone on the last line of stdout."""
@@ -207,6 +235,8 @@ def keys_create(
     from pixelrun.store import Store
 
     settings = _settings(database_url=database_url, data_dir=data_dir)
+    where, new = describe_store(settings)
+    typer.echo(f"pixelrun: warning: {new_store_warning(where)}" if new else f"store: {where}", err=True)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(settings.resolved_database_url)
     store.migrate()
@@ -227,28 +257,27 @@ def keys_create(
 def worker(
     weights: WeightsOption = None,
     device: DeviceOption = None,
-    database_url: Annotated[
-        str | None, typer.Option(help="Store URL (default: SQLite in the data dir).")
-    ] = None,
+    database_url: DatabaseUrlOption = None,
     data_dir: DataDirOption = None,
     name: Annotated[str | None, typer.Option(help="Worker name shown in logs (default host:pid).")] = None,
-    cpu_offload: Annotated[bool, typer.Option(help="Model CPU offload (GPUs with less memory).")] = False,
+    cpu_offload: CpuOffloadOption = None,
     models: ModelsOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = True,
 ) -> None:
     """Run one worker (one per GPU): load the model once, then claim and run jobs from the store."""
-    _setup_logging(verbose)
-    from pixelrun.storage import StorageError
-    from pixelrun.worker.loop import Worker
-
-    settings = _settings(
+    settings = worker_settings(
         weights=weights,
         device=device,
         database_url=database_url,
         data_dir=data_dir,
-        cpu_offload=cpu_offload or None,
+        cpu_offload=cpu_offload,
         models=models,
     )
+    _setup_logging(verbose, settings)
+    log_store(settings)
+    from pixelrun.storage import StorageError
+    from pixelrun.worker.loop import Worker
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     from pixelrun.weights.unavailable import EXIT_WEIGHTS_UNAVAILABLE, WeightsUnavailable
 
@@ -266,26 +295,28 @@ def worker(
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default $PIXELRUN_HOST, else 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on (default $PIXELRUN_PORT, else 8000).")
+    ] = None,
     weights: WeightsOption = None,
     workers: Annotated[int, typer.Option(help="Worker processes to start here (0: API only).")] = 1,
     device: DeviceOption = None,
-    database_url: Annotated[
-        str | None, typer.Option(help="Store URL (default: SQLite in the data dir).")
-    ] = None,
+    database_url: DatabaseUrlOption = None,
     data_dir: DataDirOption = None,
     public_base_url: Annotated[
-        str | None, typer.Option(help="URL clients use to reach this server (default http://HOST:PORT).")
+        str | None,
+        typer.Option(
+            help="URL clients use to reach this server (default $PIXELRUN_PUBLIC_BASE_URL, else http://HOST:PORT)."
+        ),
     ] = None,
     models: ModelsOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = True,
 ) -> None:
     """Serve the API, with N worker processes (one by default) on this machine."""
-    _setup_logging(verbose)
-    from pixelrun.serve import serve as run_server
-
-    settings = _settings(
+    settings = serve_settings(
         host=host,
         port=port,
         weights=weights,
@@ -295,9 +326,10 @@ def serve(
         public_base_url=public_base_url,
         models=models,
     )
-    if "public_base_url" not in settings.model_fields_set:
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-        settings.public_base_url = f"http://{shown}:{port}"
+    _setup_logging(verbose, settings)
+    log_store(settings)
+    from pixelrun.serve import serve as run_server
+
     run_server(settings, workers)
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
+import re
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 
 class Settings(BaseSettings):
@@ -164,7 +167,11 @@ class Settings(BaseSettings):
 
     # Outbound network rules (input images and callbacks).
     allow_private_urls: bool = False
-    allowed_networks: list[str] = Field(default_factory=list)
+    allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Networks outbound requests may reach even when private URLs are refused "
+        "(JSON list or comma-separated), e.g. 10.20.0.0/16",
+    )
     callback_timeout_seconds: float = 10.0
 
     # Set by `pixelrun serve` for its workers: a worker whose parent is gone stops.
@@ -267,6 +274,25 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
+    @field_validator("allowed_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    raise ValueError("expected a JSON list, or comma-separated networks") from None
+            else:
+                value = [item for item in value.split(",") if item.strip()]
+        if isinstance(value, list):
+            for item in value:
+                try:
+                    ipaddress.ip_network(str(item).strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"expected networks such as 10.20.0.0/16, not {item!r}") from None
+        return value
+
     @property
     def lora_dir(self) -> Path:
         return self.data_dir / "loras"
@@ -274,3 +300,51 @@ class Settings(BaseSettings):
     @property
     def tiny_weights_dir(self) -> Path:
         return self.data_dir / "weights" / "tiny"
+
+
+class InvalidSettings(ValueError):
+    """Settings that cannot be used; `lines` says, one line per bad setting, which, what
+    value and what is expected (the CLI prints them instead of a traceback)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("; ".join(lines))
+        self.lines = lines
+
+
+#: Settings whose values are never shown in an error line.
+_SECRET = re.compile(r"secret|token|password", re.I)
+_SOURCE_FIELD = re.compile(r'field "(\w+)"')
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """`Settings` from the environment, with `overrides` (the command-line flags that were
+    given; None means not given) winning. Raises `InvalidSettings`."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as error:
+        lines = []
+        for problem in error.errors():
+            field = str(problem["loc"][0]) if problem["loc"] else "?"
+            lines.append(_describe(field, problem["input"], problem["msg"], field in given))
+        raise InvalidSettings(lines) from None
+    except SettingsError as error:  # a value the environment source could not even parse
+        match = _SOURCE_FIELD.search(str(error))
+        field = match.group(1) if match else "?"
+        value = _environment_value(field)
+        raise InvalidSettings([_describe(field, value, "expected a JSON value", False)]) from None
+
+
+def _environment_value(field: str) -> str | None:
+    wanted = f"PIXELRUN_{field}".upper()
+    return next((value for name, value in os.environ.items() if name.upper() == wanted), None)
+
+
+def _describe(field: str, value: object, message: str, from_flag: bool) -> str:
+    name = f"--{field.replace('_', '-')}" if from_flag else f"PIXELRUN_{field.upper()}"
+    if from_flag is False and isinstance(value, dict):
+        value = _environment_value(field)  # pydantic shows the whole input: show the variable
+    shown = "(hidden)" if _SECRET.search(field) else repr(str(value))[:120]
+    message = message.removeprefix("Value error, ")
+    message = re.sub(r"^Input should be ", "expected ", message)
+    return f"invalid setting {name}={shown}: {message}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import threading
 import time
@@ -120,13 +121,22 @@ def test_2xx_other_than_200_succeeds(
     assert (payload["event"], payload["status"], payload["output"]) == ("run.cancelled", "cancelled", None)
 
 
-def test_a_refused_url_fails_at_once_with_the_reason(
-    store: Store, finish_run: FinishRun, make_dispatcher: MakeDispatcher, receivers: StartReceiver
+def test_a_refused_url_fails_at_once_with_the_reason_and_a_warning(
+    store: Store,
+    finish_run: FinishRun,
+    make_dispatcher: MakeDispatcher,
+    receivers: StartReceiver,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     receiver = receivers()
     run = finish_run(receiver.url())
     strict = OutboundClient(NetworkPolicy())  # the default rules: loopback is not public
-    asyncio.run(drive([make_dispatcher(client=strict)], _done(store, run.id)))
+    with caplog.at_level(logging.WARNING, logger="pixelrun.callbacks"):
+        asyncio.run(drive([make_dispatcher(client=strict)], _done(store, run.id)))
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING and "refused" in r.getMessage()]
+    message = warning.getMessage()
+    assert run.id in message and receiver.url() in message
+    assert "PIXELRUN_ALLOWED_NETWORKS" in message and "PIXELRUN_ALLOW_PRIVATE_URLS=1" in message
     delivery = _delivery(store, run.id)
     assert (delivery.status, delivery.attempt_count) == ("failed", 1)
     (attempt,) = delivery.attempts

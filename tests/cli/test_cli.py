@@ -85,3 +85,16 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
     done = pixelrun("--help", cwd=tmp_path)
     for command in ("edit", "serve", "worker", "keys", "tiny-weights"):
         assert command in done.stdout
+
+
+def test_keys_create_says_which_store_and_warns_when_it_creates_one(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    database = (elsewhere / ".pixelrun" / "pixelrun.db").resolve()
+    first = pixelrun("keys", "create", "--owner", "acme", cwd=elsewhere)
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.startswith(f"pixelrun: warning: no store at SQLite {database} yet: creating a new")
+    assert "--data-dir" in first.stderr and "PIXELRUN_DATABASE_URL" in first.stderr
+    again = pixelrun("keys", "create", "--owner", "acme", cwd=elsewhere)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.splitlines() == [f"store: SQLite {database}"]

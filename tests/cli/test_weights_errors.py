@@ -100,14 +100,20 @@ def test_a_hub_id_with_the_hub_out_of_reach(tmp_path: Path, picture: Path) -> No
 def test_weights_check_says_complete_or_what_is_missing(tmp_path: Path, tiny_dir: Path) -> None:
     done, _ = pixelrun("weights", "check", str(tiny_dir), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["checkpoint: ok", f"{tiny_dir}: complete"]
+    # A tiny directory also carries its Lightning LoRA and safety classifier.
+    assert done.stdout.splitlines() == [
+        "checkpoint: ok",
+        "Lightning LoRA: ok",
+        "safety classifier: ok",
+        f"{tiny_dir}: complete",
+    ]
 
     broken = tmp_path / "broken"
     shutil.copytree(tiny_dir, broken)
     shutil.rmtree(broken / "vae")
     done, _ = pixelrun("weights", "check", str(broken), cwd=tmp_path)
     assert done.returncode == 1
-    assert done.stdout.splitlines() == ["checkpoint: INCOMPLETE: vae/ missing"]
+    assert done.stdout.splitlines()[0] == "checkpoint: INCOMPLETE: vae/ missing"
 
 
 def test_weights_download_without_the_hub_fails_at_once(tmp_path: Path) -> None:

@@ -65,7 +65,10 @@ def test_code_cites_docs_pages_and_sections_that_exist() -> None:
                 broken.append(f"{source.relative_to(ROOT)}: docs/{page}{'#' + anchor if anchor else ''}")
     assert broken == []
     # The contract document behind the API is not in the repository: cite docs/ instead.
+    prose = [ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]
     outside = [
-        str(s.relative_to(ROOT)) for s in sources if s.suffix == ".py" and "SPEC" + " §" in s.read_text()
+        str(s.relative_to(ROOT))
+        for s in [*sources, *prose]
+        if s.suffix in (".py", ".js", ".html", ".md", ".toml") and "SPEC" + " §" in s.read_text()
     ]
     assert outside == []

@@ -19,16 +19,18 @@ from .conftest import IMAGE_DATA_URI, Live, png_bytes
 from .runs import create_blocker, create_run
 
 
-def cli_env(live: Live) -> dict[str, str]:
+def cli_env(live: Live, columns: int = 200) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIXELRUN_")}
-    env.update({"PIXELRUN_BASE_URL": live.base_url, "PIXELRUN_API_KEY": live.key, "COLUMNS": "200"})
+    env.update({"PIXELRUN_BASE_URL": live.base_url, "PIXELRUN_API_KEY": live.key, "COLUMNS": str(columns)})
     return env
 
 
-def pixelrun(live: Live, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def pixelrun(
+    live: Live, *args: str, timeout: float = 120, columns: int = 200
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pixelrun.cli", *args],
-        env=cli_env(live),
+        env=cli_env(live, columns),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -153,6 +155,33 @@ def test_runs_list_get_cancel_logs(live: Live) -> None:
     assert missing.returncode == 1 and "RUN_NOT_FOUND" in missing.stderr
     bad = pixelrun(live, "run", "-i", "/nonexistent.png", "-p", "x")
     assert bad.returncode == 2 and "no such file" in bad.stderr
+
+
+def test_at_80_columns_ids_and_urls_are_whole_and_a_finished_run_is_not_canceled(live: Live) -> None:
+    run = create_run(live, num_inference_steps=1)
+    wait_for(
+        lambda: (
+            httpx.get(f"{live.base_url}/v1/runs/{run['id']}", headers=live.headers()).json()["status_code"]
+            == "succeeded"
+        ),
+        timeout=120,
+    )
+    listed = pixelrun(live, "runs", "list", "--limit", "3", columns=80)
+    assert listed.returncode == 0, listed.stderr
+    header, first, *_ = listed.stdout.splitlines()
+    assert header.split()[0] == "id" and first.split()[:2] == [run["id"], "succeeded"]
+
+    got = pixelrun(live, "runs", "get", run["id"], columns=80)
+    assert got.returncode == 0, got.stderr
+    (line,) = [line for line in got.stdout.splitlines() if line.startswith("output 1")]
+    url = line.split()[-1]  # whole: the signed URL downloads the image
+    assert len(url) > 80 and httpx.get(url, timeout=30).content.startswith(b"\x89PNG")
+
+    canceled = pixelrun(live, "runs", "cancel", run["id"], columns=80)
+    assert canceled.returncode == 0, canceled.stderr
+    assert f"run {run['id']} had already succeeded" in canceled.stderr
+    assert "nothing changed (only a queued or running run can be canceled)" in canceled.stderr
+    assert "status_code   succeeded" in canceled.stdout
 
 
 def test_the_bar_shows_the_queue_position_while_queued(live: Live, tmp_path: Path) -> None:

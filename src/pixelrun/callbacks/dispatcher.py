@@ -195,6 +195,15 @@ class CallbackDispatcher:
         timestamp = int(self._clock())
         headers = callback_headers(delivery.request_id, delivery.webhook_id, body, secrets, timestamp)
         result = await self.client.post_json(delivery.callback_url, body, headers, timeout=self.timeout)
+        if result.refused:
+            # Otherwise visible only in GET /v1/runs/{id}/callback (docs/callbacks.md#private-addresses).
+            log.warning(
+                "callback of run %s to %s refused (%s): loopback and private addresses are refused "
+                "unless PIXELRUN_ALLOWED_NETWORKS lists them or PIXELRUN_ALLOW_PRIVATE_URLS=1",
+                delivery.run_id,
+                delivery.callback_url,
+                (result.error or "").removeprefix("refused: "),
+            )
         decision = decide(result, attempt_number, delivery.max_attempts, self.retry_waits)
         return await self._record(delivery, attempt_number, result, decision, timestamp)
 

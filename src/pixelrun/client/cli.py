@@ -13,6 +13,7 @@ import json
 import os
 import threading
 from collections.abc import Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,6 +37,8 @@ ServerOption = Annotated[
 ]
 KeyOption = Annotated[str | None, typer.Option("--key", help="API key (default: $PIXELRUN_API_KEY).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+TERMINAL = ("succeeded", "failed", "canceled")
+_FINISHED = {"succeeded": "succeeded", "failed": "failed", "canceled": "been canceled"}
 QUEUE_REFRESH_SECONDS = 2.0
 #: `--preview` without `--preview-every`: a preview after every step, which costs the run well
 #: under 1 % of a step (docs/api.md#previews).
@@ -248,8 +251,10 @@ def _print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
 
 
-def _run_table(run: Run) -> Table:
-    table = Table(show_header=False, box=None)
+def _run_lines(run: Run) -> list[str]:
+    """`name  value` lines. Plain text, not a table: a table fits its columns to the
+    terminal and cut the output URLs at 80 columns; these lines are never cut."""
+    rows: list[tuple[str, str]] = []
     for name in (
         "id",
         "model_id",
@@ -265,14 +270,15 @@ def _run_table(run: Run) -> Table:
     ):
         value = getattr(run, name)
         if value is not None:
-            table.add_row(name, str(value))
+            rows.append((name, str(value)))
     if run.progress is not None:
-        table.add_row("progress", f"{run.progress.step}/{run.progress.steps}")
+        rows.append(("progress", f"{run.progress.step}/{run.progress.steps}"))
     if run.output is not None:
-        table.add_row("seed", str(run.output.seed))
+        rows.append(("seed", str(run.output.seed)))
         for index, item in enumerate(run.output.outputs, start=1):
-            table.add_row(f"output {index}", item.url)
-    return table
+            rows.append((f"output {index}", item.url))
+    width = max(len(name) for name, _ in rows)
+    return [f"{name:<{width}}  {value}" for name, value in rows]
 
 
 @contextlib.contextmanager
@@ -289,7 +295,8 @@ def _show_run(run: Run, as_json: bool) -> None:
     if as_json:
         _print_json(run.model_dump(mode="json"))
     else:
-        out.print(_run_table(run))
+        for line in _run_lines(run):
+            typer.echo(line)
 
 
 @runs_app.command("list")
@@ -308,10 +315,24 @@ def runs_list(
     if as_json:
         _print_json([item.model_dump(mode="json") for item in runs])
         return
-    table = Table("id", "status", "model", "created", "cost")
-    for item in runs:
-        table.add_row(item.id, item.status_code, item.model_id, item.created_at.isoformat(), item.cost or "")
-    out.print(table)
+    # Plain aligned columns rather than a table fitted to the terminal, which cut the ids at
+    # 80 columns: ids first and whole (`runs get ID`), the model last (it may wrap).
+    rows = [
+        (
+            item.id,
+            item.status_code,
+            item.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            item.cost or "-",
+            item.model_id,
+        )
+        for item in runs
+    ]
+    header = ("id", "status", "created (UTC)", "cost", "model")
+    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header) - 1)]
+    for row in [header, *rows]:
+        typer.echo(
+            "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]])
+        )
 
 
 @runs_app.command("get")
@@ -328,9 +349,19 @@ def runs_get(
 def runs_cancel(
     run_id: str, as_json: JsonOption = False, server: ServerOption = None, key: KeyOption = None
 ) -> None:
-    """Cancel a run (a running run stops at its next denoising step)."""
+    """Cancel a run (a running run stops at its next denoising step); a finished run is left as it is."""
     with _calling(server, key) as px:
-        item = px.runs.cancel(run_id)
+        before = px.runs.get(run_id)
+        item = before if before.status_code in TERMINAL else px.runs.cancel(run_id)
+    if item.status_code != "canceled" or before.status_code == "canceled":
+        # The server answers a terminal run unchanged: say so, or it reads like a cancel.
+        when = f" at {item.completed_at.isoformat()}" if item.completed_at else ""
+        err.print(
+            f"run {run_id} had already {_FINISHED.get(item.status_code, item.status_code)}{when}: "
+            "nothing changed (only a queued or running run can be canceled)",
+            highlight=False,
+            soft_wrap=True,
+        )
     _show_run(item, as_json)
 
 

@@ -66,16 +66,23 @@ def check(
     """Say whether DIR is complete (every component's config and weights); exit 1 if not."""
     from pixelrun.weights.bundle import bundle_problems, is_bundle
     from pixelrun.weights.checkpoint import checkpoint_problems, describe_problems
+    from pixelrun.weights.tiny import is_tiny, regenerate_advice, tiny_problems
 
     if not directory.is_dir():
         typer.echo(f"error: {directory}: not a directory", err=True)
         raise typer.Exit(1)
+    advice = None
     if is_bundle(directory):
         report = bundle_problems(directory)
+    elif is_tiny(directory):  # what serving it needs, beside the checkpoint
+        report = tiny_problems(directory)
+        advice = regenerate_advice(directory)
     else:
         report = {"checkpoint": checkpoint_problems(directory)}
     for label, found in report.items():
         typer.echo(f"{label}: " + (f"INCOMPLETE: {describe_problems(found, limit=20)}" if found else "ok"))
     if any(report.values()):
+        if advice:
+            typer.echo(f"error: {directory}: incomplete; {advice}", err=True)
         raise typer.Exit(1)
     typer.echo(f"{directory}: complete")

@@ -12,17 +12,20 @@ from pixelrun.config import Settings
 from pixelrun.engines.qwen_image_edit.adapters import LoraError
 from pixelrun.engines.qwen_image_edit.compilation import TINY_WARMUP_SIZES, WARMUP_SIZES
 from pixelrun.engines.qwen_image_edit.engine import QwenImageEditEngine
-from pixelrun.engines.qwen_image_edit.lightning import (
-    TINY_LIGHTNING_FILE,
-    resolve_lightning_lora,
-    save_tiny_lightning_lora,
-)
-from pixelrun.engines.qwen_image_edit.models import LIGHTNING_MODEL_ID
+from pixelrun.engines.qwen_image_edit.lightning import resolve_lightning_lora
+from pixelrun.engines.qwen_image_edit.models import LIGHTNING_MODEL_ID, MODEL_ID
 from pixelrun.engines.qwen_image_edit.tiny_weights import ensure_tiny_checkpoint
-from pixelrun.safety import DEFAULT_SAFETY_WEIGHTS, NsfwClassifier, save_tiny_classifier
+from pixelrun.safety import DEFAULT_SAFETY_WEIGHTS, NsfwClassifier
 from pixelrun.weights.bundle import LIGHTNING, SAFETY, is_bundle
-from pixelrun.weights.checkpoint import model_folder_problems
-from pixelrun.weights.source import locate_weights
+from pixelrun.weights.checkpoint import describe_problems, model_folder_problems
+from pixelrun.weights.source import is_hub_id, locate_weights
+from pixelrun.weights.tiny import (
+    is_tiny,
+    lightning_problems,
+    regenerate_advice,
+    tiny_lightning_lora,
+    tiny_safety_weights,
+)
 from pixelrun.weights.unavailable import WeightsUnavailable
 
 log = logging.getLogger(__name__)
@@ -56,17 +59,30 @@ def resolve_weights(settings: Settings) -> str | Path:
     return locate_weights(settings.weights)
 
 
+def tiny_root(settings: Settings) -> Path | None:
+    """The tiny weights directory `settings` serve (`tiny`, or a `pixelrun tiny-weights DIR`)."""
+    if settings.weights == TINY:
+        return Path(resolve_weights(settings))
+    if is_hub_id(settings.weights):
+        return None
+    root = Path(settings.weights).expanduser()
+    return root if is_tiny(root) else None
+
+
 def lightning_lora_for(settings: Settings, models: Sequence[str]) -> Path | None:
-    """The Lightning LoRA file when the Lightning model is among `models`; tiny weights get a tiny one."""
+    """The Lightning LoRA file when the Lightning model is among `models`; tiny weights carry a tiny one."""
     if LIGHTNING_MODEL_ID not in models:
         return None
-    if settings.weights == TINY:
-        directory = resolve_weights(settings)
-        target = Path(directory) / TINY_LIGHTNING_FILE
-        with generation_lock(settings):
-            if not target.is_file():
-                save_tiny_lightning_lora(Path(directory))
-        return target
+    tiny = tiny_root(settings) if "lightning_lora" not in settings.model_fields_set else None
+    if tiny is not None:
+        found = lightning_problems(tiny)
+        if found:
+            raise WeightsUnavailable(
+                "incomplete",
+                f"tiny weights {tiny}: the Lightning LoRA is missing ({describe_problems(found)}); "
+                f"{regenerate_advice(tiny)}, or serve only --models {MODEL_ID}",
+            )
+        return tiny_lightning_lora(tiny)
     root = Path(settings.weights).expanduser()
     if "lightning_lora" not in settings.model_fields_set and is_bundle(root):
         # `--weights` names a `pixelrun weights download` folder: its Lightning LoRA is used.
@@ -78,11 +94,16 @@ def lightning_lora_for(settings: Settings, models: Sequence[str]) -> Path | None
 def resolve_safety_weights(settings: Settings) -> str | Path:
     if settings.safety_weights:
         return locate_weights(settings.safety_weights, problems=model_folder_problems, what="safety weights")
-    if settings.weights == TINY:
-        directory = settings.data_dir / "weights" / "tiny-safety"
-        with generation_lock(settings):
-            if not (directory / "preprocessor_config.json").is_file():
-                save_tiny_classifier(directory)
+    tiny = tiny_root(settings)
+    if tiny is not None:
+        directory = tiny_safety_weights(tiny)
+        found = model_folder_problems(directory)
+        if found:
+            raise WeightsUnavailable(
+                "incomplete",
+                f"tiny weights {tiny}: the safety classifier is missing ({describe_problems(found)}); "
+                f"{regenerate_advice(tiny)}, or turn it off with PIXELRUN_LOAD_SAFETY_CHECKER=0",
+            )
         return directory
     root = Path(settings.weights).expanduser()
     if is_bundle(root):

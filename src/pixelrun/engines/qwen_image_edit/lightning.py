@@ -15,6 +15,8 @@ import torch
 from diffusers import FlowMatchEulerDiscreteScheduler, QwenImageTransformer2DModel
 from safetensors.torch import save_file
 
+from pixelrun.weights.tiny import LIGHTNING_FILE
+
 #: The official 2511 Lightning LoRA (8 steps, bf16) on the Hugging Face Hub: OWNER/REPO/FILE.
 DEFAULT_LIGHTNING_LORA = (
     "lightx2v/Qwen-Image-Edit-2511-Lightning/Qwen-Image-Edit-2511-Lightning-8steps-V1.0-bf16.safetensors"
@@ -22,7 +24,7 @@ DEFAULT_LIGHTNING_LORA = (
 #: Adapter name of the Lightning LoRA in the transformer (pinned: never evicted).
 LIGHTNING_ADAPTER = "lightning"
 #: File name of the tiny random Lightning LoRA generated beside the tiny weights.
-TINY_LIGHTNING_FILE = "lightning-lora.safetensors"
+TINY_LIGHTNING_FILE = LIGHTNING_FILE
 
 LIGHTNING_SCHEDULER_CONFIG: dict[str, Any] = {
     "base_image_seq_len": 256,

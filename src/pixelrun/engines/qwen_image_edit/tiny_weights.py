@@ -21,14 +21,26 @@ from diffusers import (
     QwenImageEditPlusPipeline,
     QwenImageTransformer2DModel,
 )
+from safetensors.torch import save_file
 from tokenizers import pre_tokenizers
 from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2Tokenizer
 from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
+from pixelrun.safety import save_tiny_classifier
+from pixelrun.weights.tiny import LIGHTNING_FILE, SAFETY_FOLDER, TINY_MARKER, tiny_problems
+
+from .lightning import random_lora_state_dict
 from .processor import ImageOnlyQwen2VLProcessor
 
-#: Marks a directory as tiny weights and carries the engine settings that suit them.
-TINY_MARKER = "pixelrun_tiny.json"
+__all__ = [
+    "TINY_MARKER",
+    "TINY_REFERENCE_AREAS",
+    "build_tiny_pipeline",
+    "ensure_tiny_checkpoint",
+    "save_tiny_checkpoint",
+]
+#: Seed of the tiny Lightning LoRA (any fixed value: its shapes follow the transformer).
+TINY_LIGHTNING_SEED = 7
 #: Reference-image areas (condition, VAE) for the tiny weights: small, so CPU runs are fast.
 TINY_REFERENCE_AREAS = (64 * 64, 128 * 128)
 
@@ -130,7 +142,8 @@ def build_tiny_pipeline(seed: int = 0) -> QwenImageEditPlusPipeline:
 
 
 def save_tiny_checkpoint(directory: Path, seed: int = 0) -> Path:
-    """Write a tiny checkpoint to `directory` (atomically: a crash leaves no half checkpoint)."""
+    """Write a tiny checkpoint to `directory` with its tiny Lightning LoRA and safety
+    classifier (atomically: a crash leaves no half checkpoint), so that it serves offline."""
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tiny-", dir=directory.parent))
@@ -141,9 +154,16 @@ def save_tiny_checkpoint(directory: Path, seed: int = 0) -> Path:
         pipeline = build_tiny_pipeline(seed)
         pipeline.save_pretrained(staging)
         _point_processor_at_transformers(staging)
-        (staging / TINY_MARKER).write_text(
-            json.dumps({"seed": seed, "reference_areas": list(TINY_REFERENCE_AREAS)}, indent=2)
-        )
+        lora = random_lora_state_dict(pipeline.transformer, seed=TINY_LIGHTNING_SEED)
+        save_file(lora, str(staging / LIGHTNING_FILE))
+        save_tiny_classifier(staging / SAFETY_FOLDER)
+        marker = {
+            "seed": seed,
+            "reference_areas": list(TINY_REFERENCE_AREAS),
+            "lightning_lora": LIGHTNING_FILE,
+            "safety_weights": SAFETY_FOLDER,
+        }
+        (staging / TINY_MARKER).write_text(json.dumps(marker, indent=2))
         if directory.exists():
             shutil.rmtree(directory)
         os.replace(staging, directory)
@@ -153,8 +173,9 @@ def save_tiny_checkpoint(directory: Path, seed: int = 0) -> Path:
 
 
 def ensure_tiny_checkpoint(directory: Path, seed: int = 0) -> Path:
-    """The tiny checkpoint at `directory`, generated on first use."""
-    if not (Path(directory) / TINY_MARKER).is_file():
+    """The tiny checkpoint at `directory`, generated on first use (and again when a part is
+    missing, e.g. one written before tiny directories carried their LoRA and classifier)."""
+    if not (Path(directory) / TINY_MARKER).is_file() or any(tiny_problems(directory).values()):
         save_tiny_checkpoint(directory, seed)
     return Path(directory)
 
