@@ -59,10 +59,10 @@ def test_create_reload_and_the_same_run(client: replicate.Client, server: Server
     assert len(prediction.output) == 2 and all(url.startswith(server.base_url) for url in prediction.output)
     assert prediction.metrics["predict_time"] > 0 and prediction.completed_at and prediction.logs is not None
     run = server.get_run(prediction.id)  # a prediction is a run
-    assert (
-        run["status_code"] == "succeeded"
-        and [o["url"] for o in run["output"]["outputs"]] == prediction.output
-    )
+    # The same files; each read signs its URLs anew, so their expiry may differ by a second.
+    assert run["status_code"] == "succeeded" and [
+        o["url"].split("?")[0] for o in run["output"]["outputs"]
+    ] == [url.split("?")[0] for url in prediction.output]
 
 
 def test_cancel_and_list(client: replicate.Client) -> None:
