@@ -102,6 +102,30 @@ class Settings(BaseSettings):
 
     # Limits.
     max_body_bytes: int = 40 * 1024 * 1024
+    body_read_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest pause between two pieces of a request body; past it 408 REQUEST_TIMEOUT "
+        "and the connection is closed (docs/security.md)",
+    )
+    max_connections: int | None = Field(
+        default=1000,
+        ge=1,
+        description="Open connections one API process holds (uvicorn limit_concurrency); beyond it "
+        "new requests get 503 at once. Unset: no limit",
+    )
+    max_json_depth: int = Field(
+        default=32,
+        ge=2,
+        le=100,
+        description="Deepest nesting of objects and lists a run's input or metadata may have; "
+        "deeper is 422 naming the field",
+    )
+    max_metadata_bytes: int = Field(
+        default=64 * 1024,
+        ge=1,
+        description="Largest run `metadata`, as compact JSON; larger is 422",
+    )
     max_image_bytes: int = 25 * 1024 * 1024
     max_image_pixels: int = 40_000_000
     fetch_connect_timeout_seconds: float = 5.0
@@ -117,6 +141,12 @@ class Settings(BaseSettings):
         default=50 * 1024 * 1024,
         ge=1,
         description="Largest asset a client may upload (docs/uploads.md: 50 MiB)",
+    )
+    max_pending_uploads: int = Field(
+        default=20,
+        ge=1,
+        description="Unconfirmed uploads an owner may have open at once (docs/uploads.md); one more is "
+        "429 RATE_LIMITED until one is confirmed, deleted or its URL expires",
     )
     run_timeout_seconds: float = 1800.0
     rate_limit_per_minute: int | None = Field(
