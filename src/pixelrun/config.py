@@ -103,10 +103,10 @@ class Settings(BaseSettings):
     # Limits.
     max_body_bytes: int = 40 * 1024 * 1024
     body_read_timeout_seconds: float = Field(
-        default=30.0,
+        default=60.0,
         gt=0,
-        description="Longest pause between two pieces of a request body; past it 408 REQUEST_TIMEOUT "
-        "and the connection is closed (docs/security.md)",
+        description="Time a request body has to arrive in full, from the first read; past it 408 "
+        "REQUEST_TIMEOUT and the connection is closed (docs/security.md)",
     )
     max_connections: int | None = Field(
         default=1000,

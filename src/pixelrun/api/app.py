@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 import pixelrun
 from pixelrun.api import compat
+from pixelrun.api.body_guard import BodyGuardMiddleware
 from pixelrun.api.errors import install_error_handlers
 from pixelrun.api.middleware import RequestContextMiddleware
 from pixelrun.api.openapi import install_openapi
@@ -40,13 +41,15 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
     )
     app.state.error_shapes = compat.ERROR_SHAPES
     install_error_handlers(app)
+    # The last added is the outermost: the request context shapes the body guard's errors.
     app.add_middleware(
-        RequestContextMiddleware,
+        BodyGuardMiddleware,
         max_body_bytes=settings.max_body_bytes,
+        read_timeout_seconds=settings.body_read_timeout_seconds,
         # Local-storage uploads (docs/uploads.md) may be larger than a JSON body; the route checks them.
         body_limits={f"{API_PREFIX}/uploads/": settings.max_upload_bytes},
-        error_shapes=compat.ERROR_SHAPES,
     )
+    app.add_middleware(RequestContextMiddleware, error_shapes=compat.ERROR_SHAPES)
     # The compatibility routers first: /v1/models/{owner}/{name}/predictions must not be
     # taken for a model id by GET /v1/models/{model_id}.
     for module in (

@@ -1,0 +1,121 @@
+"""Bodies against a real `pixelrun serve` (docs/security.md#limits): a wrong key is refused
+from the headers before the body is read, a body over the cap is refused as soon as it is
+passed, and a body that trickles in is dropped after the read timeout."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .server import Server
+
+RUNS = "/v1/models/alibaba/qwen-image-edit-2511/runs"
+MIB = 1024 * 1024
+READ_TIMEOUT_SECONDS = 2
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """An API process alone (no worker), with a short body read timeout."""
+    data_dir = tmp_path_factory.mktemp("limits")
+    server = Server(
+        data_dir,
+        f"sqlite:///{data_dir / 'pixelrun.db'}",
+        workers=0,
+        PIXELRUN_BODY_READ_TIMEOUT_SECONDS=str(READ_TIMEOUT_SECONDS),
+    ).start()
+    try:
+        server.wait_key()
+        server.wait_ready(need_worker=False)
+        yield server
+    finally:
+        server.stop()
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def open_request(server: Server, key: str, length: int, chunked: bool = False) -> socket.socket:
+    """Headers of a create with a `length`-byte body, and nothing of the body yet."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {length}"
+    sock.sendall(
+        (
+            f"POST {RUNS} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+            f"Content-Type: application/json\r\n{framing}\r\n\r\n"
+        ).encode()
+    )
+    return sock
+
+
+def send_body(sock: socket.socket, length: int) -> int:
+    """Send up to `length` bytes; how many went before the server closed the connection."""
+    sent, block = 0, b"x" * MIB
+    try:
+        while sent < length:
+            sent += sock.send(block[: length - sent])
+    except OSError:
+        pass  # the server answered and closed: the rest is not read
+    return sent
+
+
+def read_answer(sock: socket.socket) -> bytes:
+    """The response until the server closes the connection."""
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except OSError:
+        pass
+    finally:
+        sock.close()
+    return data
+
+
+def test_a_wrong_key_is_refused_before_the_body_and_memory_stays_flat(api: Server) -> None:
+    before = rss_bytes(api.pid)
+    answers = []
+    for _ in range(8):  # 8 × 39 MiB: 312 MiB if the bodies were read
+        sock = open_request(api, "px_wrong", 39 * MIB)
+        sent = send_body(sock, 39 * MIB)
+        answers.append((sent, read_answer(sock)))
+    after = rss_bytes(api.pid)
+    for sent, answer in answers:
+        assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+        assert b'"UNAUTHORIZED"' in answer
+        assert sent < 39 * MIB  # the server hung up before the body was through
+    assert after - before < 64 * MIB, (before, after)
+
+
+def test_an_oversized_chunked_body_is_413_as_soon_as_the_cap_is_passed(api: Server) -> None:
+    key = api.wait_key()
+    sock = open_request(api, key, 0, chunked=True)
+    chunk = b"x" * MIB
+    frame = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+    sent = 0
+    try:
+        for _ in range(200):  # 200 MiB offered against the 40 MiB cap
+            sock.sendall(frame)
+            sent += len(chunk)
+    except OSError:
+        pass
+    answer = read_answer(sock)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert sent < 200 * MIB
+
+
+def test_a_trickling_body_is_dropped_after_the_read_timeout(api: Server) -> None:
+    key = api.wait_key()
+    sock = open_request(api, key, 40_000_000)
+    sock.sendall(b'{"input": {"prompt": "')  # then nothing more
+    sock.settimeout(READ_TIMEOUT_SECONDS * 15)
+    answer = read_answer(sock)  # raises nothing: the server closes the connection itself
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b'"REQUEST_TIMEOUT"' in answer
