@@ -108,6 +108,12 @@ class Settings(BaseSettings):
         description="Time a request body has to arrive in full, from the first read; past it 408 "
         "REQUEST_TIMEOUT and the connection is closed (docs/security.md)",
     )
+    body_memory_bytes: int = Field(
+        default=128 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Request bodies over 1 MiB that one API process reads at once, in bytes; the others "
+        "wait unread (503 with Retry-After if their turn does not come within the body read timeout)",
+    )
     max_connections: int | None = Field(
         default=1000,
         ge=1,

@@ -46,6 +46,7 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
         BodyGuardMiddleware,
         max_body_bytes=settings.max_body_bytes,
         read_timeout_seconds=settings.body_read_timeout_seconds,
+        body_memory_bytes=settings.body_memory_bytes,
         # Local-storage uploads (docs/uploads.md) may be larger than a JSON body; the route checks them.
         body_limits={f"{API_PREFIX}/uploads/": settings.max_upload_bytes},
     )

@@ -9,8 +9,12 @@ pure ASGI middleware inside `RequestContextMiddleware` (which shapes its errors)
    first read ends the request and its connection, so a slow trickle cannot hold a
    connection (and what it sent so far) for longer than that.
 
+4. the body memory budget: bodies over 1 MiB are read a few at a time, within
+   `PIXELRUN_BODY_MEMORY_BYTES` per process; the others wait their turn unread (503 with
+   `Retry-After` if the turn does not come within the read timeout).
+
 Until the app asks for the body nothing is read from the socket (uvicorn pauses reading
-past 64 KiB), so a refused body costs the process next to nothing.
+past 64 KiB), so a refused or waiting body costs the process next to nothing.
 """
 
 from __future__ import annotations
@@ -47,17 +51,70 @@ def request_timeout(seconds: float) -> ApiError:
     )
 
 
+#: Bodies up to this size skip the memory budget: they cost little and must never wait.
+SMALL_BODY_BYTES = 1024 * 1024
+
+
+def server_busy(seconds: float) -> ApiError:
+    return ApiError(
+        503,
+        "UNAVAILABLE",
+        f"Too many large request bodies are being received; none was free within {seconds:g} s. Retry later.",
+        headers={**_CLOSE, "Retry-After": "1"},
+    )
+
+
+class BodyBudget:
+    """Bytes of request bodies being read at once; a body waits until its size fits (one
+    body larger than the whole budget goes alone)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.used = 0
+        self._freed = asyncio.Condition()
+
+    async def acquire(self, amount: int, timeout: float) -> None:
+        async with self._freed:
+            await asyncio.wait_for(
+                self._freed.wait_for(lambda: self.used == 0 or self.used + amount <= self.total), timeout
+            )
+            self.used += amount
+
+    async def release(self, amount: int) -> None:
+        async with self._freed:
+            self.used -= amount
+            self._freed.notify_all()
+
+
+class _Reservation:
+    """One body's share of the budget, given back once (when read in full, or at the end)."""
+
+    def __init__(self, budget: BodyBudget | None, amount: int) -> None:
+        self._budget = budget
+        self._amount = amount
+
+    async def release(self) -> None:
+        budget, self._budget = self._budget, None
+        if budget is not None:
+            await budget.release(self._amount)
+
+
 class BodyGuardMiddleware:
     def __init__(
         self,
         app: ASGIApp,
         max_body_bytes: int,
         read_timeout_seconds: float,
+        body_memory_bytes: int,
         body_limits: Mapping[str, int] | None = None,
+        streamed_prefixes: tuple[str, ...] = (),
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.read_timeout_seconds = read_timeout_seconds
+        self.budget = BodyBudget(body_memory_bytes)
+        # Routes that stream their body to storage instead of holding it: no budget needed.
+        self.streamed_prefixes = streamed_prefixes
         # Path prefix -> body limit, for routes whose bodies are not JSON documents.
         self.body_limits = dict(body_limits or {})
 
@@ -80,6 +137,23 @@ class BodyGuardMiddleware:
         if declared is not None and declared > limit:
             raise payload_too_large(limit)  # refused before a byte of the body is read
 
+        reservation = _Reservation(None, 0)
+        if _has_body(scope, headers) and not path.startswith(self.streamed_prefixes):
+            size = declared if declared is not None else limit
+            if size > SMALL_BODY_BYTES:
+                try:
+                    await self.budget.acquire(size, self.read_timeout_seconds)
+                except TimeoutError:
+                    raise server_busy(self.read_timeout_seconds) from None
+                reservation = _Reservation(self.budget, size)
+        try:
+            await self._guarded(scope, receive, send, limit, reservation)
+        finally:
+            await reservation.release()
+
+    async def _guarded(
+        self, scope: Scope, receive: Receive, send: Send, limit: int, reservation: _Reservation
+    ) -> None:
         received = 0
         body_done = False
         timeout = self.read_timeout_seconds
@@ -106,6 +180,10 @@ class BodyGuardMiddleware:
                 body_done = not message.get("more_body", False)
             else:
                 body_done = True
+            if body_done:
+                # Read in full: the parse that follows runs before this task yields, so the
+                # next body may start now (docs/security.md#limits).
+                await reservation.release()
             return message
 
         await self.app(scope, guarded_receive, send)
@@ -119,7 +197,10 @@ async def _check_key(scope: Scope, authorization: bytes | None) -> None:
         raise unauthorized("Missing API key: send `Authorization: Bearer <key>`.")
     services = scope["app"].state.services
     cache = services.auth_cache
-    if cache.cached(key) is None and await run_in_threadpool(cache.get, key, services.store.keys.authenticate) is None:
+    if (
+        cache.cached(key) is None
+        and await run_in_threadpool(cache.get, key, services.store.keys.authenticate) is None
+    ):
         raise unauthorized("Invalid or revoked API key.")
 
 
