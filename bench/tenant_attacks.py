@@ -123,7 +123,9 @@ def attack(name: str, server: Child, port: int, key: str, bodies: int, mib: int)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--bodies", type=int, default=50)
     parser.add_argument("--mib", type=int, default=38, help="body size (default 38: under the 40 MiB cap)")
     parser.add_argument("--src", type=Path, help="source tree to run (default: the one importing pixelrun)")
@@ -153,7 +155,9 @@ def main() -> None:
             server.stop()
 
     print(f"source: {args.src or 'this checkout'}; {args.bodies} concurrent bodies of {args.mib} MiB")
-    print(f"{'phase':<9} {'answers':<28} {'MiB sent':>9} {'RSS idle':>9} {'RSS peak':>9} {'RSS after':>10} {'s':>6}")
+    print(
+        f"{'phase':<9} {'answers':<28} {'MiB sent':>9} {'RSS idle':>9} {'RSS peak':>9} {'RSS after':>10} {'s':>6}"
+    )
     for phase in phases:
         answers = ", ".join(f"{count}×{status}" for status, count in sorted(phase.statuses.items()))
         print(

@@ -5,6 +5,7 @@ that cannot be presented) ends only its own streams."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -64,7 +65,10 @@ def test_poisoned_metadata_is_refused_and_other_owners_are_unaffected(
     attacker = server.wait_key()
     poisoned = {"input": INPUT, "metadata": nested(300)}
     response = requests.post(
-        server.base_url + RUNS, json=poisoned, headers=server.headers(attacker) | {"Prefer": "wait=40"}, timeout=30
+        server.base_url + RUNS,
+        json=poisoned,
+        headers=server.headers(attacker) | {"Prefer": "wait=40"},
+        timeout=30,
     )
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["loc"] == ["body", "metadata"]
@@ -83,10 +87,8 @@ def test_poisoned_metadata_is_refused_and_other_owners_are_unaffected(
 
     def attack() -> None:
         while not stop.is_set():
-            try:
+            with contextlib.suppress(requests.RequestException):
                 stream_names(server, legacy.id, attacker, last_event_id="0")
-            except requests.RequestException:
-                pass
 
     attackers = [threading.Thread(target=attack, daemon=True) for _ in range(3)]
     for thread in attackers:

@@ -137,4 +137,3 @@ def _request_id(scope: Scope) -> str:
             if _CLIENT_REQUEST_ID.fullmatch(candidate):
                 return candidate
     return uuid.uuid4().hex
-
