@@ -14,6 +14,7 @@ from pixelrun.api.errors import install_error_handlers
 from pixelrun.api.middleware import RequestContextMiddleware
 from pixelrun.api.openapi import install_openapi
 from pixelrun.api.routes import account, assets, callbacks, files, health, metrics, models, runs, stream
+from pixelrun.api.routes.docs_page import install_docs
 from pixelrun.api.routes.playground import install_playground
 from pixelrun.api.services import running_services
 from pixelrun.config import Settings
@@ -38,6 +39,10 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
         version=pixelrun.__version__,
         description="Self-hosted run API for image-editing diffusion models.",
         lifespan=lifespan,
+        # FastAPI's own pages load Swagger UI and ReDoc from a CDN: /docs is served from
+        # the package instead (api/routes/docs_page.py), and there is no /redoc.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.error_shapes = compat.ERROR_SHAPES
     install_error_handlers(app)
@@ -69,5 +74,6 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
     # Prometheus expects /metrics at the root, outside the versioned API.
     app.include_router(metrics.router)
     install_playground(app)
+    install_docs(app)
     install_openapi(app, settings)
     return app
