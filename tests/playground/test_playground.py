@@ -350,7 +350,9 @@ def test_pictures_by_drop_paste_and_keyboard_up_to_four(playground: Playground) 
         if page.evaluate("document.activeElement.id") == "images":
             break
     expect(page.get_by_label("Images", exact=True)).to_be_focused()
-    focused = page.evaluate("({type: document.activeElement.type, multiple: document.activeElement.multiple})")
+    focused = page.evaluate(
+        "({type: document.activeElement.type, multiple: document.activeElement.multiple})"
+    )
     assert focused == {"type": "file", "multiple": True}
     playground.add_pictures((1, 2, 3), (4, 5, 6))  # two more: only one fits
     expect(pictures).to_have_count(4)
