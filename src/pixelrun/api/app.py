@@ -54,6 +54,8 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
         body_memory_bytes=settings.body_memory_bytes,
         # Local-storage uploads (docs/uploads.md) may be larger than a JSON body; the route checks them.
         body_limits={f"{API_PREFIX}/uploads/": settings.max_upload_bytes},
+        # They go to a file as they arrive (api/routes/assets.py): no body memory to budget.
+        streamed_prefixes=(f"{API_PREFIX}/uploads/",),
     )
     app.add_middleware(RequestContextMiddleware, error_shapes=compat.ERROR_SHAPES)
     # The compatibility routers first: /v1/models/{owner}/{name}/predictions must not be
