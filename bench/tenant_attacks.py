@@ -5,7 +5,8 @@
 1. bad key: --bodies clients at once each send a create with a --mib MiB body and a wrong
    key (raw sockets: each sends until the server answers and hangs up);
 2. good key: the same bodies with a valid key, as JSON the server must read and parse (a
-   prompt over its length limit, so each is a 422 and no run is queued).
+   prompt over its length limit, so each is a 422 and no run is queued);
+3. uploads: --uploads local-storage upload PUTs of --upload-mib MiB at once.
 
 The baseline is the process's own idle RSS, measured in the same run before each phase.
 Per phase: answers by status, MiB the clients got through before the answer, RSS before,
@@ -13,7 +14,8 @@ peak (sampled every 20 ms from /proc) and after (1 s later), and the wall time o
 phase. --src runs another source tree (e.g. a checkout of main) for a before/after
 comparison. Usage:
 
-    .venv/bin/python bench/tenant_attacks.py [--bodies 50] [--mib 38] [--src DIR] [--json out.json]
+    .venv/bin/python bench/tenant_attacks.py [--bodies 50] [--mib 38] [--uploads 8] [--upload-mib 50]
+        [--phases bad-key,good-key,uploads] [--src DIR] [--json out.json]
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_processes import Child, free_port, pixelrun_env, wait_http
@@ -122,6 +126,39 @@ def attack(name: str, server: Child, port: int, key: str, bodies: int, mib: int)
     return phase
 
 
+def put_one(url: str, body: bytes) -> tuple[str, int]:
+    request = httpx.put(url, content=body, headers={"Content-Type": "image/png"}, timeout=300)
+    return str(request.status_code), len(body)
+
+
+def uploads(server: Child, port: int, key: str, count: int, mib: int) -> Phase:
+    """`count` local-storage upload PUTs of `mib` MiB at once (each declared at that size)."""
+    body = os.urandom(mib * MIB)
+    urls = []
+    for _ in range(count):
+        created = httpx.post(
+            f"http://127.0.0.1:{port}/v1/asset-uploads",
+            json={"filename": "big.png", "mime_type": "image/png", "size_bytes": len(body)},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+        created.raise_for_status()
+        urls.append(created.json()["upload_url"])
+    phase = Phase("uploads", count, mib)
+    time.sleep(1.0)
+    phase.rss_before_mib = rss_mib(server.pid)
+    started = time.monotonic()
+    with PeakSampler(server.pid) as sampler, ThreadPoolExecutor(count) as pool:
+        results = list(pool.map(lambda url: put_one(url, body), urls))
+    phase.seconds = time.monotonic() - started
+    time.sleep(1.0)
+    phase.rss_peak_mib = sampler.peak
+    phase.rss_after_mib = rss_mib(server.pid)
+    phase.statuses = dict(Counter(status for status, _ in results))
+    phase.mib_sent_mean = sum(sent for _, sent in results) / len(results) / MIB
+    return phase
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -129,7 +166,9 @@ def main() -> None:
     parser.add_argument("--bodies", type=int, default=50)
     parser.add_argument("--mib", type=int, default=38, help="body size (default 38: under the 40 MiB cap)")
     parser.add_argument("--src", type=Path, help="source tree to run (default: the one importing pixelrun)")
-    parser.add_argument("--phases", default="bad-key,good-key")
+    parser.add_argument("--phases", default="bad-key,good-key,uploads")
+    parser.add_argument("--uploads", type=int, default=8, help="parallel upload PUTs")
+    parser.add_argument("--upload-mib", type=int, default=50)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
@@ -149,6 +188,9 @@ def main() -> None:
             assert server.key, server.log_tail()
             phases = []
             for name in args.phases.split(","):
+                if name == "uploads":
+                    phases.append(uploads(server, port, server.key, args.uploads, args.upload_mib))
+                    continue
                 key = "px_wrong_key" if name == "bad-key" else server.key
                 phases.append(attack(name, server, port, key, args.bodies, args.mib))
         finally:

@@ -13,7 +13,20 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "tenant_attacks.py"
 def test_tenant_attacks_bench_runs_and_prints_the_table(tmp_path: Path) -> None:
     out = tmp_path / "result.json"
     completed = subprocess.run(
-        [sys.executable, str(BENCH), "--bodies", "3", "--mib", "2", "--json", str(out)],
+        [
+            sys.executable,
+            str(BENCH),
+            "--bodies",
+            "3",
+            "--mib",
+            "2",
+            "--uploads",
+            "2",
+            "--upload-mib",
+            "1",
+            "--json",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         timeout=180,
@@ -23,4 +36,5 @@ def test_tenant_attacks_bench_runs_and_prints_the_table(tmp_path: Path) -> None:
     phases = {phase["name"]: phase for phase in json.loads(out.read_text())["phases"]}
     assert phases["bad-key"]["statuses"] == {"401": 3}
     assert phases["good-key"]["statuses"] == {"422": 3}
+    assert phases["uploads"]["statuses"] == {"200": 2}
     assert all(phase["rss_peak_mib"] > 0 for phase in phases.values())

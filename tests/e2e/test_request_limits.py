@@ -4,11 +4,15 @@ passed, and a body that trickles in is dropped after the read timeout."""
 
 from __future__ import annotations
 
+import os
 import socket
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import requests
 
 from .server import Server
 
@@ -119,3 +123,48 @@ def test_a_trickling_body_is_dropped_after_the_read_timeout(api: Server) -> None
     answer = read_answer(sock)  # raises nothing: the server closes the connection itself
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert b'"REQUEST_TIMEOUT"' in answer
+
+
+def test_parallel_uploads_are_streamed_to_disk_not_held_in_memory(api: Server) -> None:
+    key = api.wait_key()
+    size = 50 * MIB
+    data = os.urandom(size)
+    urls = []
+    for _ in range(8):
+        response = requests.post(
+            f"{api.base_url}/v1/asset-uploads",
+            json={"filename": "big.png", "mime_type": "image/png", "size_bytes": size},
+            headers=api.headers(key),
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        urls.append(response.json()["upload_url"])
+    before = rss_bytes(api.pid)
+    peak = before
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(0.02):
+            peak = max(peak, rss_bytes(api.pid))
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(
+                pool.map(
+                    lambda url: (
+                        requests.put(
+                            url, data=data, headers={"Content-Type": "image/png"}, timeout=120
+                        ).status_code
+                    ),
+                    urls,
+                )
+            )
+    finally:
+        done.set()
+        sampler.join()
+    assert statuses == [200] * 8
+    # 8 × 50 MiB = 400 MiB if the bodies were held; streamed, a few MiB of buffers.
+    assert peak - before < 100 * MIB, (before, peak)
