@@ -63,6 +63,8 @@ IGNORED_FIELDS = frozenset(
         "svg",
     }
 )
+# Image parts, which may arrive as text (a part without a filename): bytes, not text.
+IMAGE_FIELDS = frozenset({"image", "image[]"})
 REFUSED_FILES = {
     "mask": "masks are not supported by this model",
     "markup": "markup is not supported by this model",
@@ -327,6 +329,11 @@ async def _translate(form: FormData) -> tuple[CatalogModel, dict[str, Any], str]
     unknown = sorted(set(form.keys()) - KNOWN_FIELDS - IGNORED_FIELDS)
     if unknown:
         raise _bad(unknown[0], f"Unknown parameter: {unknown[0]}.", "unknown_parameter")
+    for name, value in form.multi_items():
+        # Every text field, the ignored ones too: the schema says no NUL, so a NUL is refused
+        # even where the value is not used.
+        if isinstance(value, str) and "\x00" in value and name not in IMAGE_FIELDS:
+            raise _bad(name, f"{name} must not contain NUL characters.")
     model_id = _text(form, "model") or DEFAULT_MODEL_ID
     model = get_catalog_model(model_id)
     if model is None:
