@@ -145,6 +145,7 @@ _SIDE = r"(25[6-9]|2[6-9][0-9]|[3-9][0-9]{2}|1[0-9]{3}|20[0-3][0-9]|204[0-8])"
 SIZE_PATTERN = rf"^(auto|{_SIDE}x{_SIDE})$"
 _SIZE = re.compile(SIZE_PATTERN)
 _BINARY = {"type": "string", "format": "binary"}
+_IMAGE_BYTES = "PNG, JPEG, WebP, BMP, TIFF or GIF bytes: other bytes are a 400 (the run fails on its input)."
 
 
 def edit_form_schema() -> dict[str, Any]:
@@ -158,8 +159,17 @@ def edit_form_schema() -> dict[str, Any]:
         "title": "OpenAIEditForm",
         "type": "object",
         "properties": {
-            "image": {**_BINARY, "description": "One image to edit; ignored when image[] is sent."},
-            "image[]": {"type": "array", "items": _BINARY, "minItems": 1, "maxItems": MAX_IMAGES},
+            "image": {
+                **_BINARY,
+                "description": f"One image to edit; ignored when image[] is sent. {_IMAGE_BYTES}",
+            },
+            "image[]": {
+                "type": "array",
+                "items": _BINARY,
+                "minItems": 1,
+                "maxItems": MAX_IMAGES,
+                "description": f"1..{MAX_IMAGES} images to edit, in order. {_IMAGE_BYTES}",
+            },
             "prompt": {
                 "type": "string",
                 "minLength": 1,
