@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pixelrun.api.deps import unauthorized
+from pixelrun.api.deps import CHECKED_AUTH, unauthorized
 from pixelrun.api.errors import ApiError
 
 #: Routes that take a body but no API key: the signed upload URL is its own permission.
@@ -197,11 +197,11 @@ async def _check_key(scope: Scope, authorization: bytes | None) -> None:
         raise unauthorized("Missing API key: send `Authorization: Bearer <key>`.")
     services = scope["app"].state.services
     cache = services.auth_cache
-    if (
-        cache.cached(key) is None
-        and await run_in_threadpool(cache.get, key, services.store.keys.authenticate) is None
-    ):
+    auth = cache.cached(key) or await run_in_threadpool(cache.get, key, services.store.keys.authenticate)
+    if auth is None:
         raise unauthorized("Invalid or revoked API key.")
+    # The route's `require_auth` takes it from here: one lookup per request, even uncached.
+    scope.setdefault("state", {})[CHECKED_AUTH] = (key, auth)
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
