@@ -114,11 +114,11 @@ class Settings(BaseSettings):
         description="Request bodies over 1 MiB that one API process reads at once, in bytes; the others "
         "wait unread (503 with Retry-After if their turn does not come within the body read timeout)",
     )
-    max_connections: int | None = Field(
+    max_connections: int = Field(
         default=1000,
         ge=1,
-        description="Open connections one API process holds (uvicorn limit_concurrency); beyond it "
-        "new requests get 503 at once. Unset: no limit",
+        description="Open connections (and tasks) one API process holds (uvicorn limit_concurrency); "
+        "beyond it new requests get 503 at once",
     )
     max_json_depth: int = Field(
         default=32,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from .server import Server
+from .server import Server, wait_for
 
 RUNS = "/v1/models/alibaba/qwen-image-edit-2511/runs"
 MIB = 1024 * 1024
@@ -30,6 +30,21 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         f"sqlite:///{data_dir / 'pixelrun.db'}",
         workers=0,
         PIXELRUN_BODY_READ_TIMEOUT_SECONDS=str(READ_TIMEOUT_SECONDS),
+    ).start()
+    try:
+        server.wait_key()
+        server.wait_ready(need_worker=False)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def crowded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """An API process that holds at most 4 connections."""
+    data_dir = tmp_path_factory.mktemp("crowded")
+    server = Server(
+        data_dir, f"sqlite:///{data_dir / 'pixelrun.db'}", workers=0, PIXELRUN_MAX_CONNECTIONS="4"
     ).start()
     try:
         server.wait_key()
@@ -168,3 +183,19 @@ def test_parallel_uploads_are_streamed_to_disk_not_held_in_memory(api: Server) -
     assert statuses == [200] * 8
     # 8 × 50 MiB = 400 MiB if the bodies were held; streamed, a few MiB of buffers.
     assert peak - before < 100 * MIB, (before, peak)
+
+
+def test_open_connections_are_bounded(crowded: Server) -> None:
+    def health() -> bytes:
+        with socket.create_connection(("127.0.0.1", crowded.port), timeout=30) as sock:
+            sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return read_answer(sock)
+
+    idle = [socket.create_connection(("127.0.0.1", crowded.port), timeout=30) for _ in range(3)]
+    try:
+        # Three held connections and this one make four: the limit, so it is refused at once.
+        assert health().startswith(b"HTTP/1.1 503"), "over the limit"
+    finally:
+        for sock in idle:
+            sock.close()
+    wait_for(lambda: health().startswith(b"HTTP/1.1 200"), timeout=30)
