@@ -105,8 +105,8 @@ class Settings(BaseSettings):
     body_read_timeout_seconds: float = Field(
         default=60.0,
         gt=0,
-        description="Time a request body has to arrive in full, from the first read; past it 408 "
-        "REQUEST_TIMEOUT and the connection is closed (docs/security.md)",
+        description="Time a request body has to arrive in full, from the first read, plus one second "
+        "per MiB it declares; past it 408 REQUEST_TIMEOUT and the connection is closed (docs/security.md)",
     )
     body_memory_bytes: int = Field(
         default=128 * 1024 * 1024,

@@ -5,9 +5,10 @@ pure ASGI middleware inside `RequestContextMiddleware` (which shapes its errors)
    cannot make the process hold a 40 MB body only to be refused after it;
 2. the size cap (413): from `Content-Length` when declared, otherwise counted while the
    chunks arrive, raised as soon as it is passed;
-3. the read timeout (408): a body that has not fully arrived within the timeout of the
-   first read ends the request and its connection, so a slow trickle cannot hold a
-   connection (and what it sent so far) for longer than that.
+3. the read timeout (408): a body that has not fully arrived within the timeout (plus a
+   second per MiB declared, or per MiB of the route's cap for a chunked body) of the first
+   read ends the request and its connection, so a slow trickle cannot hold a connection
+   (and what it sent so far) for longer than that.
 
 4. the body memory budget: bodies over 1 MiB are read a few at a time, within
    `PIXELRUN_BODY_MEMORY_BYTES` per process; the others wait their turn unread (503 with
@@ -46,11 +47,13 @@ def request_timeout(seconds: float) -> ApiError:
     return ApiError(
         408,
         "REQUEST_TIMEOUT",
-        f"The request body did not arrive within {seconds:g} s.",
+        f"The request body did not arrive within {seconds:.0f} s.",
         headers=_CLOSE,
     )
 
 
+#: Bytes per second a body is given beyond the read timeout (see `BodyGuardMiddleware`).
+MIN_BODY_RATE = 1024 * 1024
 #: Bodies up to this size skip the memory budget: they cost little and must never wait.
 SMALL_BODY_BYTES = 1024 * 1024
 
@@ -146,17 +149,26 @@ class BodyGuardMiddleware:
                 except TimeoutError:
                     raise server_busy(self.read_timeout_seconds) from None
                 reservation = _Reservation(self.budget, size)
+        # The whole body's time: the timeout, plus a second per MiB it may have (a 50 MiB
+        # upload on a slow link is not a trickle; a 40 MB body 1 byte at a time still is).
+        expected = declared if declared is not None else limit
+        timeout = self.read_timeout_seconds + expected / MIN_BODY_RATE
         try:
-            await self._guarded(scope, receive, send, limit, reservation)
+            await self._guarded(scope, receive, send, limit, reservation, timeout)
         finally:
             await reservation.release()
 
     async def _guarded(
-        self, scope: Scope, receive: Receive, send: Send, limit: int, reservation: _Reservation
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        limit: int,
+        reservation: _Reservation,
+        timeout: float,
     ) -> None:
         received = 0
         body_done = False
-        timeout = self.read_timeout_seconds
         deadline: float | None = None
 
         async def guarded_receive() -> Message:
