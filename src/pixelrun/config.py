@@ -19,6 +19,12 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default: SQLite file in the data directory"
     )
+    listen_database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL for LISTEN (queue and stream wake-ups): a direct or session-mode "
+        "pooler address when PIXELRUN_DATABASE_URL goes through a transaction-mode pooler; "
+        "default: PIXELRUN_DATABASE_URL",
+    )
     public_base_url: str = Field(
         default="http://127.0.0.1:8000", description="Base URL that clients use to reach this API"
     )
@@ -56,6 +62,12 @@ class Settings(BaseSettings):
         default=4, ge=0, description="User LoRA adapters kept loaded in a worker between runs"
     )
     max_lora_bytes: int = Field(default=1024**3, ge=1, description="Largest LoRA file a run may use")
+    lora_cache_bytes: int = Field(
+        default=20 * 1024**3,
+        ge=0,
+        description="Bytes of LoRA files a worker's data dir keeps on disk; least recently used "
+        "files are deleted past it (files used in the last 5 minutes excepted)",
+    )
     compile: bool = Field(
         default=False,
         description="torch.compile the transformer's repeated blocks (dynamic shapes) and warm up "
@@ -216,7 +228,8 @@ class Settings(BaseSettings):
         default=60.0,
         description="Seconds after API start-up during which runs are queued even when no worker "
         "serves the model; afterwards such creates answer 503 MODEL_UNAVAILABLE (a worker that is "
-        "loading counts as serving). Negative: never refuse (workers started on demand)",
+        "loading counts as serving), and queued runs of a model without a live worker for this long "
+        "fail with model_unavailable. Negative: never refuse or fail them (workers started on demand)",
     )
     readiness_requires_worker: bool = Field(
         default=True,
@@ -254,8 +267,14 @@ class Settings(BaseSettings):
     retention_hours: float = Field(
         default=24 * 30,
         ge=0,
-        description="Output files, uploaded assets and callback attempts older than this are "
-        "deleted (run records stay); 0 keeps everything",
+        description="Output files, log lines, uploaded assets (inline images included) and callback "
+        "attempts older than this are deleted (run records and status events stay); 0 keeps them",
+    )
+    stream_retention_hours: float = Field(
+        default=1.0,
+        gt=0,
+        description="A run's stream rows (status, progress, log and preview events) are deleted this "
+        "long after it ended; its stream then answers the run and done",
     )
     janitor_interval_seconds: float = Field(
         default=300.0, gt=0, description="How often an API process runs the retention janitor"

@@ -38,12 +38,19 @@ def open_store(database_url: str | None, data_dir: Path | None) -> Store:
 
 
 def budget_units(usd: float | None) -> int | None:
-    """A budget in dollars as the owners repository stores it (None: unlimited)."""
-    return None if usd is None else round(usd * 100)
+    """A budget in dollars as the owners repository stores it: micro-dollars (None: unlimited;
+    docs/api.md#billing)."""
+    from decimal import Decimal
+
+    from pixelrun.runs import MICROS_PER_USD
+
+    return None if usd is None else round(Decimal(str(usd)) * MICROS_PER_USD)
 
 
 def budget_text(budget: int | None) -> str:
-    return "unlimited" if budget is None else f"${budget / 100:.2f}"
+    from pixelrun.runs import micros_to_usd
+
+    return "unlimited" if budget is None else f"${micros_to_usd(budget)}"
 
 
 @keys_app.command("create")
@@ -64,7 +71,7 @@ def keys_create(
     finally:
         store.close()
     typer.echo(
-        f"owner {owner_record.name} ({owner_record.id}), budget {budget_text(owner_record.budget_cents)}; "
+        f"owner {owner_record.name} ({owner_record.id}), budget {budget_text(owner_record.budget_micros)}; "
         f"key {record.id} '{label}':"
     )
     typer.echo(plain)
@@ -144,8 +151,8 @@ def owners_list(database_url: DatabaseOption = None, data_dir: DataDirOption = N
     typer.echo(f"{'name':<20}  {'id':<36}  {'budget':>12}  {'spent':>12}")
     for owner in owners:
         typer.echo(
-            f"{owner.name:<20}  {owner.id:<36}  {budget_text(owner.budget_cents):>12}  "
-            f"{budget_text(owner.spent_cents):>12}"
+            f"{owner.name:<20}  {owner.id:<36}  {budget_text(owner.budget_micros):>12}  "
+            f"{budget_text(owner.spent_micros):>12}"
         )
 
 
@@ -175,8 +182,8 @@ def owners_set_budget(
         store.close()
     assert updated is not None
     typer.echo(
-        f"owner {updated.name}: budget {budget_text(updated.budget_cents)}, "
-        f"spent {budget_text(updated.spent_cents)}"
+        f"owner {updated.name}: budget {budget_text(updated.budget_micros)}, "
+        f"spent {budget_text(updated.spent_micros)}"
     )
 
 

@@ -149,8 +149,8 @@ MakeCaller = Callable[..., Caller]
 
 @pytest.fixture
 def make_caller(store: Store) -> MakeCaller:
-    def make(name: str = "acme", budget_cents: int | None = None, label: str = "test key") -> Caller:
-        owner = store.owners.ensure(name, budget_cents)
+    def make(name: str = "acme", budget_micros: int | None = None, label: str = "test key") -> Caller:
+        owner = store.owners.ensure(name, budget_micros)
         record, plain = store.keys.create(owner.id, label)
         return Caller(owner_id=owner.id, key_id=record.id, key=plain)
 

@@ -61,7 +61,8 @@ def test_openapi_document_lists_every_route_with_summary_and_responses(client: T
         "/v1/runs/{run_id}/logs": ["get"],
         "/v1/models": ["get"],
         "/v1/models/alibaba/qwen-image-edit-2511": ["get"],
-        "/v1/files/{path}": ["get"],
+        # Signed output files: the storage key written out, so it is not /v1/files/{file_id}.
+        "/v1/files/runs/{run_id}/{name}": ["get"],
         "/v1/auth/me": ["get"],
         "/v1/billing/balance": ["get"],
         "/v1/health": ["get"],
@@ -76,6 +77,8 @@ def test_openapi_document_lists_every_route_with_summary_and_responses(client: T
         "/v1/predictions": ["get"],
         "/v1/predictions/{prediction_id}": ["get"],
         "/v1/predictions/{prediction_id}/cancel": ["post"],
+        "/v1/files": ["get", "post"],
+        "/v1/files/{file_id}": ["get", "delete"],
     }
     for path, methods in expected.items():
         for method in methods:

@@ -34,13 +34,14 @@ def test_loras_are_checked_at_create() -> None:
 
 def test_estimate_uses_the_requested_size_or_one_megapixel() -> None:
     model = CATALOG[MODEL_ID]
-    # 1024x1024 at 0.03 USD/MP = 3.15 cents, charged as 4.
-    assert model.estimate_cents(EditInput.model_validate(valid_input())) == 4
-    assert model.estimate_cents(EditInput.model_validate(valid_input(image_size="square"))) == 1
+    # 1024x1024 at 0.03 USD/MP = 0.03145728 USD: 31 458 micro-dollars, rounded up.
+    assert model.estimate_micros(EditInput.model_validate(valid_input())) == 31_458
+    # 512x512: 0.00786432 USD.
+    assert model.estimate_micros(EditInput.model_validate(valid_input(image_size="square"))) == 7_865
     four = EditInput.model_validate(valid_input(image_size="square_hd", num_images=4))
-    assert model.estimate_cents(four) == 13
+    assert model.estimate_micros(four) == 125_830
     big = EditInput.model_validate(valid_input(image_size={"width": 2048, "height": 2048}))
-    assert model.estimate_cents(big) == 13
+    assert model.estimate_micros(big) == 125_830
 
 
 def test_wire_form_reports_availability() -> None:

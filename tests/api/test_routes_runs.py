@@ -209,13 +209,13 @@ def test_several_errors_are_all_reported(create_run: CreateRun) -> None:
 
 
 def test_insufficient_credit_is_402(make_caller: MakeCaller, create_run: CreateRun, store: Store) -> None:
-    poor = make_caller("poor", budget_cents=3)
-    # 1024x1024 (the default estimate) is 0.031 USD: 4 cents, one more than the budget.
+    poor = make_caller("poor", budget_micros=31_457)
+    # 1024x1024 (the default estimate) is 0.03145728 USD: one micro-dollar more than the budget.
     assert_envelope(create_run(who=poor), 402, "INSUFFICIENT_CREDIT")
     # A smaller explicit size fits the same budget.
     assert create_run(who=poor, input=valid_input(image_size="square")).status_code == 201
     # Four outputs at 1 MP cannot.
-    store.owners.set_budget(poor.owner_id, 12)
+    store.owners.set_budget(poor.owner_id, 125_829)
     assert_envelope(
         create_run(who=poor, input=valid_input(num_images=4, image_size="square_hd")),
         402,
@@ -303,7 +303,7 @@ def test_succeeded_run_has_signed_output_urls_cost_and_duration(
         output=output,
         cost=pricing.cost_str,
         cost_breakdown=pricing.breakdown,
-        cost_cents=pricing.cost_cents,
+        cost_micros=pricing.cost_micros,
     )
     run = client.get(f"/v1/runs/{run_id}", headers=caller.headers).json()
     assert run["status_code"] == "succeeded"

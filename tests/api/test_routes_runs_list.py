@@ -57,6 +57,26 @@ def test_list_bad_cursor_is_422(client: TestClient, caller: Caller) -> None:
         assert errors[0]["loc"] == ["query", "pq"]
 
 
+def test_list_unknown_query_parameters_are_422_naming_each(
+    client: TestClient, caller: Caller, create_run: CreateRun
+) -> None:
+    create_run()
+    # A typo of a filter must not answer the unfiltered list.
+    response = client.get(
+        "/v1/runs", params={"staus_code": "failed", "limit": 5, "page": 2}, headers=caller.headers
+    )
+    body = assert_envelope(response, 422, "VALIDATION_ERROR")
+    assert [(e["loc"], e["type"]) for e in body["errors"]] == [
+        (["query", "staus_code"], "extra_forbidden"),
+        (["query", "page"], "extra_forbidden"),
+    ]
+    assert "staus_code" in body["message"]
+    # Every declared parameter is still accepted, and the key is checked first.
+    known = {"limit": 5, "status_code": "queued", "model_id": MODEL, "created_after": "2020-01-01T00:00:00Z"}
+    assert client.get("/v1/runs", params=known, headers=caller.headers).status_code == 200
+    assert_envelope(client.get("/v1/runs", params={"bogus": 1}), 401, "UNAUTHORIZED")
+
+
 def test_list_filters_by_status(client: TestClient, caller: Caller, create_run: CreateRun) -> None:
     queued = create_run().json()["id"]
     canceled = create_run().json()["id"]

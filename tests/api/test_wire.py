@@ -32,7 +32,7 @@ def _record(**overrides: object) -> RunRecord:
         "completed_at": None,
         "cost": None,
         "cost_breakdown": None,
-        "cost_cents": 0,
+        "cost_micros": 0,
         "failure_code": None,
         "failure_message": None,
         "failure_stage": None,

@@ -66,7 +66,7 @@ def test_edit_names_an_unreadable_image(tmp_path: Path) -> None:
 def test_keys_create_prints_the_key_alone_on_the_last_line(tmp_path: Path) -> None:
     database = tmp_path / "keys.db"
     done = pixelrun(
-        "keys", "create", "--owner", "acme", "--label", "ci", "--budget-usd", "2.5",
+        "keys", "create", "--owner", "acme", "--label", "ci", "--budget-usd", "2.500001",
         "--database-url", f"sqlite:///{database}", cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -75,7 +75,9 @@ def test_keys_create_prints_the_key_alone_on_the_last_line(tmp_path: Path) -> No
     store = Store(f"sqlite:///{database}")
     auth = store.keys.authenticate(key)
     assert auth is not None and (auth.owner_name, auth.key_label) == ("acme", "ci")
-    assert store.owners.balance(auth.owner_id) == (250, 0)
+    # Dollars on the command line, micro-dollars in the ledger (docs/api.md#billing).
+    assert store.owners.balance(auth.owner_id) == (2_500_001, 0)
+    assert "budget $2.500001" in done.stdout
     store.close()
 
 

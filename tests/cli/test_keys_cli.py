@@ -86,10 +86,10 @@ def test_owner_budgets_are_set_and_changed_in_dollars(cli: Cli, store: Store) ->
     plain = create_key(cli, "acme", "ci")
     auth = store.keys.authenticate(plain)
     assert auth is not None
-    assert "budget $12.50" in cli("owners", "set-budget", "acme", "--usd", "12.5")
-    assert store.owners.balance(auth.owner_id) == (1250, 0)
-    assert "budget $3.00" in cli("owners", "set-budget", "acme", "--usd", "3")
-    assert store.owners.balance(auth.owner_id)[0] == 300
+    assert "budget $12.500000" in cli("owners", "set-budget", "acme", "--usd", "12.5")
+    assert store.owners.balance(auth.owner_id) == (12_500_000, 0)  # micro-dollars
+    assert "budget $3.000001" in cli("owners", "set-budget", "acme", "--usd", "3.000001")
+    assert store.owners.balance(auth.owner_id)[0] == 3_000_001
     assert "unlimited" in cli("owners", "set-budget", "acme", "--unlimited")
     assert store.owners.balance(auth.owner_id)[0] is None
     assert "acme" in cli("owners", "list")

@@ -174,11 +174,17 @@ def test_streaming_without_partial_images_and_a_failed_run(client: openai.OpenAI
 
 @pytest.fixture(scope="module")
 def impatient(server: Server, module_data: Path) -> Iterator[Server]:
-    """A second API process on the same database without a worker of its own and a short
-    sync timeout: the first server's worker runs what it queues."""
+    """A second API process on the same database and file storage without a worker of its
+    own and a short sync timeout: the first server's worker runs what it queues (reading its
+    input images, stored at create, from the shared files)."""
     database = f"sqlite:///{module_data / 'pixelrun.db'}"
     other = start_server(
-        module_data / "impatient", database, workers=0, key=server.key, PIXELRUN_SYNC_TIMEOUT_SECONDS="0.3"
+        module_data / "impatient",
+        database,
+        workers=0,
+        key=server.key,
+        PIXELRUN_SYNC_TIMEOUT_SECONDS="0.3",
+        PIXELRUN_STORAGE_URL=str(module_data / "data" / "files"),
     )
     try:
         yield other

@@ -96,3 +96,18 @@ def test_a_create_after_the_grace_period_is_503(broken: Broken) -> None:
     body = response.json()
     assert body["code"] == "MODEL_UNAVAILABLE"
     assert "/nonexistent/dir" in body["message"]
+
+
+def test_the_run_queued_within_the_grace_period_fails_once_it_is_over(broken: Broken) -> None:
+    # No accepted run waits forever (docs/weights.md#runs-no-worker-takes).
+    server = broken.server
+    run_id = broken.first_create.json()["id"]
+
+    def failed() -> bool:
+        run = requests.get(f"{server.base_url}/v1/runs/{run_id}", headers=server.headers(), timeout=10).json()
+        return run["status_code"] == "failed"
+
+    wait_for(failed, timeout=120, interval=0.5)
+    run = requests.get(f"{server.base_url}/v1/runs/{run_id}", headers=server.headers(), timeout=10).json()
+    assert (run["failure_code"], run["cost"]) == ("model_unavailable", "0.000000")
+    assert "/nonexistent/dir" in run["failure_message"]

@@ -73,7 +73,9 @@ def an_output_on_another_machines_disk_answers_an_error_that_says_so(replicas: t
     body = {
         "input": {"prompt": "x", "image_urls": [image], "image_size": "256x256", "num_inference_steps": 2}
     }
-    created = requests.post(second.base_url + RUNS, json=body, headers=second.headers(), timeout=10)
+    # Created on the first (its inline image goes to the first's disk, where its worker reads
+    # it), read on the second.
+    created = requests.post(first.base_url + RUNS, json=body, headers=first.headers(), timeout=10)
     assert created.status_code == 201, created.text
     run = second.wait_run(created.json()["id"])  # computed by the worker beside the first
     assert run["status_code"] == "succeeded", run

@@ -81,7 +81,7 @@ def _succeed(store: Store, run_id: str, storage: FileStorage) -> None:
         "timing": {},
     }
     assert store.queue.finish(
-        run_id, claimed.attempt, "w1", RunStatus.SUCCEEDED, output=output, cost="0.000023", cost_cents=0
+        run_id, claimed.attempt, "w1", RunStatus.SUCCEEDED, output=output, cost="0.000023", cost_micros=0
     )
 
 

@@ -2,7 +2,16 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pixelrun.runs import Pricing, estimate_cents, price_outputs
+import pytest
+
+from pixelrun.runs import (
+    Pricing,
+    estimate_micros,
+    micros_to_cents,
+    micros_to_usd,
+    price_outputs,
+    usd_to_micros,
+)
 
 
 def test_one_megapixel_image() -> None:
@@ -10,7 +19,8 @@ def test_one_megapixel_image() -> None:
     assert isinstance(pricing, Pricing)
     assert pricing.cost == Decimal("0.031457")
     assert pricing.cost_str == "0.031457"
-    assert pricing.cost_cents == 4
+    # Debited exactly: no rounding to a cent.
+    assert pricing.cost_micros == 31_457
     assert pricing.breakdown == [
         {
             "item": "output_image",
@@ -38,12 +48,26 @@ def test_half_up_rounding() -> None:
 def test_no_outputs_cost_zero() -> None:
     pricing = price_outputs([])
     assert pricing.cost_str == "0.000000"
-    assert pricing.cost_cents == 0
+    assert pricing.cost_micros == 0
     assert pricing.breakdown == []
 
 
-def test_estimate_rounds_up_to_whole_cents() -> None:
-    assert estimate_cents(1024, 1024, 1) == 4  # 3.1457 cents
-    assert estimate_cents(1024, 1024, 4) == 13  # 12.58 cents
-    assert estimate_cents(1000, 1000, 1) == 3  # exactly 3 cents
-    assert estimate_cents(1000, 1000, 1) >= price_outputs([(1000, 1000)]).cost_cents
+def test_estimate_rounds_up_to_whole_micro_dollars() -> None:
+    assert estimate_micros(1024, 1024, 1) == 31_458  # 0.03145728 USD
+    assert estimate_micros(1024, 1024, 4) == 125_830  # 0.12582912 USD
+    assert estimate_micros(1000, 1000, 1) == 30_000  # exactly 0.03 USD
+    for width, height in ((1000, 1000), (1024, 1024), (50, 1), (1, 1), (1536, 640)):
+        assert estimate_micros(width, height, 1) >= price_outputs([(width, height)]).cost_micros
+
+
+def test_micro_dollar_conversions_are_exact() -> None:
+    assert usd_to_micros("0.709627") == 709_627
+    assert usd_to_micros(Decimal("10")) == 10_000_000
+    assert micros_to_usd(709_627) == "0.709627"
+    assert micros_to_usd(0) == "0.000000"
+    assert micros_to_usd(-12) == "-0.000012"
+    assert micros_to_usd(9_223_372_036_854_775_807) == "9223372036854.775807"
+    # The older `_cents` fields round down.
+    assert (micros_to_cents(709_627), micros_to_cents(9_999), micros_to_cents(10_000)) == (70, 0, 1)
+    with pytest.raises(ValueError):
+        usd_to_micros("0.0000001")

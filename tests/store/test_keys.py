@@ -10,10 +10,10 @@ from pixelrun.store.tables import api_keys
 
 
 def test_ensure_owner_creates_once(store: Store) -> None:
-    first = store.owners.ensure("acme", budget_cents=500)
-    again = store.owners.ensure("acme", budget_cents=999)
+    first = store.owners.ensure("acme", budget_micros=500)
+    again = store.owners.ensure("acme", budget_micros=999)
     assert again == first
-    assert first.budget_cents == 500 and first.spent_cents == 0
+    assert first.budget_micros == 500 and first.spent_micros == 0
     assert first.created_at.tzinfo is not None
     assert store.owners.ensure("other").id != first.id
 

@@ -110,5 +110,5 @@ def test_sweep_cancels_late_runs_in_any_live_status(store: Store, owner: Owner, 
         assert record is not None and record.status is RunStatus.CANCELED
         assert record.failure_code == DEADLINE_EXCEEDED
     # The worker's later writes are fenced out, and the owner was not charged.
-    assert not store.queue.finish(run.id, claimed.attempt, "wrk", RunStatus.SUCCEEDED, cost_cents=5)
+    assert not store.queue.finish(run.id, claimed.attempt, "wrk", RunStatus.SUCCEEDED, cost_micros=5)
     assert store.owners.balance(owner.id) == (None, 0)

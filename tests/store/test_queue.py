@@ -60,12 +60,12 @@ def test_full_life_of_a_successful_run(store: Store, owner: Owner, make_run: Mak
         output=output,
         cost=pricing.cost_str,
         cost_breakdown=pricing.breakdown,
-        cost_cents=pricing.cost_cents,
+        cost_micros=pricing.cost_micros,
     )
     done = store.runs.get(run.id)
     assert done is not None
     assert done.status is S and done.output == output
-    assert (done.cost, done.cost_breakdown, done.cost_cents) == ("0.031457", pricing.breakdown, 4)
+    assert (done.cost, done.cost_breakdown, done.cost_micros) == ("0.031457", pricing.breakdown, 31_457)
     assert done.completed_at is not None and done.duration_ms is not None and done.duration_ms >= 0
     assert (done.progress_step, done.progress_steps, done.progress, done.lease_expires_at) == (
         None,
@@ -73,7 +73,7 @@ def test_full_life_of_a_successful_run(store: Store, owner: Owner, make_run: Mak
         None,
         None,
     )
-    assert store.owners.balance(owner.id) == (None, 4)
+    assert store.owners.balance(owner.id) == (None, 31_457)
     assert _events(store, run.id) == [(None, Q, 0), (Q, D, 1), (D, R, 1), (R, S, 1)]
     # Terminal: nothing moves it any more.
     assert not store.queue.finish(run.id, 1, "w", F, failure_code="late")
@@ -92,14 +92,14 @@ def test_failure_is_not_billed(store: Store, owner: Owner, make_run: MakeRun) ->
         F,
         output={"partial": True},
         cost="0.5",
-        cost_cents=50,
+        cost_micros=50,
         failure_code="input_fetch_failed",
         failure_message="404 from https://e.com/a.png",
         failure_stage=FailureStage.INPUT_FETCH,
     )
     failed = store.runs.get(run.id)
     assert failed is not None
-    assert (failed.status, failed.output, failed.cost, failed.cost_cents) == (F, None, "0.000000", 0)
+    assert (failed.status, failed.output, failed.cost, failed.cost_micros) == (F, None, "0.000000", 0)
     assert (failed.failure_code, failed.failure_stage) == ("input_fetch_failed", FailureStage.INPUT_FETCH)
     assert failed.failure_message == "404 from https://e.com/a.png"
     assert store.owners.balance(owner.id) == (None, 0)
@@ -121,7 +121,7 @@ def test_writes_are_fenced_by_attempt_and_worker(store: Store, owner: Owner, mak
     assert not store.queue.mark_running(run.id, 1, "w2")
     assert not store.queue.mark_running(run.id, 2, "w1")
     assert store.queue.heartbeat(run.id, 1, "w2", 30).owned is False
-    assert not store.queue.finish(run.id, 0, "w1", S, cost_cents=3)
+    assert not store.queue.finish(run.id, 0, "w1", S, cost_micros=3)
     assert not store.queue.requeue(run.id, 1, "w2", "shutdown")
 
     # The lease expires, the run is reaped and claimed again: attempt 1 is stale now.
@@ -131,11 +131,11 @@ def test_writes_are_fenced_by_attempt_and_worker(store: Store, owner: Owner, mak
     stale = store.queue.heartbeat(run.id, 1, "w1", 30, step=9, steps=9)
     assert (stale.owned, stale.canceled, stale.status) == (False, False, D)
     assert not store.queue.mark_running(run.id, 1, "w1")
-    assert not store.queue.finish(run.id, 1, "w1", S, output={"stale": True}, cost_cents=3)
+    assert not store.queue.finish(run.id, 1, "w1", S, output={"stale": True}, cost_micros=3)
     current = store.runs.get(run.id)
     assert current is not None and current.status is D and current.progress_steps is None
     assert store.owners.balance(owner.id) == (None, 0)
-    assert store.queue.finish(run.id, 2, "w2", S, output={"ok": True}, cost="0.03", cost_cents=3)
+    assert store.queue.finish(run.id, 2, "w2", S, output={"ok": True}, cost="0.03", cost_micros=3)
     assert store.owners.balance(owner.id) == (None, 3)
 
 

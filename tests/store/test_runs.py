@@ -41,26 +41,26 @@ def test_create_run_is_queued_with_a_creation_event(store: Store, owner: Owner) 
 
 
 def test_credit_check(store: Store) -> None:
-    owner = store.owners.ensure("budgeted", budget_cents=10)
-    store.runs.create(NewRun(owner.id, MODEL, {"prompt": "p"}), estimated_cents=10)
+    owner = store.owners.ensure("budgeted", budget_micros=10)
+    store.runs.create(NewRun(owner.id, MODEL, {"prompt": "p"}), estimated_micros=10)
     with pytest.raises(InsufficientCredit) as info:
-        store.runs.create(NewRun(owner.id, MODEL, {"prompt": "p"}), estimated_cents=11)
-    assert (info.value.available_cents, info.value.required_cents) == (10, 11)
+        store.runs.create(NewRun(owner.id, MODEL, {"prompt": "p"}), estimated_micros=11)
+    assert (info.value.available_micros, info.value.required_micros) == (10, 11)
     # Nothing was written by the refused call.
     assert len(store.runs.page(owner.id)[0]) == 1
     unlimited = store.owners.ensure("unlimited")
-    store.runs.create(NewRun(unlimited.id, MODEL, {"prompt": "p"}), estimated_cents=10**9)
+    store.runs.create(NewRun(unlimited.id, MODEL, {"prompt": "p"}), estimated_micros=10**9)
 
 
 def test_credit_check_counts_spent_money(store: Store) -> None:
-    owner = store.owners.ensure("budgeted", budget_cents=10)
-    run = store.runs.create(NewRun(owner.id, MODEL, {"prompt": "p"}), estimated_cents=4).run
+    owner = store.owners.ensure("budgeted", budget_micros=10)
+    run = store.runs.create(NewRun(owner.id, MODEL, {"prompt": "p"}), estimated_micros=4).run
     claimed = store.queue.claim("w", [MODEL], 30)
     assert claimed is not None
-    assert store.queue.finish(run.id, 1, "w", RunStatus.SUCCEEDED, output={}, cost="0.07", cost_cents=7)
-    store.runs.create(NewRun(owner.id, MODEL, {"prompt": "p"}), estimated_cents=3)
+    assert store.queue.finish(run.id, 1, "w", RunStatus.SUCCEEDED, output={}, cost="0.07", cost_micros=7)
+    store.runs.create(NewRun(owner.id, MODEL, {"prompt": "p"}), estimated_micros=3)
     with pytest.raises(InsufficientCredit):
-        store.runs.create(NewRun(owner.id, MODEL, {"prompt": "p"}), estimated_cents=4)
+        store.runs.create(NewRun(owner.id, MODEL, {"prompt": "p"}), estimated_micros=4)
 
 
 def test_get_run_is_owner_scoped(store: Store, owner: Owner, make_run: MakeRun) -> None:
@@ -164,7 +164,7 @@ def test_cancel_from_each_live_state(store: Store, owner: Owner, make_run: MakeR
     if state != "queued":
         lease = store.queue.heartbeat(run.id, 1, "w", 30)
         assert (lease.owned, lease.canceled, lease.status) == (False, True, RunStatus.CANCELED)
-        assert not store.queue.finish(run.id, 1, "w", RunStatus.SUCCEEDED, output={"x": 1}, cost_cents=5)
+        assert not store.queue.finish(run.id, 1, "w", RunStatus.SUCCEEDED, output={"x": 1}, cost_micros=5)
         assert store.owners.balance(owner.id) == (None, 0)
     assert store.runs.get(run.id) == canceled
 
@@ -178,7 +178,7 @@ def test_cancel_after_terminal_changes_nothing(
         store.runs.cancel(run.id, owner.id)
     else:
         store.queue.claim("w", [MODEL], 30)
-        assert store.queue.finish(run.id, 1, "w", final, output={}, cost="0.01", cost_cents=1)
+        assert store.queue.finish(run.id, 1, "w", final, output={}, cost="0.01", cost_micros=1)
     before = store.runs.get(run.id)
     events_before = store.history.events(run.id)
     again, changed = store.runs.cancel(run.id, owner.id)

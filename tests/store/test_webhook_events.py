@@ -88,6 +88,36 @@ def test_a_later_log_after_the_waiting_one_was_sent_is_a_new_event(store: Store,
     assert second.next_attempt_at >= sent.completed_at + NON_TERMINAL_INTERVAL
 
 
+def test_an_event_sent_late_holds_the_next_one_back_but_never_the_terminal_one(
+    store: Store, make_run: MakeRun
+) -> None:
+    run = _running(store, make_run, ["start", "logs", "completed"])
+    store.history.add_log(run.id, "info", "line", webhook=True)
+    assert store.queue.finish(run.id, run.attempt, "w", RunStatus.SUCCEEDED)
+    start, logs, completed = store.callbacks.deliveries(run.id)
+    assert logs.next_attempt_at is not None and completed.next_attempt_at is not None
+    # The start event goes out two seconds after it was due (a busy dispatcher): the logs
+    # event, due 500 ms after the start was due, now waits 500 ms after it was sent.
+    late = logs.next_attempt_at + timedelta(seconds=2)
+    assert [d.id for d in store.callbacks.claim_due("d", 30, now=late)] == [start.id]
+    assert store.callbacks.record_attempt(
+        start.id,
+        "d",
+        1,
+        status_code=200,
+        response_time_ms=1,
+        error_message=None,
+        webhook_timestamp=0,
+        outcome="succeeded",
+        now=late,
+    )
+    held = store.callbacks.get_delivery(logs.id)
+    assert held is not None and held.next_attempt_at == late + NON_TERMINAL_INTERVAL
+    assert store.callbacks.claim_due("d", 30, now=late) == []
+    terminal = store.callbacks.get_delivery(completed.id)
+    assert terminal is not None and terminal.next_attempt_at == completed.next_attempt_at
+
+
 def test_output_comes_before_completed_and_only_on_success(store: Store, make_run: MakeRun) -> None:
     every = ["start", "output", "logs", "completed"]
     run = _running(store, make_run, every)

@@ -89,7 +89,7 @@ def test_a_run_canceled_during_delivery_stays_canceled(
         delivery.close()
     run = store.runs.get(run_id)
     assert run.status is RunStatus.CANCELED
-    assert run.cost_cents == 0
+    assert run.cost_micros == 0
     assert [event.to_status for event in store.history.events(run_id)][-1] == "canceled"
 
 

@@ -40,7 +40,7 @@ def test_success_stores_outputs_prices_and_logs(
     assert run.output["nsfw_detected"] is False
     assert run.output["model_data"]["has_nsfw_concepts"] == [False, False]
     assert run.cost == "0.003932"  # 2 × 256² px × $0.03/MP
-    assert store.owners.balance(owner.id) == (None, run.cost_cents)
+    assert store.owners.balance(owner.id) == (None, run.cost_micros)
     statuses = [event.to_status for event in store.history.events(run_id)]
     assert statuses == ["queued", "dispatching", "running", "succeeded"]
     messages = " | ".join(line.message for line in store.history.logs(run_id))

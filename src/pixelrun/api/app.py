@@ -22,6 +22,8 @@ from pixelrun.storage import FileStorage
 from pixelrun.store import Store
 
 API_PREFIX = "/v1"
+# Room for a multipart form's headers and text fields around a file of max_upload_bytes.
+FORM_OVERHEAD_BYTES = 1024 * 1024
 
 
 def create_app(settings: Settings, store: Store | None = None, storage: FileStorage | None = None) -> FastAPI:
@@ -52,17 +54,23 @@ def create_app(settings: Settings, store: Store | None = None, storage: FileStor
         max_body_bytes=settings.max_body_bytes,
         read_timeout_seconds=settings.body_read_timeout_seconds,
         body_memory_bytes=settings.body_memory_bytes,
-        # Local-storage uploads (docs/uploads.md) may be larger than a JSON body; the route checks them.
-        body_limits={f"{API_PREFIX}/uploads/": settings.max_upload_bytes},
-        # They go to a file as they arrive (api/routes/assets.py): no body memory to budget.
+        # Local-storage uploads (docs/uploads.md) and Replicate's file uploads (a form around
+        # the file) may be larger than a JSON body; the routes check the files themselves.
+        body_limits={
+            f"{API_PREFIX}/uploads/": settings.max_upload_bytes,
+            f"{API_PREFIX}/files": settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
+        },
+        # Uploads go to a file as they arrive (api/routes/assets.py): no body memory to budget.
         streamed_prefixes=(f"{API_PREFIX}/uploads/",),
     )
     app.add_middleware(RequestContextMiddleware, error_shapes=compat.ERROR_SHAPES)
     # The compatibility routers first: /v1/models/{owner}/{name}/predictions must not be
-    # taken for a model id by GET /v1/models/{model_id}.
+    # taken for a model id by GET /v1/models/{model_id}. Without /v1/files of its own, a
+    # POST there was redirected (empty 307) to /v1/files/, the signed file route's prefix.
     for module in (
         compat.openai,
         compat.replicate,
+        compat.replicate_files,
         runs,
         stream,
         models,

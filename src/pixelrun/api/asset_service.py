@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
 from pixelrun.api.errors import ApiError, validation_error
 from pixelrun.config import Settings
-from pixelrun.media import ImageRejected, decode_image
+from pixelrun.media import ImageRejected, decode_image, image_media_type
 from pixelrun.runs import is_asset_url, resolve_asset_url, utc_now
 from pixelrun.storage import FileStorage, StorageError, StoredFileNotFoundError, layout
+from pixelrun.storage.content_types import normalize_content_type
 from pixelrun.store import AssetRecord, Store
 
 # The image types of docs/api.md#create-run-request, by the extension their keys get.
@@ -146,6 +147,70 @@ def confirm_upload(
     return confirmed
 
 
+def create_checked_asset(
+    store: Store,
+    storage: FileStorage,
+    settings: Settings,
+    owner_id: str,
+    filename: str,
+    declared_type: str,
+    data: bytes,
+    extra_files: Callable[[str], Iterable[tuple[str, bytes, str]]] = lambda _: (),
+) -> AssetRecord:
+    """A ready asset from bytes sent in one request (Replicate's `POST /v1/files`,
+    docs/compatibility.md#replicate-files), under the rules of an upload: at most
+    `max_upload_bytes`, an allowed image that decodes, or a `.safetensors` LoRA.
+
+    An image's type is what its bytes are, whatever was declared (clients guess it from
+    the file name, or send application/octet-stream). `extra_files(asset_id)` names more
+    files to keep beside the bytes (key, data, content type); they are written before the
+    asset becomes ready. The row comes first, pending: a crash before it is ready leaves
+    what the janitor deletes as an abandoned upload."""
+    if len(data) > settings.max_upload_bytes:
+        raise ApiError(
+            413,
+            "PAYLOAD_TOO_LARGE",
+            f"Files are limited to {settings.max_upload_bytes} bytes (PIXELRUN_MAX_UPLOAD_BYTES); "
+            f"this one has {len(data)}.",
+        )
+    if not data:
+        raise _bad_file("the file is empty")
+    safetensors = normalize_content_type(declared_type) == SAFETENSORS_TYPE and filename.lower().endswith(
+        ".safetensors"
+    )
+    media_type = SAFETENSORS_TYPE if safetensors else image_media_type(data)
+    try:
+        width, height = _check_bytes(safetensors, data, settings)
+    except ApiError as exc:
+        raise _bad_file(f"{exc.message.removeprefix('the uploaded file ')}") from None
+    if media_type is None:  # decoded, yet not recognised: cannot happen for the allowed formats
+        raise _bad_file("is not an allowed image")
+    extension = SAFETENSORS_EXTENSION if safetensors else IMAGE_TYPES[media_type]
+    asset_id = store.assets.new_id()
+    record = store.assets.create(
+        asset_id,
+        owner_id,
+        filename,
+        media_type,
+        len(data),
+        layout.asset_key(asset_id, extension),
+        upload_expires_at=utc_now() + timedelta(seconds=settings.upload_url_ttl_seconds),
+    )
+    try:
+        storage.put(record.storage_key, data, media_type)
+        for key, extra, content_type in extra_files(asset_id):
+            storage.put(key, extra, content_type)
+    except StorageError as exc:
+        storage.delete_prefix(layout.asset_prefix(asset_id))
+        store.assets.delete(asset_id)
+        raise ApiError(503, "UNAVAILABLE", f"Could not store the file: {exc}") from None
+    confirmed = store.assets.confirm(asset_id, owner_id, width, height)
+    if confirmed is None:  # deleted while we stored it
+        storage.delete_prefix(layout.asset_prefix(asset_id))
+        raise asset_not_found()
+    return confirmed
+
+
 def storage_content_type(asset: AssetRecord) -> str:
     return SAFETENSORS_TYPE if asset.storage_key.endswith(".safetensors") else asset.mime_type
 
@@ -197,7 +262,11 @@ def _asset_urls(
 
 
 def _check_content(asset: AssetRecord, data: bytes, settings: Settings) -> tuple[int | None, int | None]:
-    if asset.storage_key.endswith(".safetensors"):
+    return _check_bytes(asset.storage_key.endswith(".safetensors"), data, settings)
+
+
+def _check_bytes(safetensors: bool, data: bytes, settings: Settings) -> tuple[int | None, int | None]:
+    if safetensors:
         if not _is_safetensors(data):
             raise _bad_upload("the uploaded file is not a safetensors file")
         return None, None
@@ -224,6 +293,11 @@ def _is_safetensors(data: bytes) -> bool:
 
 def _bad_upload(message: str) -> ApiError:
     return validation_error([{"loc": ["upload"], "msg": message, "type": "upload_invalid"}], message=message)
+
+
+def _bad_file(message: str) -> ApiError:
+    text = f"content: the file {message}"
+    return validation_error([{"loc": ["body", "content"], "msg": text, "type": "file_invalid"}], message=text)
 
 
 def _discard(storage: FileStorage, asset: AssetRecord) -> None:

@@ -45,14 +45,21 @@ async def background_tasks(
     dispatcher = build_dispatcher(settings, store, storage)
     tasks = [
         asyncio.create_task(dispatcher.run(), name="callback-dispatcher"),
-        # Runs of dead workers go back to the queue even when every worker is busy.
-        asyncio.create_task(maintenance.for_api(store).run_forever(), name="reaper"),
+        # Runs of dead workers go back to the queue even when every worker is busy; runs of
+        # models no worker serves fail after the grace period (docs/weights.md#runs-no-worker-takes).
+        asyncio.create_task(
+            maintenance.for_api(store, settings.model_grace_seconds).run_forever(), name="reaper"
+        ),
     ]
-    if settings.retention_hours > 0:
-        janitor = maintenance.Janitor(
-            store, storage, settings.retention_hours, settings.janitor_interval_seconds
-        )
-        tasks.append(asyncio.create_task(janitor.run_forever(), name="retention-janitor"))
+    # Always: with retention_hours 0 it still prunes streams, dead workers and rate windows.
+    janitor = maintenance.Janitor(
+        store,
+        storage,
+        settings.retention_hours,
+        settings.janitor_interval_seconds,
+        stream_retention_hours=settings.stream_retention_hours,
+    )
+    tasks.append(asyncio.create_task(janitor.run_forever(), name="retention-janitor"))
     try:
         yield dispatcher
     finally:

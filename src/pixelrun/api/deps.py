@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from pixelrun.api.errors import ApiError
+from pixelrun.api.errors import ApiError, validation_error
 from pixelrun.api.services import Services
 from pixelrun.store import AuthContext
 
@@ -58,3 +59,33 @@ async def require_auth(
 
 
 CurrentAuth = Annotated[AuthContext, Depends(require_auth)]
+
+
+async def reject_unknown_query(request: Request) -> None:
+    """422 for a query parameter the route does not declare (docs/api.md#errors): a typo such
+    as `?staus_code=failed` must not silently answer an unfiltered list."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known = _query_names(dependant)
+    unknown = [name for name in dict.fromkeys(request.query_params.keys()) if name not in known]
+    if unknown:
+        raise validation_error(
+            [
+                {"loc": ["query", name], "msg": "unknown query parameter", "type": "extra_forbidden"}
+                for name in unknown
+            ]
+        )
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    """The query parameters a route declares, its dependencies' included."""
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+# Declared after `CurrentAuth` in a route, so that a request without a key is still a 401.
+NoUnknownQuery = Annotated[None, Depends(reject_unknown_query)]

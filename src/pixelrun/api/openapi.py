@@ -67,6 +67,12 @@ def build_openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
     if model_item is not None:
         for model in CATALOG.values():
             paths[f"/v1/models/{model.id}"] = _without_params(model_item, model, ("model_id",))
+    # The signed file route takes a storage key, slashes and all, which an OpenAPI path
+    # parameter cannot hold; every URL it signs is a run's output (`runs/<id>/<n>.<ext>`).
+    # Written out so, it is no longer the same path as Replicate's /v1/files/{file_id}.
+    signed = paths.pop("/v1/files/{path}", None)
+    if signed is not None:
+        paths["/v1/files/runs/{run_id}/{name}"] = _output_file_item(signed)
     # Limits that are settings, not constants.
     upload = components.get("AssetUploadCreate", {}).get("properties", {}).get("size_bytes")
     if upload is not None:
@@ -197,6 +203,17 @@ def _document_errors(path: str, operation: dict[str, Any]) -> None:
     for status in list(responses):
         if status.startswith(("4", "5")):
             ensure(int(status), responses[status].get("description", ""))
+
+
+def _output_file_item(item: dict[str, Any]) -> dict[str, Any]:
+    item = copy.deepcopy(item)
+    for operation in item.values():
+        params = [p for p in operation.get("parameters", []) if p.get("name") != "path"]
+        for name, description in (("name", "The file name, e.g. 0.png"), ("run_id", "The run's id")):
+            schema = {"type": "string", "description": description}
+            params.insert(0, {"name": name, "in": "path", "required": True, "schema": schema})
+        operation["parameters"] = params
+    return item
 
 
 def _title(model: CatalogModel) -> str:

@@ -19,12 +19,20 @@ from pydantic import ValidationError
 
 from pixelrun.api.asset_service import asset_reference_errors, asset_urls_in
 from pixelrun.api.errors import ApiError, field_errors, validation_error
+from pixelrun.api.inline_images import (
+    decode_inline_images,
+    discard_inline_images,
+    inline_image_problems,
+    inline_urls,
+    store_inline_images,
+)
 from pixelrun.api.models_catalog import CatalogModel
 from pixelrun.api.wire import json_limit_errors, unstorable_values
 from pixelrun.config import Settings
-from pixelrun.runs import utc_now
+from pixelrun.runs import micros_to_usd, utc_now
 from pixelrun.store import (
     MAX_IDEMPOTENCY_KEY_LENGTH,
+    AssetRecord,
     AuthContext,
     IdempotencyConflict,
     InsufficientCredit,
@@ -176,10 +184,43 @@ async def submit(services: Services, request: RunRequest) -> Submission:
         problems = await anyio.to_thread.run_sync(asset_reference_errors, store, auth.owner_id, assets)
         if problems:
             raise validation_error(problems)
+    # Inline images: over the size limit is a 422 from the base64 length, before anything is stored.
+    inline = inline_urls(stored_input)
+    if inline:
+        problems = inline_image_problems(inline, settings.max_image_bytes, input_loc)
+        if problems:
+            raise validation_error(problems)
+    estimated_micros = model.estimate_micros(validated)
+    gate = services.model_gate
+    if gate.check_reads_store(model.id):
+        await anyio.to_thread.run_sync(gate.check, model.id)
+    else:
+        gate.check(model.id)
+    digest = ""
+    if options.idempotency_key is not None:
+        # The request as sent (inline images included, not the assets they become below),
+        # plus the deadline asked for: a replay must repeat both.
+        digest = request_hash(
+            {
+                "model": model.id,
+                "input": stored_input,
+                "metadata": metadata,
+                "callback_url": callback_url,
+                "client_ref": client_ref,
+                "cancel_after": options.cancel_after.total_seconds() if options.cancel_after else None,
+                # Only when set: keys stored before webhook events existed keep their hash.
+                **({"callback_events": request.callback_events} if request.callback_events else {}),
+            }
+        )
+    run_input, inline_assets = stored_input, []
+    if inline:
+        run_input, inline_assets = await anyio.to_thread.run_sync(
+            _store_inline_images, services, auth.owner_id, stored_input, inline, input_loc
+        )
     new_run = NewRun(
         owner_id=auth.owner_id,
         model_id=model.id,
-        input=stored_input,
+        input=run_input,
         metadata=metadata,
         callback_url=callback_url,
         client_ref=client_ref,
@@ -188,37 +229,24 @@ async def submit(services: Services, request: RunRequest) -> Submission:
         callback_format=request.callback_format,
         callback_events=request.callback_events,
     )
-    estimated_cents = model.estimate_cents(validated)
-    gate = services.model_gate
-    if gate.check_reads_store(model.id):
-        await anyio.to_thread.run_sync(gate.check, model.id)
-    else:
-        gate.check(model.id)
     try:
-        digest = ""
-        if options.idempotency_key is not None:
-            # The request as stored, plus the deadline asked for: a replay must repeat both.
-            digest = request_hash(
-                {
-                    "model": model.id,
-                    "input": stored_input,
-                    "metadata": metadata,
-                    "callback_url": callback_url,
-                    "client_ref": client_ref,
-                    "cancel_after": options.cancel_after.total_seconds() if options.cancel_after else None,
-                    # Only when set: keys stored before webhook events existed keep their hash.
-                    **({"callback_events": request.callback_events} if request.callback_events else {}),
-                }
+        try:
+            created = await asyncio.wrap_future(
+                store.runs.create_future(
+                    new_run,
+                    key=options.idempotency_key,
+                    request_digest=digest,
+                    status_code=request.status_code,
+                    estimated_micros=estimated_micros,
+                )
             )
-        created = await asyncio.wrap_future(
-            store.runs.create_future(
-                new_run,
-                key=options.idempotency_key,
-                request_digest=digest,
-                status_code=request.status_code,
-                estimated_cents=estimated_cents,
-            )
-        )
+        except (IdempotencyConflict, InsufficientCredit):
+            # Refused for sure, so no run names them. (After any other error, or a canceled
+            # request, the run may exist: its images stay, as assets retention deletes.)
+            await _discard(services, inline_assets)
+            raise
+        if created.replayed:
+            await _discard(services, inline_assets)  # the first create's run has its own copies
         return Submission(created.run, created.status_code, created.replayed, created.queue_position)
     except IdempotencyConflict as exc:
         raise ApiError(
@@ -231,9 +259,27 @@ async def submit(services: Services, request: RunRequest) -> Submission:
         raise ApiError(
             402,
             "INSUFFICIENT_CREDIT",
-            f"Insufficient credit: the run may cost up to {exc.required_cents} cents and "
-            f"{max(exc.available_cents, 0)} cents are left.",
+            f"Insufficient credit: the run may cost up to ${micros_to_usd(exc.required_micros)} "
+            f"and ${micros_to_usd(max(exc.available_micros, 0))} is left.",
         ) from None
+
+
+def _store_inline_images(
+    services: Services,
+    owner_id: str,
+    stored_input: dict[str, Any],
+    inline: list[tuple[int, str]],
+    input_loc: tuple[str, ...],
+) -> tuple[dict[str, Any], list[AssetRecord]]:
+    images, problems = decode_inline_images(inline, services.settings.max_image_bytes, input_loc)
+    if problems:
+        raise validation_error(problems)
+    return store_inline_images(services.store, services.storage, owner_id, stored_input, images)
+
+
+async def _discard(services: Services, assets: list[AssetRecord]) -> None:
+    if assets:
+        await anyio.to_thread.run_sync(discard_inline_images, services.store, services.storage, assets)
 
 
 def _check_rate_limit(store: Store, settings: Settings, auth: AuthContext) -> None:

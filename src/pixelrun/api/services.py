@@ -57,7 +57,7 @@ async def running_services(
     async with contextlib.AsyncExitStack() as stack:
         if store is None:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-            store = Store(settings.resolved_database_url)
+            store = Store(settings.resolved_database_url, listen_url=settings.listen_database_url)
             stack.callback(store.close)
             await anyio.to_thread.run_sync(store.migrate)
         loop_reads = LoopReads(store.engine)

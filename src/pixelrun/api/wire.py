@@ -217,9 +217,16 @@ class ModelOut(BaseModel):
 
 
 class BalanceOut(BaseModel):
-    balance_cents: int | None = Field(description="Credit left (budget - spent); null when unlimited.")
+    balance_usd: str | None = Field(
+        description="Credit left (budget - spent), an exact decimal string with 6 places; "
+        "null when unlimited."
+    )
+    spent_usd: str = Field(description="The sum of the runs' `cost`, an exact decimal string with 6 places.")
     currency: Literal["USD"] = "USD"
-    spent_cents: int
+    balance_cents: int | None = Field(
+        description="`balance_usd` rounded down to whole cents (for older clients); null when unlimited."
+    )
+    spent_cents: int = Field(description="`spent_usd` rounded down to whole cents (for older clients).")
 
 
 class MeOut(BaseModel):

@@ -30,8 +30,8 @@ class ModelSpec:
     input_model: type[BaseModel]
     #: The `output` of a succeeded run, as `/v1/models` publishes it.
     output_model: type[BaseModel]
-    #: Upper bound of a run's cost in cents from its validated input (the credit check).
-    estimate_cents: Callable[[Any], int]
+    #: Upper bound of a run's cost in micro-dollars from its validated input (the credit check).
+    estimate_micros: Callable[[Any], int]
     #: The same loader for model ids one engine serves together (one worker loads it once).
     load_engine: EngineLoader
 

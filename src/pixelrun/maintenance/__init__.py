@@ -1,7 +1,9 @@
 """Periodic work on the store and file storage, the same code in API processes and workers.
 
     housekeeping.py  lease reaping, `Cancel-After` deadlines, the idempotency-key purge
-    retention.py     the retention janitor: old files, assets and callback attempts
+    unserved.py      failing queued runs of models without a live worker
+    retention.py     the retention janitor: stream rows, logs, files, assets, deliveries,
+                     attempts, dead worker rows, old rate-limit windows
     deletion.py      deleting an asset (retention and `DELETE /v1/assets/{id}`)
     schedule.py      when passes run: on an event loop, or between a worker's runs
 
@@ -20,11 +22,13 @@ from pixelrun.maintenance.housekeeping import (
     reap_leases,
 )
 from pixelrun.maintenance.retention import Janitor, JanitorReport
+from pixelrun.maintenance.unserved import UnservedModels
 
 __all__ = [
     "Housekeeping",
     "Janitor",
     "JanitorReport",
+    "UnservedModels",
     "delete_asset",
     "expire_deadlines",
     "for_api",

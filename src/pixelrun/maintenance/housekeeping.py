@@ -5,10 +5,13 @@
 - `Cancel-After` deadlines: a run past its deadline that no worker cancels (none serves
   its model, or one is stuck inside a step) is canceled;
 - the idempotency-key purge: keys past their lifetime protect nothing any more;
-- the preview purge: preview images of runs that ended (docs/api.md#previews).
+- the preview purge: preview images of runs that ended (docs/api.md#previews);
+- unserved models: queued runs of a model that has had no live worker for the grace
+  period fail with `model_unavailable` (unserved.py).
 
 Every API process and every worker runs them (`for_api`, `for_worker`); the store claims
-rows with locks, so any number of processes can run them at once.
+rows with locks, so any number of processes can run them at once. The last pass runs in
+API processes only: they accept the runs, with the same grace period.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import logging
 
 from pixelrun.maintenance.schedule import Due, every
+from pixelrun.maintenance.unserved import UnservedModels
 from pixelrun.store import Store
 
 log = logging.getLogger(__name__)
@@ -56,10 +60,13 @@ def purge_previews(store: Store) -> int:
 class Housekeeping:
     """The passes of one process, and how often it runs them."""
 
-    def __init__(self, store: Store, interval: float, *, purge_keys: bool) -> None:
+    def __init__(
+        self, store: Store, interval: float, *, purge_keys: bool, unserved: UnservedModels | None = None
+    ) -> None:
         self.store = store
         self.interval = interval
         self.purge_keys = purge_keys
+        self.unserved = unserved
         self._due = Due(interval)
 
     def run_once(self) -> None:
@@ -70,6 +77,8 @@ class Housekeeping:
             purge_idempotency_keys(self.store)
             # API processes only, like the key purge: they serve the streams that read previews.
             purge_previews(self.store)
+        if self.unserved is not None:
+            self.unserved.fail_queued_runs()
 
     def run_if_due(self) -> None:
         """A round, unless one ran less than `interval` seconds ago (for the worker's loop)."""
@@ -81,8 +90,12 @@ class Housekeeping:
         await every(self.interval, "reaper", self.run_once)
 
 
-def for_api(store: Store) -> Housekeeping:
-    return Housekeeping(store, API_INTERVAL_SECONDS, purge_keys=True)
+def for_api(store: Store, model_grace_seconds: float = -1.0) -> Housekeeping:
+    """`model_grace_seconds`: the create path's grace period (`PIXELRUN_MODEL_GRACE_SECONDS`);
+    negative: queued runs wait for a worker however long it takes."""
+    return Housekeeping(
+        store, API_INTERVAL_SECONDS, purge_keys=True, unserved=UnservedModels(store, model_grace_seconds)
+    )
 
 
 def for_worker(store: Store) -> Housekeeping:

@@ -1,7 +1,7 @@
 """Untrusted image decoding, output encoding and data URIs (no torch)."""
 
 from pixelrun.media.datauri import parse_data_uri, to_data_uri
-from pixelrun.media.decode import ALLOWED_FORMATS, DEFAULT_MAX_PIXELS, decode_image
+from pixelrun.media.decode import ALLOWED_FORMATS, DEFAULT_MAX_PIXELS, decode_image, image_media_type
 from pixelrun.media.encode import OUTPUT_FORMATS, OutputFormat, content_type_for, encode_image
 from pixelrun.media.errors import ImageRejected
 from pixelrun.media.preview import PREVIEW_CONTENT_TYPE, encode_preview
@@ -17,6 +17,7 @@ __all__ = [
     "decode_image",
     "encode_image",
     "encode_preview",
+    "image_media_type",
     "parse_data_uri",
     "to_data_uri",
 ]

@@ -18,6 +18,17 @@ ALLOWED_FORMATS: frozenset[str] = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP"
 # Only these plugins ever parse the bytes: exotic decoders are never reached by untrusted input.
 _OPEN_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
 
+# The media type of each allowed format, for files whose type the bytes decide (POST /v1/files).
+_MEDIA_TYPES: dict[str, str] = {
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+    "GIF": "image/gif",
+}
+
 _ALPHA_MODES = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
 
 # Recognised only to name a refused format in the message; these bytes never reach a decoder.
@@ -196,3 +207,16 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
             raise ImageRejected("image needs too much memory to decode") from None
         except Exception as exc:  # the contract: untrusted data never raises anything else
             raise ImageRejected(f"truncated or corrupt image data: {exc}") from None
+
+
+def image_media_type(data: bytes) -> str | None:
+    """The media type of an allowed image format (read from the header only), else None.
+
+    Says what the bytes are, not whether they decode: `decode_image` is the check."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with Image.open(io.BytesIO(data), formats=_OPEN_FORMATS) as im:
+                return _MEDIA_TYPES.get(str(im.format))
+        except Exception:  # untrusted bytes: anything unreadable is simply not an image
+            return None

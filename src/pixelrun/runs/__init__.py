@@ -13,7 +13,16 @@ from pixelrun.runs.prediction import (
     prediction_output,
     prediction_urls,
 )
-from pixelrun.runs.pricing import PRICE_PER_MEGAPIXEL, Pricing, estimate_cents, price_outputs
+from pixelrun.runs.pricing import (
+    MICROS_PER_USD,
+    PRICE_PER_MEGAPIXEL,
+    Pricing,
+    estimate_micros,
+    micros_to_cents,
+    micros_to_usd,
+    price_outputs,
+    usd_to_micros,
+)
 from pixelrun.runs.status import (
     LEASED_STATUSES,
     STATUS_DESCRIPTIONS,
@@ -35,6 +44,7 @@ __all__ = [
     "ASSET_URL_SCHEME",
     "CALLBACK_EVENTS",
     "LEASED_STATUSES",
+    "MICROS_PER_USD",
     "NON_TERMINAL_INTERVAL",
     "PREDICTION_CALLBACK_FORMAT",
     "PREDICTION_STATUS",
@@ -51,10 +61,12 @@ __all__ = [
     "build_callback_payload",
     "build_prediction",
     "can_transition",
-    "estimate_cents",
+    "estimate_micros",
     "format_webhook_events",
     "is_asset_url",
     "isoformat_utc",
+    "micros_to_cents",
+    "micros_to_usd",
     "new_run_id",
     "prediction_as_of",
     "prediction_output",
@@ -62,6 +74,7 @@ __all__ = [
     "price_outputs",
     "render_output",
     "resolve_asset_url",
+    "usd_to_micros",
     "utc_now",
     "uuid7_timestamp_ms",
     "wants_webhook_event",

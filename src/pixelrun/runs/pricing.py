@@ -2,23 +2,38 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Any
 
 PRICE_PER_MEGAPIXEL = Decimal("0.03")
 _SIX_PLACES = Decimal("0.000001")
-_CENTS = Decimal("0.01")
+#: Micro-dollars per dollar: the ledger's unit, the wire cost's last decimal place
+#: (docs/api.md#billing), so a debit is exactly the run's `cost`.
+MICROS_PER_USD = 1_000_000
+MICROS_PER_CENT = 10_000
 
 
 def _money_str(value: Decimal) -> str:
     return format(value, "f")
 
 
-def _to_cents(cost: Decimal) -> int:
-    # Cents in the store are whole; any fraction of a cent is charged as a full cent.
-    return int((cost / _CENTS).to_integral_value(rounding=ROUND_CEILING))
+def usd_to_micros(amount: Decimal | str) -> int:
+    """Dollars (a decimal or its string, at most 6 places) as whole micro-dollars."""
+    micros = Decimal(amount) * MICROS_PER_USD
+    if micros != micros.to_integral_value():
+        raise ValueError(f"{amount} USD has more than 6 decimal places")
+    return int(micros)
+
+
+def micros_to_usd(micros: int) -> str:
+    """Micro-dollars as the wire's exact decimal string with 6 places, e.g. "0.709627"."""
+    return _money_str((Decimal(micros) / MICROS_PER_USD).quantize(_SIX_PLACES))
+
+
+def micros_to_cents(micros: int) -> int:
+    """Micro-dollars rounded down to whole cents (the older `_cents` fields)."""
+    return micros // MICROS_PER_CENT
 
 
 @dataclass(frozen=True)
@@ -32,9 +47,9 @@ class Pricing:
         return _money_str(self.cost)
 
     @property
-    def cost_cents(self) -> int:
-        """The amount debited from the owner's credit, in whole cents (rounded up)."""
-        return _to_cents(self.cost)
+    def cost_micros(self) -> int:
+        """The amount debited from the owner's credit: exactly `cost`, in micro-dollars."""
+        return usd_to_micros(self.cost)
 
 
 def _output_cost(pixels: int) -> Decimal:
@@ -63,7 +78,7 @@ def price_outputs(sizes: list[tuple[int, int]]) -> Pricing:
     return Pricing(cost=cost, breakdown=breakdown)
 
 
-def estimate_cents(width: int, height: int, num_images: int) -> int:
-    """Upper bound of a run's cost in cents, for the credit check before it is queued."""
+def estimate_micros(width: int, height: int, num_images: int) -> int:
+    """Upper bound of a run's cost in micro-dollars, for the credit check before it is queued."""
     exact = _output_cost(int(width) * int(height) * int(num_images))
-    return math.ceil(exact / _CENTS)
+    return int((exact * MICROS_PER_USD).to_integral_value(rounding=ROUND_CEILING))

@@ -3,6 +3,7 @@
     runs/<run_id>/<n>.<ext>           a run's output images, written by the worker
     uploads/<asset_id>/upload.<ext>   the bytes a client PUTs to its signed upload URL
     assets/<asset_id>/asset.<ext>     an asset's checked bytes, written by the confirmation
+    assets/<asset_id>/file.json       checksums and metadata of an asset made by POST /v1/files
 
 Each thing has a folder of its own, so deleting it is one `delete_prefix`. An upload and
 its asset are two keys on purpose: the signed PUT URL names only the upload key, so no
@@ -60,3 +61,9 @@ def asset_prefix(asset_id: str) -> str:
 def asset_key(asset_id: str, extension: str) -> str:
     """The key of an asset's checked bytes, which no URL can write to."""
     return f"{asset_prefix(asset_id)}asset.{extension}"
+
+
+def asset_file_info_key(asset_id: str) -> str:
+    """The key of what Replicate's files API tells of an asset beyond its row (checksums,
+    the client's metadata); in the asset's folder, so it goes with it."""
+    return f"{asset_prefix(asset_id)}file.json"

@@ -61,6 +61,7 @@ from pixelrun.store.records import (
 from pixelrun.store.store import Store
 from pixelrun.store.stream import CHANNEL as STREAM_CHANNEL
 from pixelrun.store.tables import metadata
+from pixelrun.store.unserved import MODEL_UNAVAILABLE
 from pixelrun.store.workers import DEFAULT_FRESH_WITHIN_SECONDS, WORKER_STATUSES
 
 __all__ = [
@@ -71,6 +72,7 @@ __all__ = [
     "DEFAULT_FRESH_WITHIN_SECONDS",
     "MAX_IDEMPOTENCY_KEY_LENGTH",
     "MAX_PREVIEW_BYTES",
+    "MODEL_UNAVAILABLE",
     "STREAM_CHANNEL",
     "WORKER_LOST",
     "WORKER_STATUSES",

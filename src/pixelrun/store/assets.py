@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 
 from pixelrun.runs import new_run_id, utc_now
+from pixelrun.store.db.cursor import decode_cursor, encode_cursor
 from pixelrun.store.db.database import read_tx, write_tx
 from pixelrun.store.records import ASSET_PENDING as PENDING
 from pixelrun.store.records import ASSET_READY as READY
@@ -101,6 +102,36 @@ class AssetsRepo:
         )
         with read_tx(self._engine) as conn:
             return set(conn.execute(query).scalars())
+
+    def page(
+        self, owner_id: str, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[AssetRecord], str | None]:
+        """The owner's ready assets, newest first, and the cursor of the next page (None on
+        the last); `InvalidCursor` for a cursor that is not one."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        query = select(assets).where(assets.c.owner_id == owner_id, assets.c.status == READY)
+        if cursor is not None:
+            created_at, last_id = decode_cursor(cursor)
+            query = query.where(
+                or_(
+                    assets.c.created_at < created_at,
+                    and_(assets.c.created_at == created_at, assets.c.id < last_id),
+                )
+            )
+        query = query.order_by(assets.c.created_at.desc(), assets.c.id.desc()).limit(limit + 1)
+        with read_tx(self._engine) as conn:
+            records = [AssetRecord.from_row(row) for row in conn.execute(query).mappings()]
+        if len(records) <= limit:
+            return records, None
+        return records[:limit], encode_cursor(records[limit - 1].created_at, records[limit - 1].id)
+
+    def existing_ids(self, asset_ids: list[str]) -> set[str]:
+        """Which of `asset_ids` still exist, whoever owns them (the workers' LoRA cache sweep)."""
+        if not asset_ids:
+            return set()
+        with read_tx(self._engine) as conn:
+            return set(conn.execute(select(assets.c.id).where(assets.c.id.in_(asset_ids))).scalars())
 
     def delete(self, asset_id: str) -> bool:
         with write_tx(self._engine) as conn:

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, or_, select, update
 
-from pixelrun.runs import utc_now
+from pixelrun.runs import NON_TERMINAL_INTERVAL, utc_now
 from pixelrun.store.db.database import read_tx, write_tx
 from pixelrun.store.errors import DeliveryInFlight, OwnerNotFound, RedeliveryNotAllowed
 from pixelrun.store.outbox import FAILED, PENDING, SUCCEEDED, enqueue_delivery
@@ -86,6 +86,32 @@ def _owned(delivery_id: str, worker_id: str) -> tuple[Any, ...]:
         callback_deliveries.c.id == delivery_id,
         callback_deliveries.c.claimed_by == worker_id,
         callback_deliveries.c.status == PENDING,
+    )
+
+
+def _space_next_event(conn: Connection, delivery_id: str, now: datetime) -> None:
+    """After a non-terminal webhook event went out, its run's next waiting event is due no
+    sooner than `NON_TERMINAL_INTERVAL` later: the interval counts from when an event was
+    sent, not from when it was due (a late send must not bunch the next one up behind it;
+    docs/compatibility.md#replicate-predictions). The terminal delivery is never held back."""
+    sent = conn.execute(
+        select(callback_deliveries.c.run_id, callback_deliveries.c.event).where(
+            callback_deliveries.c.id == delivery_id
+        )
+    ).one()
+    if sent.event is None:
+        return
+    earliest = now + NON_TERMINAL_INTERVAL
+    conn.execute(
+        update(callback_deliveries)
+        .where(
+            callback_deliveries.c.run_id == sent.run_id,
+            callback_deliveries.c.event.is_not(None),
+            callback_deliveries.c.status == PENDING,
+            callback_deliveries.c.attempt_count == 0,
+            callback_deliveries.c.next_attempt_at < earliest,
+        )
+        .values(next_attempt_at=earliest)
     )
 
 
@@ -318,4 +344,6 @@ class CallbacksRepo:
                     created_at=now,
                 )
             )
+            if done:
+                _space_next_event(conn, delivery_id, now)
             return True

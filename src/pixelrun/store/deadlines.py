@@ -48,7 +48,7 @@ def cancel_for_deadline(conn: Connection, run: RunRecord, now: datetime) -> None
             failure_message=deadline_message(run),
             cost=ZERO_COST,
             cost_breakdown=[],
-            cost_cents=0,
+            cost_micros=0,
             lease_expires_at=None,
             progress_step=None,
             progress_steps=None,

@@ -10,13 +10,14 @@ class StoreError(Exception):
 class InsufficientCredit(StoreError):
     """The owner's remaining budget cannot cover the run's estimated cost."""
 
-    def __init__(self, owner_id: str, available_cents: int, required_cents: int) -> None:
+    def __init__(self, owner_id: str, available_micros: int, required_micros: int) -> None:
         super().__init__(
-            f"owner {owner_id} has {available_cents} cents of credit left; the run needs {required_cents}"
+            f"owner {owner_id} has {available_micros} micro-dollars of credit left; "
+            f"the run needs {required_micros}"
         )
         self.owner_id = owner_id
-        self.available_cents = available_cents
-        self.required_cents = required_cents
+        self.available_micros = available_micros
+        self.required_micros = required_micros
 
 
 class RunNotFound(StoreError):

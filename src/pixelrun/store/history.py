@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, or_, select
 
 from pixelrun.runs import RunStatus, WebhookEvent, utc_now
-from pixelrun.store.db.database import read_tx, write_tx
+from pixelrun.store.db.database import listen_url_for, read_tx, write_tx
 from pixelrun.store.records import EventRecord, LogLevel, LogRecord, PreviewImage, StreamKind, StreamRow
 from pixelrun.store.stream import append_log_in_tx, notify_stream
 from pixelrun.store.tables import run_events, run_logs, run_previews, run_stream_events, runs
@@ -21,8 +21,9 @@ LOG_LEVELS: frozenset[str] = frozenset({"debug", "info", "warning", "error"})
 
 
 class HistoryRepo:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, listen_url: str | None = None) -> None:
         self._engine = engine
+        self._listen_url = listen_url
 
     def events(self, run_id: str) -> list[EventRecord]:
         with read_tx(self._engine) as conn:
@@ -141,7 +142,7 @@ class HistoryRepo:
         """A libpq URL to LISTEN on (PostgreSQL), else None."""
         if self._engine.dialect.name != "postgresql":
             return None
-        return self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return self._listen_url or listen_url_for(self._engine)
 
 
 def _logs_event(conn: Connection, run_id: str, now: datetime) -> None:

@@ -43,7 +43,7 @@ class CreateRequest:
     key: str | None
     request_digest: str
     status_code: int
-    estimated_cents: int
+    estimated_micros: int
 
 
 def _claim_key(
@@ -90,7 +90,7 @@ def create_in_tx(conn: Connection, request: CreateRequest) -> Created:
         run = fetch_run(conn, row.run_id)
         return Created(run, True, row.status_code, queue_position_in_tx(conn, run))
     try:
-        run = insert_run(conn, new_run, request.estimated_cents, run_id=run_id, now=now)
+        run = insert_run(conn, new_run, request.estimated_micros, run_id=run_id, now=now)
     except (InsufficientCredit, OwnerNotFound):
         if key is not None:
             # Nothing is remembered for a refused create: undo the key's row.

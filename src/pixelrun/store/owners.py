@@ -18,8 +18,8 @@ class OwnersRepo:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def ensure(self, name: str, budget_cents: int | None = None) -> Owner:
-        """The owner with this name, created with `budget_cents` if it does not exist yet.
+    def ensure(self, name: str, budget_micros: int | None = None) -> Owner:
+        """The owner with this name, created with `budget_micros` if it does not exist yet.
 
         An existing owner is returned unchanged (use `set_budget` to change a budget).
         """
@@ -32,8 +32,8 @@ class OwnersRepo:
                     insert(owners).values(
                         id=f"own_{uuid.uuid4().hex}",
                         name=name,
-                        budget_cents=budget_cents,
-                        spent_cents=0,
+                        budget_micros=budget_micros,
+                        spent_micros=0,
                         created_at=utc_now(),
                     )
                 )
@@ -56,20 +56,20 @@ class OwnersRepo:
             rows = conn.execute(select(owners).order_by(owners.c.name)).mappings()
             return [Owner.from_row(row) for row in rows]
 
-    def set_budget(self, owner_id: str, budget_cents: int | None) -> None:
+    def set_budget(self, owner_id: str, budget_micros: int | None) -> None:
         with write_tx(self._engine) as conn:
             result = conn.execute(
-                update(owners).where(owners.c.id == owner_id).values(budget_cents=budget_cents)
+                update(owners).where(owners.c.id == owner_id).values(budget_micros=budget_micros)
             )
             if result.rowcount != 1:
                 raise OwnerNotFound(owner_id)
 
     def balance(self, owner_id: str) -> tuple[int | None, int]:
-        """(budget_cents or None when unlimited, spent_cents)."""
+        """(budget_micros or None when unlimited, spent_micros)."""
         owner = self.get(owner_id)
         if owner is None:
             raise OwnerNotFound(owner_id)
-        return owner.budget_cents, owner.spent_cents
+        return owner.budget_micros, owner.spent_micros
 
     def _by_name(self, name: str) -> Owner | None:
         with read_tx(self._engine) as conn:

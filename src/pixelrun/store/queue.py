@@ -68,8 +68,9 @@ def _back_to_queue_values() -> dict[str, Any]:
 class QueueRepo:
     """`store.queue`: what workers do with runs (the module docstring), and their wake-ups."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, listen_url: str | None = None) -> None:
         self._engine = engine
+        self._listen_url = listen_url
 
     def notify(self, model_id: str) -> None:
         """Wake idle workers of `model_id` (db/notify.py)."""
@@ -79,7 +80,7 @@ class QueueRepo:
         self, model_ids: list[str] | None = None, poll_interval: float = DEFAULT_POLL_INTERVAL_SECONDS
     ) -> QueueWaiter:
         """Something a worker blocks on until a run may be waiting for it."""
-        return QueueWaiter(self._engine, model_ids, poll_interval)
+        return QueueWaiter(self._engine, model_ids, poll_interval, listen_url=self._listen_url)
 
     def claim(
         self, worker_id: str, model_ids: list[str] | tuple[str, ...], lease_seconds: float
@@ -185,15 +186,15 @@ class QueueRepo:
         output: dict[str, Any] | None = None,
         cost: str | None = None,
         cost_breakdown: list[dict[str, Any]] | None = None,
-        cost_cents: int = 0,
+        cost_micros: int = 0,
         failure_code: str | None = None,
         failure_message: str | None = None,
         failure_stage: FailureStage | str | None = None,
     ) -> bool:
         """Make the run terminal, in one transaction with its event and the owner's debit.
 
-        Only a succeeded run is billed: output and cost are kept and `cost_cents` is added to
-        the owner's `spent_cents`. Failed and canceled runs keep no output and cost
+        Only a succeeded run is billed: output and cost are kept and `cost_micros` is added to
+        the owner's `spent_micros`. Failed and canceled runs keep no output and cost
         "0.000000" with an empty breakdown (docs/api.md#create-run-request). Returns False, writing nothing, when
         fenced out.
         """
@@ -215,7 +216,7 @@ class QueueRepo:
                     output=output if succeeded else None,
                     cost=cost if succeeded else ZERO_COST,
                     cost_breakdown=cost_breakdown if succeeded else [],
-                    cost_cents=cost_cents if succeeded else 0,
+                    cost_micros=cost_micros if succeeded else 0,
                     failure_code=None if succeeded else failure_code,
                     failure_message=None if succeeded else failure_message,
                     failure_stage=None
@@ -226,11 +227,11 @@ class QueueRepo:
                     lease_expires_at=None,
                 )
             )
-            if succeeded and cost_cents:
+            if succeeded and cost_micros:
                 conn.execute(
                     update(owners)
                     .where(owners.c.id == run.owner_id)
-                    .values(spent_cents=owners.c.spent_cents + cost_cents)
+                    .values(spent_micros=owners.c.spent_micros + cost_micros)
                 )
             detail = None if succeeded else {"failure_code": failure_code}
             record_event(conn, run_id, run.status, new, attempt, now, detail, run=run)

@@ -33,8 +33,8 @@ def _from_row(cls: type[_Record], row: RowMapping | dict[str, Any], **given: Any
 class Owner:
     id: str
     name: str
-    budget_cents: int | None
-    spent_cents: int
+    budget_micros: int | None
+    spent_micros: int
     created_at: datetime
 
     @classmethod
@@ -101,7 +101,7 @@ class RunRecord:
     completed_at: datetime | None
     cost: str | None
     cost_breakdown: list[dict[str, Any]] | None
-    cost_cents: int
+    cost_micros: int
     failure_code: str | None
     failure_message: str | None
     failure_stage: FailureStage | None
@@ -154,7 +154,7 @@ class RunRecord:
             completed_at=row["completed_at"],
             cost=row["cost"],
             cost_breakdown=row["cost_breakdown"],
-            cost_cents=row["cost_cents"],
+            cost_micros=row["cost_micros"],
             failure_code=row["failure_code"],
             failure_message=row["failure_message"],
             failure_stage=FailureStage(stage) if stage is not None else None,

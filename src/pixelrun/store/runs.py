@@ -7,7 +7,7 @@ from concurrent.futures import Future
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, and_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import Engine, Select, and_, bindparam, case, delete, func, or_, select, update
 
 from pixelrun.runs import RunStatus, utc_now
 from pixelrun.store.db.cursor import decode_cursor, encode_cursor
@@ -58,7 +58,7 @@ class RunsRepo:
         key: str | None = None,
         request_digest: str = "",
         status_code: int = 201,
-        estimated_cents: int = 0,
+        estimated_micros: int = 0,
     ) -> Created:
         """The run created under `key`, or the one an earlier identical request created.
 
@@ -72,7 +72,7 @@ class RunsRepo:
             key=key,
             request_digest=request_digest,
             status_code=status_code,
-            estimated_cents=estimated_cents,
+            estimated_micros=estimated_micros,
         ).result()
 
     def create_future(
@@ -82,13 +82,13 @@ class RunsRepo:
         key: str | None = None,
         request_digest: str = "",
         status_code: int = 201,
-        estimated_cents: int = 0,
+        estimated_micros: int = 0,
     ) -> Future[Created]:
         """`create` without waiting: its outcome as a future (the API awaits it on its loop)."""
         if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
             raise ValueError(f"an idempotency key has 1 to {MAX_KEY_LENGTH} characters")
         return self._commits.submit_future(
-            CreateRequest(new_run, key, request_digest, status_code, estimated_cents)
+            CreateRequest(new_run, key, request_digest, status_code, estimated_micros)
         )
 
     def purge_expired_keys(self, now: datetime | None = None) -> int:
@@ -143,24 +143,7 @@ class RunsRepo:
         """The owner's runs, newest first, and the cursor of the next page (None on the last)."""
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        query = select(runs).where(runs.c.owner_id == owner_id)
-        if status is not None:
-            query = query.where(runs.c.status == RunStatus(status).value)
-        if model_id is not None:
-            query = query.where(runs.c.model_id == model_id)
-        if created_after is not None:
-            query = query.where(runs.c.created_at > created_after)
-        if created_before is not None:
-            query = query.where(runs.c.created_at < created_before)
-        if cursor is not None:
-            created_at, last_id = decode_cursor(cursor)
-            query = query.where(
-                or_(
-                    runs.c.created_at < created_at,
-                    and_(runs.c.created_at == created_at, runs.c.id < last_id),
-                )
-            )
-        query = query.order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit + 1)
+        query = page_query(owner_id, limit + 1, cursor, status, model_id, created_after, created_before)
         with read_tx(self._engine) as conn:
             records = [RunRecord.from_row(r) for r in conn.execute(query).mappings()]
         if len(records) <= limit:
@@ -213,6 +196,40 @@ class RunsRepo:
             )
             enqueue_if_callback(conn, run_id, run.owner_id, run.callback_url, now, run.callback_events)
             return fetch_run(conn, run_id), True
+
+
+def page_query(
+    owner_id: str,
+    limit: int,
+    cursor: str | None = None,
+    status: RunStatus | str | None = None,
+    model_id: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> Select[Any]:
+    """Up to `limit` of the owner's runs, newest first, after the cursor's run.
+
+    Keyset order is (created_at, id), which `ix_runs_owner_created_id` holds per owner: a
+    page at any depth reads about `limit` index entries (docs/operations.md#scale).
+    """
+    query = select(runs).where(runs.c.owner_id == owner_id)
+    if status is not None:
+        query = query.where(runs.c.status == RunStatus(status).value)
+    if model_id is not None:
+        query = query.where(runs.c.model_id == model_id)
+    if created_after is not None:
+        query = query.where(runs.c.created_at > created_after)
+    if created_before is not None:
+        query = query.where(runs.c.created_at < created_before)
+    if cursor is not None:
+        created_at, last_id = decode_cursor(cursor)
+        # `created_at <= x` alone bounds the index range on both back ends; the OR form
+        # only (without it) made PostgreSQL walk the owner's index from the newest run.
+        query = query.where(
+            runs.c.created_at <= created_at,
+            or_(runs.c.created_at < created_at, runs.c.id < last_id),
+        )
+    return query.order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
 
 
 def _position_of_outer_run() -> object:

@@ -24,7 +24,7 @@ ZERO_COST = price_outputs([]).cost_str
 def insert_run(
     conn: Connection,
     new_run: NewRun,
-    estimated_cents: int = 0,
+    estimated_micros: int = 0,
     run_id: str | None = None,
     now: datetime | None = None,
 ) -> RunRecord:
@@ -32,7 +32,7 @@ def insert_run(
     at commit.
 
     Raises `InsufficientCredit` when the owner has a budget and `budget - spent` is
-    below `estimated_cents`. Only money already spent counts (queued runs reserve nothing).
+    below `estimated_micros`. Only money already spent counts (queued runs reserve nothing).
     """
     if new_run.max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
@@ -42,14 +42,14 @@ def insert_run(
     owner = _OWNER_CREDIT_RAW.first(conn, {"owner_id": owner_id})
     if owner is None:
         raise OwnerNotFound(owner_id)
-    if owner[0] is not None:  # budget_cents
+    if owner[0] is not None:  # budget_micros
         # Only owners with a budget need the row lock: FOR UPDATE orders this check
         # after a concurrent debit on PostgreSQL (SQLite's BEGIN IMMEDIATE already
         # serialises writers). Without a budget, creates of one owner never queue up.
         owner = conn.execute(_OWNER_CREDIT.with_for_update(), {"owner_id": owner_id}).one()
-        available = (owner.budget_cents or 0) - owner.spent_cents
-        if owner.budget_cents is not None and available < estimated_cents:
-            raise InsufficientCredit(owner_id, available, estimated_cents)
+        available = (owner.budget_micros or 0) - owner.spent_micros
+        if owner.budget_micros is not None and available < estimated_micros:
+            raise InsufficientCredit(owner_id, available, estimated_micros)
     values: dict[str, Any] = {
         "id": run_id,
         "owner_id": owner_id,
@@ -63,7 +63,7 @@ def insert_run(
         "attempt": 0,
         "max_attempts": new_run.max_attempts,
         "graceful_requeues": 0,
-        "cost_cents": 0,
+        "cost_micros": 0,
         "cancel_requested": False,
         "deadline_at": new_run.deadline_at,
         "callback_format": new_run.callback_format,
@@ -80,7 +80,7 @@ def insert_run(
 
 # Statements of the hot paths are built once: building one per call (coercing every
 # clause) cost more CPU than running it on SQLite.
-_OWNER_CREDIT = select(owners.c.budget_cents, owners.c.spent_cents).where(
+_OWNER_CREDIT = select(owners.c.budget_micros, owners.c.spent_micros).where(
     owners.c.id == bindparam("owner_id")
 )
 _OWNER_CREDIT_RAW = RawStatement(_OWNER_CREDIT)
@@ -99,7 +99,7 @@ _INSERT_RUN_KEYS = (
     "attempt",
     "max_attempts",
     "graceful_requeues",
-    "cost_cents",
+    "cost_micros",
     "cancel_requested",
     "deadline_at",
     "callback_format",

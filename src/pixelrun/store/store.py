@@ -11,6 +11,7 @@
     store.callbacks    secrets, deliveries, attempts      (callbacks.py)
     store.assets       uploaded assets                    (assets.py)
     store.deadlines    `Cancel-After` deadlines           (deadlines.py)
+    store.unserved     queued runs of unserved models     (unserved.py)
     store.rate_limits  per-key create windows             (rate_limits.py)
     store.retention    what retention deletes             (retention.py)
     store.metrics      reads for `/metrics`               (metrics.py)
@@ -29,7 +30,7 @@ from sqlalchemy.engine import URL
 from pixelrun.store.assets import AssetsRepo
 from pixelrun.store.availability import AvailabilityRepo
 from pixelrun.store.callbacks import CallbacksRepo
-from pixelrun.store.db.database import create_engine_for, is_postgres
+from pixelrun.store.db.database import create_engine_for, is_postgres, listen_url_for
 from pixelrun.store.db.migrate import migrate
 from pixelrun.store.deadlines import Deadlines
 from pixelrun.store.history import HistoryRepo
@@ -43,27 +44,39 @@ from pixelrun.store.retention import RetentionRepo
 from pixelrun.store.runs import RunsRepo
 from pixelrun.store.shared_settings import SharedSettingsRepo
 from pixelrun.store.storage_identities import StorageIdentitiesRepo
+from pixelrun.store.unserved import UnservedRuns
 from pixelrun.store.workers import WorkersRepo
 
 
 class Store:
-    def __init__(self, url: str | URL | None = None, *, engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        url: str | URL | None = None,
+        *,
+        engine: Engine | None = None,
+        listen_url: str | URL | None = None,
+    ) -> None:
+        """`listen_url`: where LISTEN connects on PostgreSQL (default: the same database); a
+        direct or session-pooled address when `url` goes through a transaction-mode pooler
+        (docs/deployment.md#database-connections)."""
         if engine is None:
             if url is None:
                 raise ValueError("Store needs a database URL or an engine")
             engine = create_engine_for(url)
         self.engine = engine
+        listen = listen_url_for(engine, listen_url)
         self.owners = OwnersRepo(engine)
         self.keys = KeysRepo(engine)
         self.runs = RunsRepo(engine)
-        self.queue = QueueRepo(engine)
-        self.history = HistoryRepo(engine)
+        self.queue = QueueRepo(engine, listen)
+        self.history = HistoryRepo(engine, listen)
         self.previews = PreviewsRepo(engine)
         self.workers = WorkersRepo(engine)
         self.availability = AvailabilityRepo(engine)
         self.callbacks = CallbacksRepo(engine)
         self.assets = AssetsRepo(engine)
         self.deadlines = Deadlines(engine)
+        self.unserved = UnservedRuns(engine)
         self.rate_limits = RateLimits(engine)
         self.retention = RetentionRepo(engine)
         self.metrics = MetricsRepo(engine)

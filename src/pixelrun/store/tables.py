@@ -29,14 +29,19 @@ metadata = MetaData(
     }
 )
 
+# Money in micro-dollars: 64-bit. SQLite's INTEGER is already 64-bit, so it keeps that
+# name there (migration 0014 renames the columns in place).
+MICROS = BigInteger().with_variant(Integer(), "sqlite")
+
 owners = Table(
     "owners",
     metadata,
     Column("id", String(64), primary_key=True),
     Column("name", String(200), nullable=False, unique=True),
-    # NULL: no budget, unlimited credit.
-    Column("budget_cents", Integer, nullable=True),
-    Column("spent_cents", Integer, nullable=False, server_default="0", default=0),
+    # Micro-dollars, the wire cost's precision, so the debit is exactly the run's cost
+    # (docs/api.md#billing). NULL budget: unlimited credit.
+    Column("budget_micros", MICROS, nullable=True),
+    Column("spent_micros", MICROS, nullable=False, server_default="0", default=0),
     Column("created_at", UTCDateTime(), nullable=False),
 )
 
@@ -68,10 +73,11 @@ runs = Table(
     Column("dispatched_at", UTCDateTime(), nullable=True),
     Column("started_at", UTCDateTime(), nullable=True),
     Column("completed_at", UTCDateTime(), nullable=True),
-    # The wire cost (decimal string, USD) and its lines; cents are debited from the owner.
+    # The wire cost (decimal string, USD) and its lines; the same cost in micro-dollars is
+    # debited from the owner.
     Column("cost", String(32), nullable=True),
     Column("cost_breakdown", json_type(), nullable=True),
-    Column("cost_cents", Integer, nullable=False, server_default="0", default=0),
+    Column("cost_micros", MICROS, nullable=False, server_default="0", default=0),
     Column("failure_code", String(100), nullable=True),
     Column("failure_message", Text, nullable=True),
     Column("failure_stage", String(20), nullable=True),
@@ -87,6 +93,9 @@ runs = Table(
     Column("cancel_requested", Boolean, nullable=False, server_default=false(), default=False),
     # Set by the retention janitor when the run's files were deleted (the record stays).
     Column("files_expired_at", UTCDateTime(), nullable=True),
+    # Set by the retention janitor when the run's stream rows were deleted, an hour after
+    # it ended (docs/operations.md#retention).
+    Column("stream_pruned_at", UTCDateTime(), nullable=True),
     # `Cancel-After`: not terminal by then means canceled with failure_code deadline_exceeded.
     Column("deadline_at", UTCDateTime(), nullable=True),
     # The body the callback_url receives: NULL for the run callback (docs/callbacks.md),
@@ -97,8 +106,11 @@ runs = Table(
     Column("callback_events", String(64), nullable=True),
     Index("ix_runs_status_model_created", "status", "model_id", "created_at"),
     Index("ix_runs_files_expired_completed", "files_expired_at", "completed_at"),
+    Index("ix_runs_stream_pruned_completed", "stream_pruned_at", "completed_at"),
     Index("ix_runs_deadline_at", "deadline_at"),
-    Index("ix_runs_owner_created", "owner_id", "created_at"),
+    # The keyset order of an owner's list (store/runs.py page_query), id included so that
+    # a page deep in a long list starts in the index, not after a walk from the top.
+    Index("ix_runs_owner_created_id", "owner_id", "created_at", "id"),
 )
 
 run_events = Table(
@@ -164,7 +176,7 @@ workers = Table(
     Column("status", String(20), nullable=False),
     Column("info", json_type(), nullable=True),
     Column("started_at", UTCDateTime(), nullable=False),
-    Column("heartbeat_at", UTCDateTime(), nullable=False),
+    Column("heartbeat_at", UTCDateTime(), nullable=False, index=True),
     # Set with status "failed": why the model could not be loaded (a `Reason` of
     # pixelrun.weights.unavailable) and the one line shown to people.
     Column("failure_reason", String(40), nullable=True),
@@ -226,7 +238,7 @@ callback_attempts = Table(
     Column("status_code", Integer, nullable=True),
     Column("response_time_ms", Integer, nullable=False),
     Column("error_message", Text, nullable=True),
-    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False, index=True),
 )
 
 # Uploaded files (docs/uploads.md): `pending` from creation until the confirmation has read the
@@ -295,6 +307,7 @@ rate_limit_windows = Table(
     # Unix time of the window's start, in whole minutes.
     Column("window_start", Integer, primary_key=True),
     Column("count", Integer, nullable=False),
+    Index("ix_rate_limit_windows_window_start", "window_start"),
 )
 
 # Which file storage each process sharing this store uses (store/storage_identities.py).

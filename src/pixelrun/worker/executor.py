@@ -261,7 +261,7 @@ class RunExecutor:
             output=output,
             cost=pricing.cost_str,
             cost_breakdown=pricing.breakdown,
-            cost_cents=pricing.cost_cents,
+            cost_micros=pricing.cost_micros,
         )
         if not finished:
             log.info("run %s: result dropped, the run was finished elsewhere (canceled or reaped)", run.id)

@@ -39,8 +39,9 @@ class Worker:
         self.worker_id = settings.worker_id or f"wrk_{uuid.uuid4().hex[:16]}"
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.stopping = threading.Event()
-        self.store = Store(settings.resolved_database_url)
+        self.store = Store(settings.resolved_database_url, listen_url=settings.listen_database_url)
         self._status = "starting"
+        self._registration: tuple[list[str], str, dict[str, Any]] | None = None
         #: Reaping and deadlines between runs and while idle (pixelrun.maintenance).
         self.housekeeping = maintenance.for_worker(self.store)
 
@@ -91,9 +92,10 @@ class Worker:
         load_seconds = time.monotonic() - started
         log.info("worker %s: model ready on %s in %.1f s", self.worker_id, device, load_seconds)
         info = {**info, "device": device, **engine_figures(engine, load_seconds)}
-        self.store.workers.register(
-            self.worker_id, self.name, models, device, {**info, **gpu_memory(device)}, "ready"
-        )
+        info = {**info, **gpu_memory(device)}
+        self.store.workers.register(self.worker_id, self.name, models, device, info, "ready")
+        # Kept to register again if retention deleted the row (no heartbeat for a day).
+        self._registration = (models, device, info)
         self._status = "ready"
         # Imported here, not at the top: they pull in torch, and a worker whose weights
         # are missing should say so before spending seconds importing it.
@@ -105,6 +107,9 @@ class Worker:
             NetworkPolicy.from_settings(self.settings.allow_private_urls, self.settings.allowed_networks),
             self.settings.fetch_connect_timeout_seconds,
             self.settings.fetch_total_timeout_seconds,
+        )
+        lora_files = LoraFiles(
+            self.settings.lora_dir, client, self.settings.max_lora_bytes, self.settings.lora_cache_bytes
         )
         executor = RunExecutor(
             self.store,
@@ -120,7 +125,7 @@ class Worker:
                 preview_every=self.settings.preview_every,
             ),
             self.stopping,
-            LoraFiles(self.settings.lora_dir, client, self.settings.max_lora_bytes),
+            lora_files,
         )
         waiter = self.store.queue.waiter(models, self.settings.poll_interval_seconds)
         # Outputs are encoded and stored on their own thread while the next run computes.
@@ -129,6 +134,7 @@ class Worker:
             while not self.stopping.is_set():
                 try:
                     self.housekeeping.run_if_due()
+                    lora_files.sweep_if_due(self.store)
                     run = self.store.queue.claim(self.worker_id, models, self.settings.lease_seconds)
                 except Exception as exc:
                     if not is_unavailable(exc):
@@ -190,6 +196,19 @@ class Worker:
         except Exception as exc:
             log.warning("worker %s: could not report %s: %s", self.worker_id, status, _first_line(exc))
 
+    def _register_again(self) -> None:
+        """The row is gone: retention deletes worker rows a day after their last heartbeat
+        (docs/operations.md#retention), which a worker cut off from the store that long
+        outlives. Without a row the API would think its models unserved."""
+        if self._registration is None:
+            return
+        models, device, info = self._registration
+        self.store.workers.register(self.worker_id, self.name, models, device, info, self._status)  # type: ignore[arg-type]
+        log.warning(
+            "worker %s: its row was gone (deleted after a day without heartbeat); registered again",
+            self.worker_id,
+        )
+
     def _parent_gone(self) -> bool:
         parent = self.settings.parent_pid
         return parent is not None and os.getppid() != parent
@@ -205,7 +224,8 @@ class Worker:
                 self.stopping.set()
                 return
             try:
-                self.store.workers.heartbeat(self.worker_id, self._status)  # type: ignore[arg-type]
+                if not self.store.workers.heartbeat(self.worker_id, self._status):  # type: ignore[arg-type]
+                    self._register_again()
             except Exception as exc:
                 if is_unavailable(exc):
                     log.warning("worker %s: heartbeat failed, the store is unavailable", self.worker_id)

@@ -138,13 +138,13 @@ def _new_run(owner: Owner) -> NewRun:
 
 def test_concurrent_creates_in_batches_refuse_only_what_must_be_refused(store: Store) -> None:
     rich = store.owners.ensure("rich")
-    poor = store.owners.ensure("poor", budget_cents=1)
+    poor = store.owners.ensure("poor", budget_micros=1)
     requests = [(rich, None), (poor, "poor-key"), (rich, "k1"), (rich, "k1"), (poor, None), (rich, "k2")]
 
     def create(owner_and_key: tuple[Owner, str | None]) -> Any:
         owner, key = owner_and_key
         try:
-            return store.runs.create(_new_run(owner), key=key, request_digest="d", estimated_cents=5)
+            return store.runs.create(_new_run(owner), key=key, request_digest="d", estimated_micros=5)
         except InsufficientCredit as error:
             return error
 

@@ -30,7 +30,7 @@ def test_driver_errors_are_wrapped_like_sqlalchemys(store: Store) -> None:
 
 
 def test_python_side_defaults_are_refused(store: Store) -> None:
-    # `spent_cents` has a Python-side default that only Connection.execute would apply.
+    # `spent_micros` has a Python-side default that only Connection.execute would apply.
     statement = RawStatement(insert(owners), column_keys=["id", "name", "created_at"])
     with pytest.raises(ValueError, match="defaults"), write_tx(store.engine) as conn:
         statement.execute(conn, {"id": "x", "name": "x", "created_at": None})

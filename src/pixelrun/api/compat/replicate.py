@@ -37,7 +37,9 @@ from pixelrun.store import CURSOR_PATTERN, InvalidCursor, RunNotFound, RunRecord
 
 PAGE_SIZE = 100
 WEBHOOK_EVENTS = ("start", "output", "logs", "completed")
-_PATHS = re.compile(r"^/v1/(predictions(/.*)?|models/[^/]+/[^/]+/predictions/?)$")
+# The files routes too (compat/replicate_files.py): one segment after /v1/files, since the
+# signed output file URLs below it (`/v1/files/runs/...`) keep the hosted API's shape.
+_PATHS = re.compile(r"^/v1/(predictions(/.*)?|models/[^/]+/[^/]+/predictions/?|files(/[^/]+)?)$")
 
 router = APIRouter(tags=["replicate-compatible"])
 
@@ -114,7 +116,7 @@ class PredictionCreate(BaseModel):
 
 
 class ReplicateErrorShape:
-    """`{"title", "detail", "status"}` on the prediction routes."""
+    """`{"title", "detail", "status"}` on the prediction and file routes."""
 
     def matches(self, path: str) -> bool:
         return _PATHS.match(path) is not None

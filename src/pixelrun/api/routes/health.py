@@ -121,7 +121,8 @@ def _check_workers(store: Store) -> WorkersCheckOut:
             )
             problems.append(f"{model_id}: {failure.message}")
         # A model no worker was told to serve (say `--models` names a subset) is not a
-        # readiness problem; it shows as 0 in `ready`, and creates for it answer 503.
+        # readiness problem; it shows as 0 in `ready`, creates for it answer 503 after the
+        # grace period and its queued runs fail then (docs/deployment.md#health-and-readiness).
     if not any(availability.ready for availability in summary.values()) and not problems:
         problems.append("any model: no worker")
     return WorkersCheckOut(

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BeforeValidator
 
-from pixelrun.api.deps import CurrentAuth, ServicesDep
+from pixelrun.api.deps import CurrentAuth, NoUnknownQuery, ServicesDep
 from pixelrun.api.errors import ApiError, validation_error
 from pixelrun.api.models_catalog import CatalogModel, get_catalog_model
 from pixelrun.api.prefer import parse_prefer_wait
@@ -124,6 +124,7 @@ async def create_run(
 @router.get("/runs", response_model=RunList, summary="List runs, newest first")
 def list_runs(
     auth: CurrentAuth,
+    _known_query: NoUnknownQuery,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT, description="Page size.")] = 50,
     pq: Annotated[

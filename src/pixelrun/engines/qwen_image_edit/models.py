@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pixelrun.engines.model_spec import ModelSpec
-from pixelrun.runs import estimate_cents
+from pixelrun.runs import estimate_micros
 
 from .schema import EditInput, EditOutput, LightningEditInput
 
@@ -26,9 +26,9 @@ LIGHTNING_MODEL_ID = "alibaba/qwen-image-edit-2511-lightning"
 DEFAULT_ESTIMATE_SIZE = (1024, 1024)
 
 
-def estimate_edit_cents(validated: EditInput) -> int:
+def estimate_edit_micros(validated: EditInput) -> int:
     width, height = validated.requested_size or DEFAULT_ESTIMATE_SIZE
-    return estimate_cents(width, height, validated.num_images)
+    return estimate_micros(width, height, validated.num_images)
 
 
 def load_engine(settings: Settings, models: Sequence[str]) -> Engine:
@@ -53,7 +53,7 @@ MODELS = (
         ),
         input_model=EditInput,
         output_model=EditOutput,
-        estimate_cents=estimate_edit_cents,
+        estimate_micros=estimate_edit_micros,
         load_engine=load_engine,
     ),
     ModelSpec(
@@ -65,7 +65,7 @@ MODELS = (
         ),
         input_model=LightningEditInput,
         output_model=EditOutput,
-        estimate_cents=estimate_edit_cents,
+        estimate_micros=estimate_edit_micros,
         load_engine=load_engine,
     ),
 )

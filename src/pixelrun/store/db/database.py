@@ -38,6 +38,15 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
+def listen_url_for(engine: Engine, listen_url: str | URL | None = None) -> str | None:
+    """The libpq URL that LISTEN connects to: `listen_url`, else the engine's own database;
+    None on SQLite (no LISTEN there)."""
+    if not is_postgres(engine):
+        return None
+    url = normalize_url(listen_url) if listen_url is not None else engine.url
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def create_engine_for(url: str | URL, **kwargs: Any) -> Engine:
     parsed = normalize_url(url)
     backend = parsed.get_backend_name()

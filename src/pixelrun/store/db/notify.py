@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from pixelrun.store.db.database import after_commit, is_postgres, pg_notify
+from pixelrun.store.db.database import after_commit, is_postgres, listen_url_for, pg_notify
 from pixelrun.store.db.local_wake import LocalWakeReceiver, wake_local
 
 log = logging.getLogger(__name__)
@@ -77,8 +77,13 @@ class QueueWaiter:
         engine: Engine,
         model_ids: Iterable[str] | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL_SECONDS,
+        *,
+        listen_url: str | None = None,
     ) -> None:
         self._engine = engine
+        # LISTEN holds a session: not through a transaction-mode pooler
+        # (docs/deployment.md#database-connections).
+        self._listen_url = listen_url or listen_url_for(engine)
         self._model_ids = frozenset(model_ids) if model_ids is not None else None
         self._poll_interval = poll_interval
         self._listen_conn: Any = None
@@ -95,8 +100,8 @@ class QueueWaiter:
     def _connect(self) -> None:
         import psycopg
 
-        url = self._engine.url.set(drivername="postgresql")
-        conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+        assert self._listen_url is not None
+        conn = psycopg.connect(self._listen_url, autocommit=True)
         conn.execute(f"LISTEN {CHANNEL}")
         self._listen_conn = conn
 
