@@ -12,13 +12,12 @@ from rich.console import Console
 
 from pixelrun.cli_settings import command_settings as _settings
 from pixelrun.cli_settings import (
-    describe_store,
     log_store,
-    new_store_warning,
     serve_settings,
     worker_settings,
 )
 from pixelrun.client.cli import register_client_commands
+from pixelrun.keys_cli import keys_app, owners_app
 from pixelrun.weights.cli import weights_app
 
 # Server modules (settings, torch, FastAPI, SQLAlchemy) are imported inside the server
@@ -212,45 +211,10 @@ def edit(
     )
 
 
-keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(owners_app, name="owners")
 app.add_typer(weights_app, name="weights")
 register_client_commands(app)
-
-
-@keys_app.command("create")
-def keys_create(
-    owner: Annotated[str, typer.Option(help="Owner (organisation) name; created if new.")],
-    label: Annotated[str, typer.Option(help="A label to recognise the key by.")] = "default",
-    budget_usd: Annotated[
-        float | None, typer.Option(help="Credit budget of a NEW owner in USD (default: unlimited).")
-    ] = None,
-    database_url: DatabaseUrlOption = None,
-    data_dir: DataDirOption = None,
-) -> None:
-    """Create an API key; the key is printed once, alone on the last line of stdout."""
-    from decimal import Decimal
-
-    from pixelrun.runs import MICROS_PER_USD, micros_to_usd
-    from pixelrun.store import Store
-
-    settings = _settings(database_url=database_url, data_dir=data_dir)
-    where, new = describe_store(settings)
-    typer.echo(f"pixelrun: warning: {new_store_warning(where)}" if new else f"store: {where}", err=True)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.resolved_database_url)
-    store.migrate()
-    # Dollars on the command line, micro-dollars in the store (docs/api.md#billing).
-    budget = None if budget_usd is None else round(Decimal(str(budget_usd)) * MICROS_PER_USD)
-    owner_record = store.owners.ensure(owner, budget)
-    record, plain = store.keys.create(owner_record.id, label)
-    budget_text = (
-        "unlimited" if owner_record.budget_micros is None else f"${micros_to_usd(owner_record.budget_micros)}"
-    )
-    typer.echo(
-        f"owner {owner_record.name} ({owner_record.id}), budget {budget_text}; key {record.id} '{label}':"
-    )
-    typer.echo(plain)
 
 
 @app.command()

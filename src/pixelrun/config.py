@@ -117,6 +117,36 @@ class Settings(BaseSettings):
 
     # Limits.
     max_body_bytes: int = 40 * 1024 * 1024
+    body_read_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Time a request body has to arrive in full, from the first read, plus one second "
+        "per MiB it declares; past it 408 REQUEST_TIMEOUT and the connection is closed (docs/security.md)",
+    )
+    body_memory_bytes: int = Field(
+        default=128 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Request bodies over 1 MiB that one API process reads at once, in bytes; the others "
+        "wait unread (503 with Retry-After if their turn does not come within the body read timeout)",
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Open connections (and tasks) one API process holds (uvicorn limit_concurrency); "
+        "beyond it new requests get 503 at once",
+    )
+    max_json_depth: int = Field(
+        default=32,
+        ge=2,
+        le=100,
+        description="Deepest nesting of objects and lists a run's input or metadata may have; "
+        "deeper is 422 naming the field",
+    )
+    max_metadata_bytes: int = Field(
+        default=64 * 1024,
+        ge=1,
+        description="Largest run `metadata`, as compact JSON; larger is 422",
+    )
     max_image_bytes: int = 25 * 1024 * 1024
     max_image_pixels: int = 40_000_000
     fetch_connect_timeout_seconds: float = 5.0
@@ -132,6 +162,12 @@ class Settings(BaseSettings):
         default=50 * 1024 * 1024,
         ge=1,
         description="Largest asset a client may upload (docs/uploads.md: 50 MiB)",
+    )
+    max_pending_uploads: int = Field(
+        default=20,
+        ge=1,
+        description="Unconfirmed uploads an owner may have open at once (docs/uploads.md); one more is "
+        "429 RATE_LIMITED until one is confirmed, deleted or its URL expires",
     )
     run_timeout_seconds: float = 1800.0
     rate_limit_per_minute: int | None = Field(

@@ -262,7 +262,15 @@ def serve(settings: Settings, workers: int) -> None:
         log.info("serving on http://%s:%d (%d worker process(es))", settings.host, settings.port, workers)
         # log_config=None: uvicorn's loggers go through our handlers (text or JSON), its
         # INFO banner and access lines stay below our WARNING threshold for libraries.
-        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            # Bounded open connections (docs/security.md#limits): past it uvicorn answers 503 at once.
+            limit_concurrency=settings.max_connections,
+        )
     finally:
         supervisor.stop()
         store.close()

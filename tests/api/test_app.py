@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from pixelrun.api import create_app
+from pixelrun.api.routes.playground import CONTENT_SECURITY_POLICY
 from pixelrun.config import Settings
 from pixelrun.store import Store
 
@@ -92,10 +94,22 @@ def test_openapi_document_lists_every_route_with_summary_and_responses(client: T
     assert "HTTPBearer" in doc["components"]["securitySchemes"]
 
 
-def test_docs_page_is_served(client: TestClient) -> None:
+def test_docs_page_loads_nothing_from_outside(client: TestClient) -> None:
+    """/docs shares its origin with the playground's key: every file it loads is this
+    server's own, under the playground's Content-Security-Policy."""
     response = client.get("/docs")
     assert response.status_code == 200
-    assert "swagger" in response.text.lower()
+    assert "swagger-ui" in response.text
+    assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    references = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", response.text)
+    assert len(references) >= 4, references
+    for url in references:
+        assert url.startswith("/") and not url.startswith("//"), url
+        assert client.get(url).status_code == 200, url
+    assert "<script>" not in response.text  # no inline script: the CSP would refuse it
+    init = client.get("/docs/app/init.js").text
+    assert "/openapi.json" in init and not re.search(r"https?://", init)
+    assert client.get("/redoc").status_code == 404  # FastAPI's ReDoc page loads from a CDN
 
 
 def test_every_response_carries_a_request_id_and_a_sane_client_id_is_kept(client: TestClient) -> None:

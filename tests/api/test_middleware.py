@@ -26,9 +26,17 @@ def test_body_just_under_the_limit_is_read(client: TestClient, caller: Caller) -
     assert response.status_code == 201, response.text
 
 
-def test_413_is_checked_before_auth(client: TestClient) -> None:
+def test_the_key_is_checked_before_the_size(client: TestClient) -> None:
+    # A stranger learns nothing about the limits and costs the server no body read.
     response = client.post(f"/v1/models/{MODEL}/runs", content=b"x" * (MAX_BODY_BYTES + 1))
-    assert_envelope(response, 413, "PAYLOAD_TOO_LARGE")
+    assert_envelope(response, 401, "UNAUTHORIZED")
+    response = client.post(
+        f"/v1/models/{MODEL}/runs",
+        content=b"x" * (MAX_BODY_BYTES + 1),
+        headers={"Authorization": "Bearer px_not_a_key"},
+    )
+    assert_envelope(response, 401, "UNAUTHORIZED")
+    assert response.headers["connection"] == "close"
 
 
 def test_chunked_body_over_the_limit_is_413_while_reading(live_server: LiveServer, caller: Caller) -> None:

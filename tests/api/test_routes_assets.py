@@ -6,6 +6,7 @@ import io
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -179,7 +180,12 @@ def test_non_image_bytes_are_422_and_can_be_uploaded_again(uploads: Uploads, cal
 def test_bytes_of_another_size_than_declared_are_422(uploads: Uploads, caller: Caller, delta: int) -> None:
     data = png_bytes()
     started = uploads.start(caller, data, size_bytes=len(data) + delta)
-    assert uploads.put(started["upload_url"], data).status_code == 200
+    put = uploads.put(started["upload_url"], data)
+    if delta < 0 and isinstance(uploads.storage, LocalFileStorage):
+        # More than declared: the local PUT refuses it at once (S3 leaves it to the confirmation).
+        assert_envelope(put, 413, "PAYLOAD_TOO_LARGE")
+        return
+    assert put.status_code == 200
     body = assert_envelope(uploads.confirm(caller, started["asset_id"]), 422, "VALIDATION_ERROR")
     assert "declared" in body["message"]
 
@@ -271,3 +277,73 @@ def test_local_upload_larger_than_the_limit_is_413(
         assert_envelope(response, 413, "PAYLOAD_TOO_LARGE")
         # Above the JSON body limit of the test settings (64 KiB) but within the upload limit.
         assert backend.settings.max_body_bytes < 100_000 < Settings().max_upload_bytes
+
+
+@pytest.fixture
+def local_uploads(backend: Backend, store: Store, tmp_path) -> Iterator[Uploads]:
+    settings = backend.settings.model_copy(
+        update={"data_dir": tmp_path, "background_tasks": False, "max_pending_uploads": 3}
+    )
+    storage = _local_storage(settings)
+    with TestClient(create_app(settings, store, storage), base_url=BASE_URL) as client:
+        yield Uploads(client, storage)
+
+
+def _upload_files(storage: FileStorage, asset_id: str) -> list[Path]:
+    folder = storage.path_for(f"uploads/{asset_id}/upload.png").parent  # type: ignore[attr-defined]
+    return sorted(folder.iterdir()) if folder.exists() else []
+
+
+def test_a_local_put_over_the_declared_size_is_413_and_stores_nothing(
+    local_uploads: Uploads, caller: Caller
+) -> None:
+    declared = 1
+    started = local_uploads.start(caller, b"x", size_bytes=declared)
+    big = png_bytes(400, 300)
+    # Declared by Content-Length: refused before the body is read.
+    assert_envelope(local_uploads.put(started["upload_url"], big), 413, "PAYLOAD_TOO_LARGE")
+
+    # Chunked (no Content-Length): refused as soon as the bytes pass the declared size.
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(big), 1000):
+            yield big[start : start + 1000]
+
+    response = local_uploads.client.put(
+        started["upload_url"], content=chunks(), headers={"Content-Type": "image/png"}
+    )
+    assert "content-length" not in response.request.headers
+    assert_envelope(response, 413, "PAYLOAD_TOO_LARGE")
+    assert _upload_files(local_uploads.storage, started["asset_id"]) == []  # no file, no temporary left
+
+
+def test_a_put_after_the_confirmation_is_409_and_changes_nothing(
+    local_uploads: Uploads, caller: Caller
+) -> None:
+    data = png_bytes()
+    started = local_uploads.start(caller, data)
+    assert local_uploads.put(started["upload_url"], data).status_code == 200
+    asset = local_uploads.confirm(caller, started["asset_id"]).json()
+    # The upload URL is still valid for its hour: a second PUT with other bytes is refused.
+    assert_envelope(local_uploads.put(started["upload_url"], png_bytes(41, 30)), 409, "CONFLICT")
+    assert _upload_files(local_uploads.storage, started["asset_id"]) == []
+    stored = local_uploads.storage.read(f"assets/{asset['id']}/asset.png", 10**6)
+    assert stored == data
+
+
+def test_open_uploads_per_owner_are_capped(
+    local_uploads: Uploads, caller: Caller, make_caller: MakeCaller
+) -> None:
+    data = png_bytes()
+    started = [local_uploads.start(caller, data) for _ in range(3)]  # the cap in this app
+    response = local_uploads.client.post(
+        "/v1/asset-uploads",
+        json={"filename": "p.png", "mime_type": "image/png", "size_bytes": len(data)},
+        headers=caller.headers,
+    )
+    body = assert_envelope(response, 429, "RATE_LIMITED")
+    assert "3 uploads are open" in body["message"] and int(response.headers["retry-after"]) >= 1
+    # Another owner is not affected; confirming one upload frees a place.
+    local_uploads.start(make_caller("globex"), data)
+    assert local_uploads.put(started[0]["upload_url"], data).status_code == 200
+    assert local_uploads.confirm(caller, started[0]["asset_id"]).status_code == 201
+    local_uploads.start(caller, data)

@@ -108,6 +108,13 @@ def test_mask_is_refused(client: openai.OpenAI) -> None:
     assert isinstance(body, dict) and body["param"] == "mask" and "masks are not supported" in body["message"]
 
 
+def test_a_nul_in_an_ignored_field_is_refused_as_the_schema_says(client: openai.OpenAI) -> None:
+    # `user` is accepted and ignored, but its schema (every string's) forbids NUL.
+    with pytest.raises(openai.BadRequestError) as caught:
+        edit(client, user="alice\x00")
+    assert caught.value.status_code == 400 and caught.value.param == "user"
+
+
 def test_bad_key_is_an_openai_401(server: Server) -> None:
     bad = openai.OpenAI(base_url=server.base_url + "/v1", api_key="px_wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError) as caught:

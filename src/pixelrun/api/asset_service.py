@@ -85,6 +85,19 @@ def create_upload(
                 }
             ]
         )
+    now = utc_now()
+    pending, first_expiry = store.assets.pending_uploads(owner_id, now)
+    if pending >= settings.max_pending_uploads:
+        # Each open upload may be up to max_upload_bytes on disk: the cap bounds one owner's
+        # share (docs/uploads.md). Confirming, deleting or letting a URL expire frees a place.
+        retry = max(int((first_expiry - now).total_seconds()) + 1, 1) if first_expiry else 60
+        raise ApiError(
+            429,
+            "RATE_LIMITED",
+            f"{pending} uploads are open (the limit is {settings.max_pending_uploads}): confirm or "
+            "delete one, or wait until an upload URL expires.",
+            headers={"Retry-After": str(retry)},
+        )
     asset_id = store.assets.new_id()
     ttl = settings.upload_url_ttl_seconds
     url = storage.upload_url_for(layout.upload_key(asset_id, extension), ttl, size)

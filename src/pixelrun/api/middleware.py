@@ -1,9 +1,10 @@
-"""Per-request plumbing as one pure ASGI middleware: request id, body-size limit, URL
-hygiene, last-resort 500.
+"""Per-request plumbing as one pure ASGI middleware: request id, URL hygiene, the errors
+raised by the body guard inside it (api/body_guard.py: key before body, size cap, read
+timeout), last-resort 500.
 
-Pure ASGI rather than `BaseHTTPMiddleware` so the body is limited while it streams in,
-and so that an unexpected exception is answered here, with the envelope and the
-request id, instead of reaching Starlette's ServerErrorMiddleware (plain text, no id).
+Pure ASGI rather than `BaseHTTPMiddleware` so that an unexpected exception is answered
+here, with the envelope and the request id, instead of reaching Starlette's
+ServerErrorMiddleware (plain text, no id).
 """
 
 from __future__ import annotations
@@ -29,29 +30,14 @@ STORE_RETRY_AFTER_SECONDS = 5
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
-def payload_too_large(limit: int) -> ApiError:
-    return ApiError(413, "PAYLOAD_TOO_LARGE", f"The request body exceeds the limit of {limit} bytes.")
-
-
 class RequestContextMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        max_body_bytes: int,
-        body_limits: dict[str, int] | None = None,
         error_shapes: Sequence[ErrorShape] = (),
     ) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
-        # Path prefix -> body limit, for routes whose bodies are not JSON documents.
-        self.body_limits = body_limits or {}
         self.error_shapes = tuple(error_shapes)
-
-    def _limit_for(self, path: str) -> int:
-        for prefix, limit in self.body_limits.items():
-            if path.startswith(prefix):
-                return limit
-        return self.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -75,30 +61,11 @@ class RequestContextMiddleware:
             await self._respond(bad_url, scope, receive, send_with_id)
             return
 
-        limit = self._limit_for(scope.get("path", ""))
-        declared = _content_length(scope)
-        if declared is not None and declared > limit:
-            # Refused before a byte of the body is read.
-            await self._respond(payload_too_large(limit), scope, receive, send_with_id)
-            return
-
-        received = 0
-
-        async def limited_receive() -> Message:
-            # Counts what actually arrives: chunked bodies carry no Content-Length, and a
-            # client may send more than it declared.
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise payload_too_large(limit)
-            return message
-
         try:
-            await self.app(scope, limited_receive, send_with_id)
+            await self.app(scope, receive, send_with_id)
         except ApiError as exc:
-            # The limit tripped outside FastAPI's handlers (a route reading the body itself).
+            # Raised by the body guard before the app ran, or while a route read the body
+            # itself (outside FastAPI's handlers).
             if started:
                 raise
             await self._respond(exc, scope, receive, send_with_id)
@@ -149,7 +116,7 @@ class RequestContextMiddleware:
             exc.errors,
             exc.headers,
         )
-        # Tell the client the connection will not carry the rest of an oversized body.
+        # Tell the client the connection will not carry the rest of a refused body.
         response.headers["Connection"] = "close"
         await response(scope, receive, send)
 
@@ -170,13 +137,3 @@ def _request_id(scope: Scope) -> str:
             if _CLIENT_REQUEST_ID.fullmatch(candidate):
                 return candidate
     return uuid.uuid4().hex
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None

@@ -27,7 +27,7 @@ from pixelrun.api.inline_images import (
     store_inline_images,
 )
 from pixelrun.api.models_catalog import CatalogModel
-from pixelrun.api.wire import unstorable_values
+from pixelrun.api.wire import json_limit_errors, unstorable_values
 from pixelrun.config import Settings
 from pixelrun.runs import micros_to_usd, utc_now
 from pixelrun.store import (
@@ -165,6 +165,14 @@ async def submit(services: Services, request: RunRequest) -> Submission:
     except ValidationError as exc:
         raise validation_error(field_errors(exc.errors(), input_loc)) from None
     stored_input = validated.model_dump(mode="json")
+    # Depth and size first: nothing a create stores may make a later read or stream fail.
+    depth = settings.max_json_depth
+    problems = json_limit_errors(stored_input, input_loc, max_depth=depth)
+    problems += json_limit_errors(
+        metadata, (input_loc[0], "metadata"), max_depth=depth, max_bytes=settings.max_metadata_bytes
+    )
+    if problems:
+        raise validation_error(problems)
     problems = unstorable_values(stored_input, input_loc)
     problems += unstorable_values(metadata, (input_loc[0], "metadata"))
     problems += unstorable_values([callback_url, client_ref], (input_loc[0],))

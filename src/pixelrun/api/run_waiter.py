@@ -36,7 +36,7 @@ async def wait_for_terminal(services: Services, run: RunRecord, timeout: float) 
                 batch = await asyncio.wait_for(sub.queue.get(), remaining)
             except TimeoutError:
                 break
-            if any(isinstance(event, DoneEvent) for event in batch):
+            if sub.failed or any(isinstance(event, DoneEvent) for event in batch):
                 break
     fresh = await anyio.to_thread.run_sync(store.runs.get, run.id)
     return fresh if fresh is not None else run

@@ -6,6 +6,7 @@ Timestamps are plain strings built with `isoformat_utc`: pydantic would write UT
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -308,3 +309,38 @@ def unstorable_values(value: Any, loc: tuple[str | int, ...]) -> list[dict[str, 
         elif isinstance(item, list):
             stack.extend((sub, (*where, index)) for index, sub in enumerate(item))
     return errors
+
+
+def json_limit_errors(
+    value: Any, loc: tuple[str | int, ...], *, max_depth: int, max_bytes: int | None = None
+) -> list[dict[str, Any]]:
+    """Field errors for JSON a create must not store: nested deeper than `max_depth`
+    (every answer that shows it would then fail to serialise; docs/security.md#limits),
+    or, with `max_bytes`, longer than that as compact JSON."""
+    if value is None:
+        return []
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:  # iterative: nesting depth is the client's choice
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > max_depth:
+                return [
+                    {
+                        "loc": list(loc),
+                        "msg": f"must not nest objects and lists more than {max_depth} levels deep",
+                        "type": "json_too_deep",
+                    }
+                ]
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    if max_bytes is not None:
+        size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+        if size > max_bytes:
+            return [
+                {
+                    "loc": list(loc),
+                    "msg": f"must be at most {max_bytes} bytes as JSON ({size} given)",
+                    "type": "json_too_large",
+                }
+            ]
+    return []

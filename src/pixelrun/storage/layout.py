@@ -45,6 +45,14 @@ def is_upload_key(key: str) -> bool:
     return key.startswith(UPLOADS_PREFIX)
 
 
+def upload_asset_id(key: str) -> str | None:
+    """The asset whose upload key `key` is, None when it is not one."""
+    parts = key.split("/")
+    if len(parts) != 3 or f"{parts[0]}/" != UPLOADS_PREFIX or not parts[2].startswith("upload."):
+        return None
+    return parts[1] or None
+
+
 def asset_prefix(asset_id: str) -> str:
     """The folder of an asset's checked bytes."""
     return f"{ASSETS_PREFIX}{asset_id}/"

@@ -45,6 +45,17 @@ class LocalFileStorage:
         return path
 
     def put(self, key: str, data: bytes, content_type: str) -> StoredFile:
+        writer = self.writer(key, content_type)
+        try:
+            writer.write(data)
+            return writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+
+    def writer(self, key: str, content_type: str) -> LocalFileWriter:
+        """A file written piece by piece (an upload streamed from its request), in place
+        only at `commit`: until then readers see the old file or none."""
         path = self.path_for(key)
         derived = content_type_for(key)
         if normalize_content_type(content_type) != derived:
@@ -54,23 +65,9 @@ class LocalFileStorage:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX)
-            try:
-                with os.fdopen(fd, "wb") as tmp:
-                    tmp.write(data)
-                    tmp.flush()
-                    os.fsync(tmp.fileno())
-                # mkstemp creates 0600; outputs are public once signed, and another process
-                # (an API replica under another user) may serve them.
-                os.chmod(tmp_name, 0o644)
-                os.replace(tmp_name, path)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp_name)
-                raise
-            _fsync_dir(path.parent)
         except OSError as exc:
             raise StorageError(f"cannot write {key!r}: {exc}") from exc
-        return StoredFile(key=key, size=len(data), content_type=derived)
+        return LocalFileWriter(key, path, derived, os.fdopen(fd, "wb"), tmp_name)
 
     def open(self, key: str) -> BinaryIO:
         path = self.path_for(key)
@@ -154,6 +151,46 @@ class LocalFileStorage:
                 probe.write(b"ping")
         except OSError as exc:
             raise StorageError(f"storage root {self._root} is not writable: {exc}") from exc
+
+
+class LocalFileWriter:
+    """One file being written to a temporary name next to its key's path (`LocalFileStorage.writer`)."""
+
+    def __init__(self, key: str, path: Path, content_type: str, tmp: BinaryIO, tmp_name: str) -> None:
+        self.key = key
+        self.size = 0
+        self._path = path
+        self._content_type = content_type
+        self._tmp = tmp
+        self._tmp_name = tmp_name
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._tmp.write(data)
+        except OSError as exc:
+            raise StorageError(f"cannot write {self.key!r}: {exc}") from exc
+        self.size += len(data)
+
+    def commit(self) -> StoredFile:
+        try:
+            self._tmp.flush()
+            os.fsync(self._tmp.fileno())
+            self._tmp.close()
+            # mkstemp creates 0600; outputs are public once signed, and another process
+            # (an API replica under another user) may serve them.
+            os.chmod(self._tmp_name, 0o644)
+            os.replace(self._tmp_name, self._path)
+            _fsync_dir(self._path.parent)
+        except OSError as exc:
+            self.abort()
+            raise StorageError(f"cannot write {self.key!r}: {exc}") from exc
+        return StoredFile(key=self.key, size=self.size, content_type=self._content_type)
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self._tmp.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._tmp_name)
 
 
 def _fsync_dir(directory: Path) -> None:

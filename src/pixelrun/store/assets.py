@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Engine, and_, delete, insert, or_, select, update
+from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 
 from pixelrun.runs import new_run_id, utc_now
 from pixelrun.store.db.cursor import decode_cursor, encode_cursor
@@ -82,6 +82,16 @@ class AssetsRepo:
                 .first()
             )
         return AssetRecord.from_row(row) if row is not None else None
+
+    def pending_uploads(self, owner_id: str, now: datetime) -> tuple[int, datetime | None]:
+        """How many of the owner's uploads are unconfirmed with a valid URL, and when the
+        first of those URLs expires (the cap on open uploads, docs/uploads.md)."""
+        query = select(func.count(), func.min(assets.c.upload_expires_at)).where(
+            assets.c.owner_id == owner_id, assets.c.status == PENDING, assets.c.upload_expires_at > now
+        )
+        with read_tx(self._engine) as conn:
+            count, first_expiry = conn.execute(query).one()
+        return int(count), first_expiry
 
     def ready_ids(self, asset_ids: list[str], owner_id: str) -> set[str]:
         """Which of `asset_ids` are ready assets of `owner_id` (the check at run creation)."""

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 import uuid
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, func, insert, or_, select, update
 
 from pixelrun.runs import utc_now
 from pixelrun.store.db.database import read_tx, write_tx
@@ -16,6 +16,8 @@ from pixelrun.store.tables import api_keys, owners
 
 KEY_PREFIX = "px_"
 KEY_DISPLAY_CHARS = 12
+# A shorter prefix than `px_abc` names too many keys to be a safe way to pick one.
+MIN_PREFIX_CHARS = 6
 
 
 def hash_key(plain_key: str) -> str:
@@ -74,6 +76,35 @@ class KeysRepo:
                 select(api_keys).where(api_keys.c.owner_id == owner_id).order_by(api_keys.c.created_at)
             ).mappings()
             return [KeyRecord.from_row(r) for r in rows]
+
+    def all(self, owner_id: str | None = None) -> list[KeyRecord]:
+        """Every key (or every key of one owner), oldest first, revoked ones included."""
+        query = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id)
+        if owner_id is not None:
+            query = query.where(api_keys.c.owner_id == owner_id)
+        with read_tx(self._engine) as conn:
+            return [KeyRecord.from_row(r) for r in conn.execute(query).mappings()]
+
+    def find(self, reference: str) -> list[KeyRecord]:
+        """The keys `reference` names: a key id, the start of a displayed prefix (`px_...`,
+        at least `MIN_PREFIX_CHARS`) or the whole plain key."""
+        reference = reference.strip()
+        if not reference:
+            return []
+        condition = or_(api_keys.c.id == reference, api_keys.c.key_hash == hash_key(reference))
+        if MIN_PREFIX_CHARS <= len(reference) <= KEY_DISPLAY_CHARS:
+            escaped = reference.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            condition = or_(condition, api_keys.c.key_prefix.like(f"{escaped}%", escape="\\"))
+        query = select(api_keys).where(condition).order_by(api_keys.c.created_at)
+        with read_tx(self._engine) as conn:
+            rows = conn.execute(query).mappings().all()
+        # SQLite's LIKE ignores case; the prefix must match exactly.
+        digest = hash_key(reference)
+        return [
+            KeyRecord.from_row(r)
+            for r in rows
+            if reference in (r["id"], r["key_prefix"][: len(reference)]) or r["key_hash"] == digest
+        ]
 
     def count(self, include_revoked: bool = False) -> int:
         query = select(func.count()).select_from(api_keys)

@@ -48,6 +48,14 @@ class OwnersRepo:
             row = conn.execute(select(owners).where(owners.c.id == owner_id)).mappings().first()
         return Owner.from_row(row) if row else None
 
+    def named(self, name: str) -> Owner | None:
+        return self._by_name(name)
+
+    def all(self) -> list[Owner]:
+        with read_tx(self._engine) as conn:
+            rows = conn.execute(select(owners).order_by(owners.c.name)).mappings()
+            return [Owner.from_row(row) for row in rows]
+
     def set_budget(self, owner_id: str, budget_micros: int | None) -> None:
         with write_tx(self._engine) as conn:
             result = conn.execute(

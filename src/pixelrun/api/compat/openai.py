@@ -63,6 +63,8 @@ IGNORED_FIELDS = frozenset(
         "svg",
     }
 )
+# Image parts, which may arrive as text (a part without a filename): bytes, not text.
+IMAGE_FIELDS = frozenset({"image", "image[]"})
 REFUSED_FILES = {
     "mask": "masks are not supported by this model",
     "markup": "markup is not supported by this model",
@@ -143,6 +145,7 @@ _SIDE = r"(25[6-9]|2[6-9][0-9]|[3-9][0-9]{2}|1[0-9]{3}|20[0-3][0-9]|204[0-8])"
 SIZE_PATTERN = rf"^(auto|{_SIDE}x{_SIDE})$"
 _SIZE = re.compile(SIZE_PATTERN)
 _BINARY = {"type": "string", "format": "binary"}
+_IMAGE_BYTES = "PNG, JPEG, WebP, BMP, TIFF or GIF bytes: other bytes are a 400 (the run fails on its input)."
 
 
 def edit_form_schema() -> dict[str, Any]:
@@ -156,8 +159,17 @@ def edit_form_schema() -> dict[str, Any]:
         "title": "OpenAIEditForm",
         "type": "object",
         "properties": {
-            "image": {**_BINARY, "description": "One image to edit; ignored when image[] is sent."},
-            "image[]": {"type": "array", "items": _BINARY, "minItems": 1, "maxItems": MAX_IMAGES},
+            "image": {
+                **_BINARY,
+                "description": f"One image to edit; ignored when image[] is sent. {_IMAGE_BYTES}",
+            },
+            "image[]": {
+                "type": "array",
+                "items": _BINARY,
+                "minItems": 1,
+                "maxItems": MAX_IMAGES,
+                "description": f"1..{MAX_IMAGES} images to edit, in order. {_IMAGE_BYTES}",
+            },
             "prompt": {
                 "type": "string",
                 "minLength": 1,
@@ -327,6 +339,11 @@ async def _translate(form: FormData) -> tuple[CatalogModel, dict[str, Any], str]
     unknown = sorted(set(form.keys()) - KNOWN_FIELDS - IGNORED_FIELDS)
     if unknown:
         raise _bad(unknown[0], f"Unknown parameter: {unknown[0]}.", "unknown_parameter")
+    for name, value in form.multi_items():
+        # Every text field, the ignored ones too: the schema says no NUL, so a NUL is refused
+        # even where the value is not used.
+        if isinstance(value, str) and "\x00" in value and name not in IMAGE_FIELDS:
+            raise _bad(name, f"{name} must not contain NUL characters.")
     model_id = _text(form, "model") or DEFAULT_MODEL_ID
     model = get_catalog_model(model_id)
     if model is None:

@@ -15,11 +15,21 @@ from pixelrun.api.deps import CurrentAuth, ServicesDep
 from pixelrun.api.errors import ApiError
 from pixelrun.api.wire import ErrorOut
 from pixelrun.runs import isoformat_utc
-from pixelrun.storage import InvalidKeyError, StorageError, content_type_for, layout, validate_key
+from pixelrun.storage import (
+    InvalidKeyError,
+    LocalFileStorage,
+    StorageError,
+    content_type_for,
+    layout,
+    validate_key,
+)
 from pixelrun.storage.content_types import normalize_content_type
 from pixelrun.storage.signing import upload_signing_path
 
 router = APIRouter(tags=["assets"])
+
+# Bytes gathered from the request before one write to the file (one thread hop each).
+_WRITE_BYTES = 1024 * 1024
 
 _AUTH_ERRORS = {401: {"model": ErrorOut, "description": "Missing or invalid API key"}}
 
@@ -29,7 +39,11 @@ _AUTH_ERRORS = {401: {"model": ErrorOut, "description": "Missing or invalid API 
     status_code=201,
     response_model=AssetUploadOut,
     summary="Start an upload: a signed URL to PUT the file to",
-    responses={**_AUTH_ERRORS, 422: {"model": ErrorOut, "description": "VALIDATION_ERROR"}},
+    responses={
+        **_AUTH_ERRORS,
+        422: {"model": ErrorOut, "description": "VALIDATION_ERROR"},
+        429: {"model": ErrorOut, "description": "RATE_LIMITED: too many unconfirmed uploads"},
+    },
 )
 def create_upload(body: AssetUploadCreate, auth: CurrentAuth, services: ServicesDep) -> AssetUploadOut:
     record, url = asset_service.create_upload(
@@ -98,7 +112,12 @@ def delete_asset(asset_id: str, auth: CurrentAuth, services: ServicesDep) -> Res
     "/uploads/{path:path}",
     summary="Receive an upload (local storage; the signed URL from POST /v1/asset-uploads)",
     response_class=Response,
-    responses={403: {"model": ErrorOut, "description": "FORBIDDEN: expired or invalid link"}},
+    responses={
+        403: {"model": ErrorOut, "description": "FORBIDDEN: expired or invalid link"},
+        409: {"model": ErrorOut, "description": "CONFLICT: the upload was confirmed already"},
+        413: {"model": ErrorOut, "description": "PAYLOAD_TOO_LARGE: more bytes than declared"},
+        503: {"model": ErrorOut, "description": "UNAVAILABLE: the file could not be written"},
+    },
 )
 async def put_upload(
     request: Request,
@@ -126,20 +145,77 @@ async def put_upload(
     if normalize_content_type(request.headers.get("content-type", "")) != expected:
         # As S3 does for a presigned PUT: the content type is part of what was signed.
         raise _forbidden(f"The upload must be sent with Content-Type: {expected}.")
-    data = bytearray()
-    async for chunk in request.stream():
-        data += chunk
-        if len(data) > services.settings.max_upload_bytes:
-            raise ApiError(
-                413,
-                "PAYLOAD_TOO_LARGE",
-                f"Uploads are limited to {services.settings.max_upload_bytes} bytes.",
-            )
+    asset_id = layout.upload_asset_id(path)
+    asset = await anyio.to_thread.run_sync(services.store.assets.get, asset_id) if asset_id else None
+    if asset is None:
+        raise _forbidden("The upload link has expired or is invalid.")
+    if asset.ready:
+        # Its bytes were checked and copied at the confirmation: nothing may replace them,
+        # and a file here would sit outside retention (docs/uploads.md).
+        raise ApiError(
+            409, "CONFLICT", "This upload was confirmed already; start a new upload for new bytes."
+        )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > asset.size_bytes:
+        raise _too_large(asset.size_bytes)  # before a byte of the body is read
+    if isinstance(services.storage, LocalFileStorage):
+        await _stream_to(services.storage, request, path, expected, asset.size_bytes)
+    else:  # a signer but not local storage: no upload URL of this server points here in practice
+        data = bytearray()
+        async for chunk in request.stream():
+            data += chunk
+            if len(data) > asset.size_bytes:
+                raise _too_large(asset.size_bytes)
+        try:
+            await anyio.to_thread.run_sync(services.storage.put, path, bytes(data), expected)
+        except StorageError as exc:
+            raise ApiError(503, "UNAVAILABLE", f"Could not store the upload: {exc}") from None
+    fresh = await anyio.to_thread.run_sync(services.store.assets.get, asset.id)
+    if fresh is None or fresh.ready:
+        # Confirmed (or deleted) while these bytes arrived: they must not stay behind.
+        await anyio.to_thread.run_sync(services.storage.delete_prefix, layout.upload_prefix(asset.id))
+        raise ApiError(409, "CONFLICT", "This upload was confirmed or deleted while the bytes arrived.")
+    return Response(status_code=200)
+
+
+async def _stream_to(
+    storage: LocalFileStorage, request: Request, key: str, content_type: str, limit: int
+) -> None:
+    """The body straight to a temporary file, at most `limit` bytes, in place at the end:
+    an upload is never held in memory whole (docs/uploads.md)."""
     try:
-        await anyio.to_thread.run_sync(services.storage.put, path, bytes(data), expected)
+        writer = await anyio.to_thread.run_sync(storage.writer, key, content_type)
     except StorageError as exc:
         raise ApiError(503, "UNAVAILABLE", f"Could not store the upload: {exc}") from None
-    return Response(status_code=200)
+    try:
+        pending = bytearray()
+        received = 0
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > limit:
+                raise _too_large(limit)
+            pending += chunk
+            if len(pending) >= _WRITE_BYTES:
+                await anyio.to_thread.run_sync(writer.write, bytes(pending))
+                pending.clear()
+        if pending:
+            await anyio.to_thread.run_sync(writer.write, bytes(pending))
+        await anyio.to_thread.run_sync(writer.commit)
+    except StorageError as exc:
+        writer.abort()
+        raise ApiError(503, "UNAVAILABLE", f"Could not store the upload: {exc}") from None
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        "PAYLOAD_TOO_LARGE",
+        f"The upload is larger than the {limit} bytes declared when it was created.",
+        headers={"Connection": "close"},
+    )
 
 
 def _forbidden(message: str) -> ApiError:

@@ -167,6 +167,10 @@ class StreamEvents:
                 shown = current if row.status == current.status_code else _as_of(current, row.status)
                 kind = DoneEvent if row.kind is StreamKind.DONE else StatusEvent
                 events.append(kind(row.id, shown))
+        for event in events:
+            # Encoded here, in the reader's thread, once: an event that cannot be encoded
+            # fails this run's read (isolated by the hub), not every stream that sends it.
+            _ = event.encoded
         return events
 
 

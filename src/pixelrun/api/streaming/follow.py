@@ -78,6 +78,8 @@ async def follow_run(
             except TimeoutError:
                 yield KEEP_ALIVE
                 continue
+            if sub.failed:
+                return  # this run cannot be presented (the hub logged why): end its stream
             for event in batch:
                 if event.id <= sent:
                     continue

@@ -5,6 +5,11 @@ PostgreSQL when a `NOTIFY pixelrun_stream` names the run (a listener thread, plu
 safety poll in case a notification was missed while reconnecting); on SQLite by one
 short poll for all watched runs. Each subscriber gets the shared events on an asyncio
 queue, so a stream costs a coroutine, not a thread.
+
+One run that cannot be read or presented must not hold up the others' streams and waits
+(docs/security.md#isolation): when a batch read fails while the store is reachable, the
+runs are read one by one, the failing one is logged once and its own subscribers are
+told (`Subscription.failed`); everyone else gets their events.
 """
 
 from __future__ import annotations
@@ -19,23 +24,29 @@ from dataclasses import dataclass, field
 import anyio.to_thread
 
 from pixelrun.api.streaming.events import StreamEvent, StreamEvents
+from pixelrun.store import is_unavailable
 
 log = logging.getLogger(__name__)
 
 # PostgreSQL: poll anyway this often, in case a notification was lost.
 SAFETY_POLL_SECONDS = 5.0
+# Runs whose failure was logged, remembered so each is reported once per process.
+MAX_REPORTED = 10_000
 
 
 @dataclass(eq=False)
 class Subscription:
     run_id: str
     queue: asyncio.Queue[list[StreamEvent]] = field(default_factory=asyncio.Queue)
+    #: The run cannot be read or presented; an empty batch on `queue` wakes the reader.
+    failed: bool = False
 
 
 @dataclass
 class _Watched:
     cursor: int
     subscribers: set[Subscription] = field(default_factory=set)
+    failed: bool = False
 
 
 class StreamHub:
@@ -51,6 +62,7 @@ class StreamHub:
         self._listener: threading.Thread | None = None
         self._stopping = threading.Event()
         self.reads = 0  # store reads done for streams (the bench reports it)
+        self._reported: set[str] = set()
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -80,6 +92,9 @@ class StreamHub:
         if watched is None:
             watched = self._watched[run_id] = _Watched(cursor=after)
         watched.subscribers.add(sub)
+        if watched.failed:
+            sub.failed = True
+            sub.queue.put_nowait([])
         self._dirty.add(run_id)
         self._wake.set()
         try:
@@ -106,15 +121,21 @@ class StreamHub:
             # Notified runs on PostgreSQL; otherwise a poll of every watched run.
             targets = self._dirty & self._watched.keys() if postgres and self._dirty else set(self._watched)
             self._dirty.clear()
-            if not targets:
+            cursors = {
+                run_id: self._watched[run_id].cursor for run_id in targets if not self._watched[run_id].failed
+            }
+            if not cursors:
                 continue
-            cursors = {run_id: self._watched[run_id].cursor for run_id in targets}
             try:
                 batches = await anyio.to_thread.run_sync(self.events.after, cursors)
-            except Exception:
-                log.exception("stream hub: reading the store failed")
-                await asyncio.sleep(self._poll_interval)
-                continue
+            except Exception as exc:
+                if is_unavailable(exc):
+                    log.warning("stream hub: the store cannot be reached; retrying")
+                    await asyncio.sleep(self._poll_interval)
+                    continue
+                batches, failures = await anyio.to_thread.run_sync(self._one_by_one, cursors)
+                for run_id, error in failures.items():
+                    self._fail(run_id, error)
             self.reads += 1
             for run_id, events in batches.items():
                 watched = self._watched.get(run_id)
@@ -123,6 +144,41 @@ class StreamHub:
                 watched.cursor = max(watched.cursor, events[-1].id)
                 for sub in watched.subscribers:
                     sub.queue.put_nowait(events)
+
+    def _one_by_one(
+        self, cursors: dict[str, int]
+    ) -> tuple[dict[str, list[StreamEvent]], dict[str, Exception]]:
+        """Thread: the batch read again, one run at a time, so one bad run fails alone."""
+        batches: dict[str, list[StreamEvent]] = {}
+        failures: dict[str, Exception] = {}
+        for run_id, cursor in cursors.items():
+            try:
+                batches.update(self.events.after({run_id: cursor}))
+            except Exception as exc:
+                if is_unavailable(exc):
+                    break  # the store went away: the next round retries every run
+                failures[run_id] = exc
+        return batches, failures
+
+    def _fail(self, run_id: str, error: Exception) -> None:
+        watched = self._watched.get(run_id)
+        if watched is None:
+            return
+        if run_id not in self._reported:
+            if len(self._reported) >= MAX_REPORTED:
+                self._reported.clear()
+            self._reported.add(run_id)
+            log.error(
+                "stream hub: run %s cannot be read or presented; its streams and waits end (%s)",
+                run_id,
+                error,
+                exc_info=error,
+            )
+        # Not read again while anyone watches it; a later subscription tries afresh.
+        watched.failed = True
+        for sub in watched.subscribers:
+            sub.failed = True
+            sub.queue.put_nowait([])
 
     def _listen(self, url: str) -> None:
         """Thread: LISTEN for stream notifications and mark their runs dirty."""
