@@ -19,6 +19,11 @@ from sqlalchemy import (
 
 from pixelrun.store.db.types import UTCDateTime, json_type
 
+#: 64-bit ids (docs/operations.md#64-bit-ids): BIGINT on PostgreSQL; INTEGER on SQLite, whose
+#: INTEGER PRIMARY KEY is the 64-bit rowid already (a BIGINT PRIMARY KEY would not be a rowid
+#: alias there, and would not auto-increment).
+Id64 = BigInteger().with_variant(Integer(), "sqlite")
+
 # Constraint names are fixed so that migrations can refer to them on every back end.
 metadata = MetaData(
     naming_convention={
@@ -104,7 +109,7 @@ runs = Table(
 run_events = Table(
     "run_events",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", Id64, primary_key=True, autoincrement=True),
     Column("run_id", String(36), ForeignKey("runs.id"), nullable=False, index=True),
     Column("from_status", String(20), nullable=True),
     Column("to_status", String(20), nullable=False),
@@ -116,7 +121,7 @@ run_events = Table(
 run_logs = Table(
     "run_logs",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", Id64, primary_key=True, autoincrement=True),
     Column("run_id", String(36), ForeignKey("runs.id"), nullable=False, index=True),
     Column("level", String(10), nullable=False),
     Column("message", Text, nullable=False),
@@ -130,14 +135,14 @@ run_logs = Table(
 run_stream_events = Table(
     "run_stream_events",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", Id64, primary_key=True, autoincrement=True),
     Column("run_id", String(36), ForeignKey("runs.id"), nullable=False),
     # status | progress | log | preview | done
     Column("kind", String(16), nullable=False),
     Column("status", String(20), nullable=True),
     Column("step", Integer, nullable=True),
     Column("steps", Integer, nullable=True),
-    Column("log_id", Integer, nullable=True),
+    Column("log_id", Id64, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_run_stream_events_run_id_id", "run_id", "id"),
 )
@@ -147,7 +152,7 @@ run_stream_events = Table(
 run_previews = Table(
     "run_previews",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("id", Id64, primary_key=True, autoincrement=False),
     Column("run_id", String(36), ForeignKey("runs.id"), nullable=False),
     Column("media_type", String(32), nullable=False),
     Column("data", LargeBinary, nullable=False),
@@ -219,7 +224,7 @@ callback_deliveries = Table(
 callback_attempts = Table(
     "callback_attempts",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", Id64, primary_key=True, autoincrement=True),
     Column("delivery_id", String(36), ForeignKey("callback_deliveries.id"), nullable=False, index=True),
     Column("attempt_number", Integer, nullable=False),
     # NULL when no HTTP answer came back (timeout, network error, refused URL).
