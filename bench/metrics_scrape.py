@@ -115,9 +115,7 @@ def fill(store: Store, finished: int, queued: int) -> None:
     while done < finished + queued:
         size = min(CHUNK, finished + queued - done)
         rows = [
-            _run_row(
-                owner_id, done + i, now, rng, "queued" if done + i >= finished else rng.choice(statuses)
-            )
+            _run_row(owner_id, done + i, now, rng, "queued" if done + i >= finished else rng.choice(statuses))
             for i in range(size)
         ]
         deliveries, attempts = [], []
@@ -156,7 +154,7 @@ def fill(store: Store, finished: int, queued: int) -> None:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def measure(url: str, root: Path, restarts: int, scrapes: int) -> tuple[float, float, float]:
@@ -187,7 +185,9 @@ def measure(url: str, root: Path, restarts: int, scrapes: int) -> tuple[float, f
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="0,100000", help="finished runs per store; 0 is the baseline")
     parser.add_argument("--queued", type=int, default=1000)
     parser.add_argument("--backend", choices=["postgres", "sqlite"], default="postgres")
@@ -197,8 +197,12 @@ def main() -> None:
     sizes = [int(size) for size in args.sizes.split(",")]
     if sizes[0] != 0:
         sizes.insert(0, 0)
-    print(f"backend {args.backend}, {args.queued} queued runs, {args.restarts} restarts x {args.scrapes} scrapes")
-    print(f"{'finished runs':>14} {'fill s':>7} {'migrate s':>9} {'first ms':>9} {'p50 ms':>8} {'p99 ms':>8} {'p50 ratio':>9}")
+    print(
+        f"backend {args.backend}, {args.queued} queued runs, {args.restarts} restarts x {args.scrapes} scrapes"
+    )
+    print(
+        f"{'finished runs':>14} {'fill s':>7} {'migrate s':>9} {'first ms':>9} {'p50 ms':>8} {'p99 ms':>8} {'p50 ratio':>9}"
+    )
     baseline = None
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

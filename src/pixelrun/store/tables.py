@@ -6,11 +6,13 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -174,6 +176,8 @@ workers = Table(
     # pixelrun.weights.unavailable) and the one line shown to people.
     Column("failure_reason", String(40), nullable=True),
     Column("failure_message", Text, nullable=True),
+    # `/metrics` reads the workers heard from lately (store/metrics.py), not every row ever.
+    Index("ix_workers_heartbeat_at", "heartbeat_at"),
 )
 
 # Callback signing secrets. Unlike API keys they are stored in plain text (`whsec_...`):
@@ -310,4 +314,21 @@ storage_identities = Table(
     Column("description", String(600), nullable=False),
     Column("host", String(255), nullable=False),
     Column("seen_at", UTCDateTime(), nullable=False),
+)
+
+# The counters and histograms of `/metrics` (store/metric_totals.py): one row per metric,
+# label set, histogram bucket and shard, added to in the transaction that makes a run
+# terminal or records a callback attempt. Unused labels are "".
+metric_totals = Table(
+    "metric_totals",
+    metadata,
+    Column("metric", String(16), primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("status", String(20), primary_key=True),
+    # failure_code, stage or attempt number, by metric.
+    Column("label", String(100), primary_key=True),
+    Column("bucket", SmallInteger, primary_key=True, autoincrement=False),
+    Column("shard", SmallInteger, primary_key=True, autoincrement=False),
+    Column("n", BigInteger, nullable=False),
+    Column("total", Float, nullable=False),
 )

@@ -1,4 +1,4 @@
-"""64-bit ids.
+"""64-bit ids; aggregate rows for `/metrics`.
 
 Revision ID: 0015
 Revises: 0013
@@ -13,6 +13,12 @@ PostgreSQL: `ALTER COLUMN ... TYPE BIGINT` (a table rewrite, under an exclusive 
 `ALTER SEQUENCE ... AS BIGINT`: a `serial` sequence is `AS integer` and stops at 2**31 - 1
 whatever the column's type. SQLite: nothing to do, an INTEGER PRIMARY KEY is the 64-bit
 rowid and INTEGER columns hold 64-bit values.
+
+`metric_totals` holds the counters and histograms of `/metrics` (store/metric_totals.py),
+so that a scrape no longer reads the history; this migration fills it once from the runs
+and callback attempts already there, by the same rules the store applies to each new one
+(the functions of store/metric_totals.py, which are pure). `ix_workers_heartbeat_at`
+serves the scrape's read of the workers heard from lately.
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from pixelrun.store.metric_totals import Additions, attempt_outcome, callback_attempt, finished_run
+from pixelrun.store.tables import callback_attempts, callback_deliveries, runs
 
 revision: str = "0015"
 down_revision: str | None = "0013"
@@ -39,7 +48,85 @@ def _sequence(table: str) -> str:
     return str(name)
 
 
+_TOTALS = sa.table(
+    "metric_totals",
+    sa.column("metric"),
+    sa.column("model"),
+    sa.column("status"),
+    sa.column("label"),
+    sa.column("bucket"),
+    sa.column("shard"),
+    sa.column("n"),
+    sa.column("total"),
+)
+_PAGE = 5000
+_TERMINAL = ("succeeded", "failed", "canceled")
+
+
+def _backfill(conn: sa.Connection) -> None:
+    additions: Additions = {}
+    last = ""
+    while True:  # keyset pages over the primary key: memory stays flat on a large store
+        page = conn.execute(
+            sa.select(
+                runs.c.id,
+                runs.c.model_id,
+                runs.c.status,
+                runs.c.failure_code,
+                runs.c.created_at,
+                runs.c.completed_at,
+                runs.c.output,
+            )
+            .where(runs.c.id > last, runs.c.status.in_(_TERMINAL))
+            .order_by(runs.c.id)
+            .limit(_PAGE)
+        ).all()
+        for row in page:
+            if row.completed_at is not None:
+                finished_run(
+                    additions,
+                    row.model_id,
+                    row.status,
+                    row.failure_code,
+                    row.created_at,
+                    row.completed_at,
+                    row.output,
+                )
+        if len(page) < _PAGE:
+            break
+        last = page[-1].id
+    a, d = callback_attempts.c, callback_deliveries.c
+    attempts = conn.execute(
+        sa.select(a.attempt_number, a.status_code, d.status, d.attempt_count, sa.func.count())
+        .join(callback_deliveries, d.id == a.delivery_id)
+        .group_by(a.attempt_number, a.status_code, d.status, d.attempt_count)
+    ).all()
+    for number, code, delivery_status, attempt_count, count in attempts:
+        outcome = attempt_outcome(code, delivery_status == "failed" and number == attempt_count)
+        for _ in range(int(count)):
+            callback_attempt(additions, outcome, number)
+    rows = [{**key._asdict(), "shard": 0, "n": n, "total": total} for key, (n, total) in additions.items()]
+    if rows:
+        conn.execute(_TOTALS.insert(), rows)
+
+
 def upgrade() -> None:
+    op.create_table(
+        "metric_totals",
+        sa.Column("metric", sa.String(16), nullable=False),
+        sa.Column("model", sa.String(200), nullable=False),
+        sa.Column("status", sa.String(20), nullable=False),
+        sa.Column("label", sa.String(100), nullable=False),
+        sa.Column("bucket", sa.SmallInteger(), autoincrement=False, nullable=False),
+        sa.Column("shard", sa.SmallInteger(), autoincrement=False, nullable=False),
+        sa.Column("n", sa.BigInteger(), nullable=False),
+        sa.Column("total", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "metric", "model", "status", "label", "bucket", "shard", name="pk_metric_totals"
+        ),
+    )
+    op.create_index("ix_workers_heartbeat_at", "workers", ["heartbeat_at"])
+    _backfill(op.get_bind())
     if op.get_bind().dialect.name == "postgresql":
         for table in _SERIAL:
             op.execute(f"ALTER TABLE {table} ALTER COLUMN id TYPE BIGINT")
@@ -49,6 +136,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_workers_heartbeat_at", table_name="workers")
+    op.drop_table("metric_totals")
     if op.get_bind().dialect.name == "postgresql":
         for table, column in _REFERENCES:
             op.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE INTEGER")
