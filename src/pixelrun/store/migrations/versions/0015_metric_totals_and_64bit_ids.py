@@ -65,36 +65,29 @@ _TERMINAL = ("succeeded", "failed", "canceled")
 
 def _backfill(conn: sa.Connection) -> None:
     additions: Additions = {}
-    last = ""
-    while True:  # keyset pages over the primary key: memory stays flat on a large store
-        page = conn.execute(
-            sa.select(
-                runs.c.id,
-                runs.c.model_id,
-                runs.c.status,
-                runs.c.failure_code,
-                runs.c.created_at,
-                runs.c.completed_at,
-                runs.c.output,
-            )
-            .where(runs.c.id > last, runs.c.status.in_(_TERMINAL))
-            .order_by(runs.c.id)
-            .limit(_PAGE)
-        ).all()
-        for row in page:
-            if row.completed_at is not None:
-                finished_run(
-                    additions,
-                    row.model_id,
-                    row.status,
-                    row.failure_code,
-                    row.created_at,
-                    row.completed_at,
-                    row.output,
-                )
-        if len(page) < _PAGE:
-            break
-        last = page[-1].id
+    # One pass, streamed (a server-side cursor on PostgreSQL): memory stays flat on a large store.
+    terminal = conn.execute(
+        sa.select(
+            runs.c.model_id,
+            runs.c.status,
+            runs.c.failure_code,
+            runs.c.created_at,
+            runs.c.completed_at,
+            runs.c.output,
+        )
+        .where(runs.c.status.in_(_TERMINAL), runs.c.completed_at.is_not(None))
+        .execution_options(stream_results=True, yield_per=_PAGE)
+    )
+    for row in terminal:
+        finished_run(
+            additions,
+            row.model_id,
+            row.status,
+            row.failure_code,
+            row.created_at,
+            row.completed_at,
+            row.output,
+        )
     a, d = callback_attempts.c, callback_deliveries.c
     attempts = conn.execute(
         sa.select(a.attempt_number, a.status_code, d.status, d.attempt_count, sa.func.count())
