@@ -184,3 +184,35 @@ def test_concurrent_finishes_lose_nothing(pg_store: Store) -> None:
     with store.engine.connect() as conn:
         rows = conn.execute(select(func.count()).select_from(metric_totals)).scalar_one()
     assert rows <= 4 * 10  # label sets × buckets × shards, not runs
+
+
+def test_transactions_ending_many_runs_do_not_deadlock(pg_store: Store) -> None:
+    """Deadline passes of several replicas at once each cancel a batch of runs (in one
+    transaction) whose totals rows overlap in every order: the upserts, made last and in
+    key order, queue instead of deadlocking."""
+    store = pg_store
+    owner = store.owners.ensure("metrics")
+    soon = utc_now() + timedelta(hours=1)
+    for index in range(240):
+        model = MODEL if index % 2 else OTHER
+        store.runs.create(NewRun(owner.id, model, {"prompt": "x"}, deadline_at=soon))
+    with store.engine.begin() as conn:
+        conn.execute(update(runs).values(deadline_at=utc_now()))
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def work() -> None:
+        try:
+            barrier.wait()
+            while store.deadlines.expire():
+                pass
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert_figures_match_rows(scrape(store), store.engine)

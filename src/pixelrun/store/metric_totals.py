@@ -13,8 +13,9 @@ since they commit or roll back with the change they count.
 A row is one (metric, model, status, label, bucket, shard): `n` is a counter's value, or
 the number of observations in a histogram bucket (not cumulative), and `total` the sum of
 those observations. `shard` spreads the rows of one label set over `SHARDS` rows (by run
-or delivery id), so that concurrent finishes of one model do not all wait on one row lock
-until their commits; a scrape sums the shards.
+or delivery id), so that concurrent finishes of one model rarely wait on one row lock; a
+scrape sums the shards. The upserts of a transaction are made last, just before its
+commit, in one key order (`add_in_tx`).
 
 `runs created` is not kept here: it is the finished count plus the runs still queued,
 dispatching or running (read in the same snapshot), which costs the create path nothing.
@@ -32,6 +33,7 @@ from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pixelrun.runs import RunStatus
+from pixelrun.store.db.database import before_commit
 from pixelrun.store.tables import metric_totals, runs
 
 #: Histogram bucket upper bounds, seconds; the last is +Inf.
@@ -128,13 +130,29 @@ def shard_of(key: str) -> int:
 
 
 def add_in_tx(conn: Connection, additions: Additions, shard: int) -> None:
-    """Upsert `additions` into the open transaction, in key order: concurrent writers lock
-    the rows they share in the same order, so they queue instead of deadlocking."""
-    if not additions:
+    """Add `additions` in the open transaction.
+
+    Inside `write_tx` they are gathered and upserted last, just before the commit, in one
+    key order: a transaction that ends several runs (reaping, deadlines) takes its row
+    locks in the same order as any other, so two never deadlock, and holds them only for
+    the commit."""
+    pending: dict[tuple[Key, int], tuple[int, float]] | None = before_commit(
+        conn, "metric_totals", dict, lambda gathered: _upsert_rows(conn, gathered)
+    )
+    if pending is None:
+        _upsert_rows(conn, {(key, shard): value for key, value in additions.items()})
+        return
+    for key, (n, total) in additions.items():
+        old_n, old_total = pending.get((key, shard), (0, 0.0))
+        pending[(key, shard)] = (old_n + n, old_total + total)
+
+
+def _upsert_rows(conn: Connection, rows: dict[tuple[Key, int], tuple[int, float]]) -> None:
+    if not rows:
         return
     params = [
         {**key._asdict(), "shard": shard, "n": n, "total": total}
-        for key, (n, total) in sorted(additions.items())
+        for (key, shard), (n, total) in sorted(rows.items())
     ]
     conn.execute(_UPSERTS[conn.dialect.name], params)
 
