@@ -109,7 +109,7 @@ def fill(store: Store, finished: int, queued: int) -> None:
     now = datetime.now(UTC)
     owner_id = "own_bench"
     with store.engine.begin() as conn:
-        conn.execute(insert(owners).values(id=owner_id, name="bench", spent_cents=0, created_at=now))
+        conn.execute(insert(owners).values(id=owner_id, name="bench", created_at=now))
     statuses = ["succeeded"] * 8 + ["failed", "canceled"]
     done = 0
     while done < finished + queued:
