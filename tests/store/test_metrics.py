@@ -9,6 +9,7 @@ import threading
 from datetime import timedelta
 
 from alembic import command
+from alembic.script import ScriptDirectory
 from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import delete, func, select, update
 
@@ -142,9 +143,10 @@ def test_the_migration_backfills_the_totals(store: Store) -> None:
     with store.engine.begin() as conn:
         conn.execute(delete(metric_totals))
     config = alembic_config()
+    before_totals = ScriptDirectory.from_config(config).get_revision("0015").down_revision
     with store.engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.downgrade(config, "0013")
+        command.downgrade(config, before_totals)
     migrate(store.engine)
     after = scrape(store)
     assert_figures_match_rows(after, store.engine)

@@ -29,12 +29,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pixelrun.runs import RunStatus
 from pixelrun.store.db.database import before_commit
-from pixelrun.store.tables import metric_totals, runs
+from pixelrun.store.tables import callback_attempts, callback_deliveries, metric_totals, runs
 
 #: Histogram bucket upper bounds, seconds; the last is +Inf.
 DURATION_BUCKETS: tuple[float, ...] = (
@@ -50,6 +50,7 @@ STAGES: dict[str, str] = {
     "total": "total_ms",
 }
 SHARDS = 4
+_TERMINAL = [status.value for status in RunStatus if status.is_terminal]
 
 # The `metric` column.
 FINISHED = "finished"  # model, status, label = failure_code or ""
@@ -121,10 +122,6 @@ def attempt_outcome(status_code: int | None, delivery_failed_on_it: bool) -> str
     return "failed" if delivery_failed_on_it else "retried"
 
 
-def callback_attempt(additions: Additions, outcome: str, attempt_number: int) -> None:
-    _observe(additions, Key(ATTEMPTS, "", outcome, str(attempt_number)))
-
-
 def shard_of(key: str) -> int:
     return zlib.crc32(key.encode()) % SHARDS
 
@@ -168,9 +165,48 @@ def count_terminal_in_tx(conn: Connection, run_id: str) -> None:
 
 
 def count_attempt_in_tx(conn: Connection, delivery_id: str, outcome: str, attempt_number: int) -> None:
-    additions: Additions = {}
-    callback_attempt(additions, outcome, attempt_number)
+    additions: Additions = {Key(ATTEMPTS, "", outcome, str(attempt_number)): (1, 0.0)}
     add_in_tx(conn, additions, shard_of(delivery_id))
+
+
+def rebuild_totals_in_tx(conn: Connection) -> None:
+    """Recount every total from the rows (migration 0015's backfill; a store filled by bulk
+    SQL): one streamed pass over the terminal runs (a server-side cursor on PostgreSQL, so
+    memory stays flat), and the callback attempts grouped."""
+    additions: Additions = {}
+    terminal = conn.execute(
+        select(
+            runs.c.model_id,
+            runs.c.status,
+            runs.c.failure_code,
+            runs.c.created_at,
+            runs.c.completed_at,
+            runs.c.output,
+        )
+        .where(runs.c.status.in_(_TERMINAL), runs.c.completed_at.is_not(None))
+        .execution_options(stream_results=True, yield_per=5000)
+    )
+    for row in terminal:
+        finished_run(
+            additions,
+            row.model_id,
+            row.status,
+            row.failure_code,
+            row.created_at,
+            row.completed_at,
+            row.output,
+        )
+    a, d = callback_attempts.c, callback_deliveries.c
+    attempts = conn.execute(
+        select(a.attempt_number, a.status_code, d.status, d.attempt_count, func.count())
+        .join(callback_deliveries, d.id == a.delivery_id)
+        .group_by(a.attempt_number, a.status_code, d.status, d.attempt_count)
+    )
+    for number, code, delivery_status, attempt_count, count in attempts:
+        outcome = attempt_outcome(code, delivery_status == "failed" and number == attempt_count)
+        _observe(additions, Key(ATTEMPTS, "", outcome, str(number)), int(count))
+    conn.execute(delete(metric_totals))
+    _upsert_rows(conn, {(key, 0): value for key, value in additions.items()})
 
 
 class TotalRow(NamedTuple):

@@ -16,8 +16,8 @@ rowid and INTEGER columns hold 64-bit values.
 
 `metric_totals` holds the counters and histograms of `/metrics` (store/metric_totals.py),
 so that a scrape no longer reads the history; this migration fills it once from the runs
-and callback attempts already there, by the same rules the store applies to each new one
-(the functions of store/metric_totals.py, which are pure). `ix_workers_heartbeat_at`
+and callback attempts already there, by the rules the store applies to each new one
+(`rebuild_totals_in_tx`: it reads only columns this revision has). `ix_workers_heartbeat_at`
 serves the scrape's read of the workers heard from lately.
 """
 
@@ -28,8 +28,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from pixelrun.store.metric_totals import Additions, attempt_outcome, callback_attempt, finished_run
-from pixelrun.store.tables import callback_attempts, callback_deliveries, runs
+from pixelrun.store.metric_totals import rebuild_totals_in_tx
 
 revision: str = "0015"
 down_revision: str | None = "0013"
@@ -48,61 +47,6 @@ def _sequence(table: str) -> str:
     return str(name)
 
 
-_TOTALS = sa.table(
-    "metric_totals",
-    sa.column("metric"),
-    sa.column("model"),
-    sa.column("status"),
-    sa.column("label"),
-    sa.column("bucket"),
-    sa.column("shard"),
-    sa.column("n"),
-    sa.column("total"),
-)
-_PAGE = 5000
-_TERMINAL = ("succeeded", "failed", "canceled")
-
-
-def _backfill(conn: sa.Connection) -> None:
-    additions: Additions = {}
-    # One pass, streamed (a server-side cursor on PostgreSQL): memory stays flat on a large store.
-    terminal = conn.execute(
-        sa.select(
-            runs.c.model_id,
-            runs.c.status,
-            runs.c.failure_code,
-            runs.c.created_at,
-            runs.c.completed_at,
-            runs.c.output,
-        )
-        .where(runs.c.status.in_(_TERMINAL), runs.c.completed_at.is_not(None))
-        .execution_options(stream_results=True, yield_per=_PAGE)
-    )
-    for row in terminal:
-        finished_run(
-            additions,
-            row.model_id,
-            row.status,
-            row.failure_code,
-            row.created_at,
-            row.completed_at,
-            row.output,
-        )
-    a, d = callback_attempts.c, callback_deliveries.c
-    attempts = conn.execute(
-        sa.select(a.attempt_number, a.status_code, d.status, d.attempt_count, sa.func.count())
-        .join(callback_deliveries, d.id == a.delivery_id)
-        .group_by(a.attempt_number, a.status_code, d.status, d.attempt_count)
-    ).all()
-    for number, code, delivery_status, attempt_count, count in attempts:
-        outcome = attempt_outcome(code, delivery_status == "failed" and number == attempt_count)
-        for _ in range(int(count)):
-            callback_attempt(additions, outcome, number)
-    rows = [{**key._asdict(), "shard": 0, "n": n, "total": total} for key, (n, total) in additions.items()]
-    if rows:
-        conn.execute(_TOTALS.insert(), rows)
-
-
 def upgrade() -> None:
     op.create_table(
         "metric_totals",
@@ -119,7 +63,7 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_workers_heartbeat_at", "workers", ["heartbeat_at"])
-    _backfill(op.get_bind())
+    rebuild_totals_in_tx(op.get_bind())
     if op.get_bind().dialect.name == "postgresql":
         for table in _SERIAL:
             op.execute(f"ALTER TABLE {table} ALTER COLUMN id TYPE BIGINT")
