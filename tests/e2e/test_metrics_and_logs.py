@@ -19,6 +19,9 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from metrics_rows import assert_figures_match_rows, covered
+from pixelrun.store import Store
+
 from .conftest import png_bytes
 from .server import Server, wait_for
 
@@ -256,3 +259,30 @@ def test_json_logs_have_one_line_per_status_change(ops_server: Server) -> None:
         assert entry["owner_id"] and entry["model"] == MODEL and entry["level"] == "INFO"
     assert lines[1]["queue_wait_s"] >= 0
     assert lines[-1]["total_s"] >= lines[-1]["running_s"] >= 0
+
+
+def test_figures_equal_the_rows_and_survive_a_restart(ops_server: Server, ops_database_url: str) -> None:
+    """After the real runs of this module: every counter and histogram equals what the rows
+    say; a restarted API process reports the same totals at its first scrape (docs/operations.md)."""
+    store = Store(ops_database_url)
+    try:
+
+        def settled() -> bool:
+            samples = scrape(ops_server)
+            queued = [v for (name, _), v in samples.items() if name == "pixelrun_queue_depth"]
+            running = [v for (name, _), v in samples.items() if name == "pixelrun_runs_in_progress"]
+            return sum(queued) + sum(running) == 0
+
+        wait_for(settled, timeout=60, interval=0.5)  # the previous test's cancels reached the worker
+        before = scrape(ops_server)
+        assert_figures_match_rows(before, store.engine)
+        finished = [v for (name, _), v in covered(before).items() if name == "pixelrun_runs_finished_total"]
+        assert sum(finished) >= 4
+        ops_server.stop()
+        ops_server.start()
+        ops_server.wait_ready(need_worker=False)
+        first = scrape(ops_server)
+        assert covered(first) == covered(before)
+        assert_figures_match_rows(first, store.engine)
+    finally:
+        store.close()

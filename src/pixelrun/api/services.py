@@ -41,7 +41,7 @@ class Services:
     auth_cache: AuthCache
     #: Watches the store for every open event stream and `Prefer: wait`.
     stream_hub: StreamHub
-    #: `/metrics`: the collector keeps its folded counters between scrapes.
+    #: `/metrics`: a collector that reads the store at each scrape (api/metrics.py).
     metrics_registry: CollectorRegistry
     #: None when `PIXELRUN_BACKGROUND_TASKS` is off.
     callback_dispatcher: CallbackDispatcher | None

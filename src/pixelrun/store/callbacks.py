@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, func, insert, or_, select, update
 from pixelrun.runs import NON_TERMINAL_INTERVAL, utc_now
 from pixelrun.store.db.database import read_tx, write_tx
 from pixelrun.store.errors import DeliveryInFlight, OwnerNotFound, RedeliveryNotAllowed
+from pixelrun.store.metric_totals import attempt_outcome, count_attempt_in_tx
 from pixelrun.store.outbox import FAILED, PENDING, SUCCEEDED, enqueue_delivery
 from pixelrun.store.records import AttemptRecord, CallbackSecretRecord, DeliveryRecord
 from pixelrun.store.runs_tx import fetch_run
@@ -343,6 +344,9 @@ class CallbacksRepo:
                     error_message=error_message,
                     created_at=now,
                 )
+            )
+            count_attempt_in_tx(
+                conn, delivery_id, attempt_outcome(status_code, outcome == FAILED), attempt_number
             )
             if done:
                 _space_next_event(conn, delivery_id, now)

@@ -12,6 +12,7 @@ from sqlalchemy import BindParameter, Connection, bindparam, insert
 from pixelrun.runs import RunStatus
 from pixelrun.store.db.database import after_commit, pg_notify
 from pixelrun.store.db.raw_statement import RawStatement
+from pixelrun.store.metric_totals import count_terminal_in_tx
 from pixelrun.store.records import RunRecord, StreamKind
 from pixelrun.store.stream import CHANNEL as STREAM_CHANNEL
 from pixelrun.store.stream import append_status_in_tx
@@ -64,6 +65,10 @@ def record_event(
             },
         )
         append_status_in_tx(conn, run_id, to_status, at)
+    if to_status.is_terminal:
+        # Every run becomes terminal through here, once: the `/metrics` totals count it
+        # in the same transaction (store/metric_totals.py).
+        count_terminal_in_tx(conn, run_id)
     fields = _log_fields(run_id, from_status, to_status, attempt, at, detail, run)
     if not after_commit(conn, lambda: _log_transition(fields)):
         _log_transition(fields)  # not inside write_tx: no commit to wait for

@@ -1,110 +1,77 @@
-"""Reads for `/metrics`: queue figures, and rows added since a point in time.
+"""Reads for `/metrics`: the aggregate rows and the live runs, never the history.
 
-Counters are derived from rows (runs created, runs finished, callback attempts) that
-the API folds in incrementally (`pixelrun.api.metrics`); these queries return the rows
-of one time window in keyset pages, so that no scrape reads more than it must.
+A scrape reads `metric_totals` (as many rows as label sets × buckets × shards, whatever the
+number of runs, store/metric_totals.py) and the non-terminal runs through the index on
+(status, model_id, created_at): both bounded by what is live, not by what happened.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import Connection, Engine, func, select
 
 from pixelrun.runs import RunStatus, utc_now
 from pixelrun.store.db.database import read_tx
-from pixelrun.store.records import ActiveRuns, CallbackAttempt, CreatedRun, FinishedRun, WorkerRecord
-from pixelrun.store.tables import callback_attempts, callback_deliveries, runs, workers
+from pixelrun.store.metric_totals import TotalRow, read_totals
+from pixelrun.store.records import ActiveRuns, WorkerRecord
+from pixelrun.store.tables import runs, workers
 
-PAGE_SIZE = 2000
 _ACTIVE = [RunStatus.QUEUED.value, RunStatus.DISPATCHING.value, RunStatus.RUNNING.value]
 
 
-def _after(
-    time_column: Any, id_column: Any, since: datetime | None, last: tuple[datetime, Any] | None
-) -> Any:
-    """Rows at or after `since`, then strictly after the last (time, id) of the previous page."""
-    if last is not None:
-        at, key = last
-        return or_(time_column > at, and_(time_column == at, id_column > key))
-    if since is not None:
-        return time_column >= since
-    return time_column.is_not(None)
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    """The totals and the live runs as of one instant: a run counted in `active` is not yet
+    in the totals and vice versa, so `runs created` (their sum) is exact and never falls back."""
+
+    totals: list[TotalRow]
+    active: list[ActiveRuns]
 
 
 class MetricsRepo:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def active_runs(self) -> list[ActiveRuns]:
-        """Non-terminal runs per model and status, with the oldest creation time (indexed)."""
-        with read_tx(self._engine) as conn:
-            rows = conn.execute(
-                select(runs.c.model_id, runs.c.status, func.count(), func.min(runs.c.created_at))
-                .where(runs.c.status.in_(_ACTIVE))
-                .group_by(runs.c.model_id, runs.c.status)
-            ).all()
-        # min() keeps the column's type, so the oldest time comes back as an aware datetime.
-        return [ActiveRuns(model_id, status, int(count), oldest) for model_id, status, count, oldest in rows]
+    def snapshot(self) -> MetricsSnapshot:
+        with self._snapshot_tx() as conn:
+            active = _active_runs(conn)
+            totals = read_totals(conn)
+        return MetricsSnapshot(totals, active)
 
-    def created_page(self, since: datetime | None, last: tuple[datetime, str] | None) -> list[CreatedRun]:
-        with read_tx(self._engine) as conn:
-            rows = conn.execute(
-                select(runs.c.id, runs.c.model_id, runs.c.created_at)
-                .where(_after(runs.c.created_at, runs.c.id, since, last))
-                .order_by(runs.c.created_at, runs.c.id)
-                .limit(PAGE_SIZE)
-            ).all()
-        return [CreatedRun(*row) for row in rows]
-
-    def finished_page(self, since: datetime | None, last: tuple[datetime, str] | None) -> list[FinishedRun]:
-        with read_tx(self._engine) as conn:
-            rows = conn.execute(
-                select(
-                    runs.c.id,
-                    runs.c.model_id,
-                    runs.c.status,
-                    runs.c.failure_code,
-                    runs.c.created_at,
-                    runs.c.dispatched_at,
-                    runs.c.completed_at,
-                    runs.c.output,
-                )
-                .where(_after(runs.c.completed_at, runs.c.id, since, last))
-                .order_by(runs.c.completed_at, runs.c.id)
-                .limit(PAGE_SIZE)
-            ).all()
-        return [FinishedRun(*row) for row in rows]
-
-    def attempts_page(
-        self, since: datetime | None, last: tuple[datetime, int] | None
-    ) -> list[CallbackAttempt]:
-        a, d = callback_attempts.c, callback_deliveries.c
-        with read_tx(self._engine) as conn:
-            rows = conn.execute(
-                select(a.id, a.attempt_number, a.status_code, a.created_at, d.status, d.attempt_count)
-                .join(callback_deliveries, d.id == a.delivery_id)
-                .where(_after(a.created_at, a.id, since, last))
-                .order_by(a.created_at, a.id)
-                .limit(PAGE_SIZE)
-            ).all()
-        attempts = []
-        for attempt_id, number, code, at, delivery_status, attempt_count in rows:
-            if code is not None and 200 <= code < 300:
-                outcome = "succeeded"
-            elif delivery_status == "failed" and number == attempt_count:
-                outcome = "failed"
-            else:
-                outcome = "retried"
-            attempts.append(CallbackAttempt(attempt_id, number, code, at, outcome))
-        return attempts
+    @contextmanager
+    def _snapshot_tx(self) -> Iterator[Connection]:
+        if self._engine.dialect.name != "postgresql":
+            # SQLite: a read transaction sees one snapshot from its first read on (WAL).
+            with read_tx(self._engine) as conn:
+                yield conn
+            return
+        # PostgreSQL's default READ COMMITTED takes a snapshot per statement: a run finishing
+        # between the two reads would be counted twice (or not at all) in `runs created`.
+        with self._engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
 
     def recent_workers(self, within_seconds: float) -> list[WorkerRecord]:
-        """Workers heard from in the last `within_seconds` (stopped ones included)."""
+        """Workers heard from in the last `within_seconds` (stopped ones included; indexed)."""
         since = utc_now() - timedelta(seconds=within_seconds)
         with read_tx(self._engine) as conn:
             rows = conn.execute(
                 select(workers).where(workers.c.heartbeat_at >= since).order_by(workers.c.id)
             ).mappings()
             return [WorkerRecord.from_row(row) for row in rows]
+
+
+def _active_runs(conn: Connection) -> list[ActiveRuns]:
+    """Non-terminal runs per model and status, with the oldest creation time (indexed)."""
+    rows = conn.execute(
+        select(runs.c.model_id, runs.c.status, func.count(), func.min(runs.c.created_at))
+        .where(runs.c.status.in_(_ACTIVE))
+        .group_by(runs.c.model_id, runs.c.status)
+    ).all()
+    # min() keeps the column's type, so the oldest time comes back as an aware datetime.
+    return [ActiveRuns(model_id, status, int(count), oldest) for model_id, status, count, oldest in rows]

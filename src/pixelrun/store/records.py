@@ -439,35 +439,6 @@ class ActiveRuns:
 
 
 @dataclass(frozen=True)
-class CreatedRun:
-    id: str
-    model_id: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class FinishedRun:
-    id: str
-    model_id: str
-    status: str
-    failure_code: str | None
-    created_at: datetime
-    dispatched_at: datetime | None
-    completed_at: datetime
-    output: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class CallbackAttempt:
-    id: int
-    attempt_number: int
-    status_code: int | None
-    created_at: datetime
-    #: "succeeded" (2xx), "retried" (another attempt followed or will) or "failed" (the last).
-    outcome: str
-
-
-@dataclass(frozen=True)
 class ReportedStorage:
     """A file storage a process of this store reported using, and when."""
 

@@ -6,11 +6,13 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -18,6 +20,11 @@ from sqlalchemy import (
 )
 
 from pixelrun.store.db.types import UTCDateTime, json_type
+
+#: 64-bit ids (docs/operations.md#64-bit-ids): BIGINT on PostgreSQL; INTEGER on SQLite, whose
+#: INTEGER PRIMARY KEY is the 64-bit rowid already (a BIGINT PRIMARY KEY would not be a rowid
+#: alias there, and would not auto-increment).
+Id64 = BigInteger().with_variant(Integer(), "sqlite")
 
 # Constraint names are fixed so that migrations can refer to them on every back end.
 metadata = MetaData(
@@ -116,7 +123,7 @@ runs = Table(
 run_events = Table(
     "run_events",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", Id64, primary_key=True, autoincrement=True),
     Column("run_id", String(36), ForeignKey("runs.id"), nullable=False, index=True),
     Column("from_status", String(20), nullable=True),
     Column("to_status", String(20), nullable=False),
@@ -128,7 +135,7 @@ run_events = Table(
 run_logs = Table(
     "run_logs",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", Id64, primary_key=True, autoincrement=True),
     Column("run_id", String(36), ForeignKey("runs.id"), nullable=False, index=True),
     Column("level", String(10), nullable=False),
     Column("message", Text, nullable=False),
@@ -142,14 +149,14 @@ run_logs = Table(
 run_stream_events = Table(
     "run_stream_events",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", Id64, primary_key=True, autoincrement=True),
     Column("run_id", String(36), ForeignKey("runs.id"), nullable=False),
     # status | progress | log | preview | done
     Column("kind", String(16), nullable=False),
     Column("status", String(20), nullable=True),
     Column("step", Integer, nullable=True),
     Column("steps", Integer, nullable=True),
-    Column("log_id", Integer, nullable=True),
+    Column("log_id", Id64, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_run_stream_events_run_id_id", "run_id", "id"),
 )
@@ -159,7 +166,7 @@ run_stream_events = Table(
 run_previews = Table(
     "run_previews",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("id", Id64, primary_key=True, autoincrement=False),
     Column("run_id", String(36), ForeignKey("runs.id"), nullable=False),
     Column("media_type", String(32), nullable=False),
     Column("data", LargeBinary, nullable=False),
@@ -181,6 +188,8 @@ workers = Table(
     # pixelrun.weights.unavailable) and the one line shown to people.
     Column("failure_reason", String(40), nullable=True),
     Column("failure_message", Text, nullable=True),
+    # `/metrics` reads the workers heard from lately (store/metrics.py), not every row ever.
+    Index("ix_workers_heartbeat_at", "heartbeat_at"),
 )
 
 # Callback signing secrets. Unlike API keys they are stored in plain text (`whsec_...`):
@@ -231,7 +240,7 @@ callback_deliveries = Table(
 callback_attempts = Table(
     "callback_attempts",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", Id64, primary_key=True, autoincrement=True),
     Column("delivery_id", String(36), ForeignKey("callback_deliveries.id"), nullable=False, index=True),
     Column("attempt_number", Integer, nullable=False),
     # NULL when no HTTP answer came back (timeout, network error, refused URL).
@@ -318,4 +327,21 @@ storage_identities = Table(
     Column("description", String(600), nullable=False),
     Column("host", String(255), nullable=False),
     Column("seen_at", UTCDateTime(), nullable=False),
+)
+
+# The counters and histograms of `/metrics` (store/metric_totals.py): one row per metric,
+# label set, histogram bucket and shard, added to in the transaction that makes a run
+# terminal or records a callback attempt. Unused labels are "".
+metric_totals = Table(
+    "metric_totals",
+    metadata,
+    Column("metric", String(16), primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("status", String(20), primary_key=True),
+    # failure_code, stage or attempt number, by metric.
+    Column("label", String(100), primary_key=True),
+    Column("bucket", SmallInteger, primary_key=True, autoincrement=False),
+    Column("shard", SmallInteger, primary_key=True, autoincrement=False),
+    Column("n", BigInteger, nullable=False),
+    Column("total", Float, nullable=False),
 )

@@ -149,6 +149,7 @@ def _writer_lock(engine: Engine) -> threading.RLock | contextlib.nullcontext[Non
 
 _AFTER_COMMIT = "pixelrun_after_commit"
 _PENDING_NOTIFY = "pixelrun_pending_notify"
+_BEFORE_COMMIT = "pixelrun_before_commit"
 
 
 def pg_notify(conn: Connection, channel: str, payload: str) -> None:
@@ -209,6 +210,23 @@ def after_commit(conn: Connection, hook: Callable[[], None]) -> bool:
     return True
 
 
+def before_commit(conn: Connection, name: str, make: Callable[[], Any], flush: Callable[[Any], None]) -> Any:
+    """State named `name` for the rest of the current `write_tx`, made by `make()` on first
+    use, and given to `flush` once, just before the commit (never on rollback); None
+    outside a `write_tx`.
+
+    For writes gathered over a transaction and made last, in one statement: the
+    `/metrics` totals, whose row locks are then held for the shortest time and always
+    taken in one order (store/metric_totals.py).
+    """
+    states: dict[str, tuple[Any, Callable[[Any], None]]] | None = conn.info.get(_BEFORE_COMMIT)
+    if states is None:
+        return None
+    if name not in states:
+        states[name] = (make(), flush)
+    return states[name][0]
+
+
 @contextmanager
 def write_tx(engine: Engine) -> Iterator[Connection]:
     """A write transaction: committed on success, rolled back on error."""
@@ -218,16 +236,21 @@ def write_tx(engine: Engine) -> Iterator[Connection]:
         # Held directly: `conn.info` cannot be read any more once the connection broke.
         info = conn.info
         info[_AFTER_COMMIT] = hooks
+        states: dict[str, tuple[Any, Callable[[Any], None]]] = {}
+        info[_BEFORE_COMMIT] = states
         pending: dict[tuple[str, str], None] | None = None
         if conn.dialect.name == "postgresql":
             pending = info[_PENDING_NOTIFY] = {}
         try:
             yield conn
+            for state, flush in states.values():
+                flush(state)
             if pending:
                 _flush_notifies(conn, pending)
         finally:
             info.pop(_AFTER_COMMIT, None)
             info.pop(_PENDING_NOTIFY, None)
+            info.pop(_BEFORE_COMMIT, None)
     for hook in hooks:
         try:
             hook()
