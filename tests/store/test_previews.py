@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import MetaData, func, insert, select
 
 from pixelrun.runs import RunStatus, utc_now
 from pixelrun.store import MAX_PREVIEW_BYTES, PreviewImage, PreviewTooLarge, Store, StreamKind
 from pixelrun.store.db.migrate import migrate
 from pixelrun.store.previews import GRACE, MAX_AGE
-from pixelrun.store.tables import callback_deliveries, run_previews, runs
+from pixelrun.store.tables import run_previews
 
 from .conftest import MODEL, MakeRun
 
@@ -82,13 +82,16 @@ def test_the_upgrade_from_0007_keeps_runs_and_deliveries(fresh_url: str) -> None
     try:
         migrate(store.engine, "0007")
         now = utc_now()
-        owner = store.owners.ensure("before")
+        owner_id = "own_before"
         with store.engine.begin() as conn:
-            # Only columns 0007 has: the statements name exactly these.
+            # The tables as 0007 made them (reflected: today's have columns and defaults it lacks).
+            old = MetaData()
+            old.reflect(conn, only=["owners", "runs", "callback_deliveries"])
+            conn.execute(insert(old.tables["owners"]).values(id=owner_id, name="before", created_at=now))
             conn.execute(
-                insert(runs).values(
+                insert(old.tables["runs"]).values(
                     id=run_id,
-                    owner_id=owner.id,
+                    owner_id=owner_id,
                     model_id=MODEL,
                     status=RunStatus.SUCCEEDED.value,
                     input={"prompt": "p"},
@@ -100,10 +103,10 @@ def test_the_upgrade_from_0007_keeps_runs_and_deliveries(fresh_url: str) -> None
                 )
             )
             conn.execute(
-                insert(callback_deliveries).values(
+                insert(old.tables["callback_deliveries"]).values(
                     id="0190a0a0-0000-7000-8000-0000000000d1",
                     run_id=run_id,
-                    owner_id=owner.id,
+                    owner_id=owner_id,
                     callback_url="https://receiver.example/hook",
                     status="succeeded",
                     max_attempts=3,

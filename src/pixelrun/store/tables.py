@@ -183,13 +183,12 @@ workers = Table(
     Column("status", String(20), nullable=False),
     Column("info", json_type(), nullable=True),
     Column("started_at", UTCDateTime(), nullable=False),
+    # Indexed: retention deletes rows by it and `/metrics` reads the workers heard from lately.
     Column("heartbeat_at", UTCDateTime(), nullable=False, index=True),
     # Set with status "failed": why the model could not be loaded (a `Reason` of
     # pixelrun.weights.unavailable) and the one line shown to people.
     Column("failure_reason", String(40), nullable=True),
     Column("failure_message", Text, nullable=True),
-    # `/metrics` reads the workers heard from lately (store/metrics.py), not every row ever.
-    Index("ix_workers_heartbeat_at", "heartbeat_at"),
 )
 
 # Callback signing secrets. Unlike API keys they are stored in plain text (`whsec_...`):

@@ -17,8 +17,8 @@ rowid and INTEGER columns hold 64-bit values.
 `metric_totals` holds the counters and histograms of `/metrics` (store/metric_totals.py),
 so that a scrape no longer reads the history; this migration fills it once from the runs
 and callback attempts already there, by the rules the store applies to each new one
-(`rebuild_totals_in_tx`: it reads only columns this revision has). `ix_workers_heartbeat_at`
-serves the scrape's read of the workers heard from lately.
+(`rebuild_totals_in_tx`: it reads only columns this revision has). The scrape's read of
+the workers heard from lately uses `ix_workers_heartbeat_at` (0017).
 """
 
 from __future__ import annotations
@@ -62,7 +62,6 @@ def upgrade() -> None:
             "metric", "model", "status", "label", "bucket", "shard", name="pk_metric_totals"
         ),
     )
-    op.create_index("ix_workers_heartbeat_at", "workers", ["heartbeat_at"])
     rebuild_totals_in_tx(op.get_bind())
     if op.get_bind().dialect.name == "postgresql":
         for table in _SERIAL:
@@ -73,7 +72,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_workers_heartbeat_at", table_name="workers")
     op.drop_table("metric_totals")
     if op.get_bind().dialect.name == "postgresql":
         for table, column in _REFERENCES:
