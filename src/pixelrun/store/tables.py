@@ -95,10 +95,32 @@ runs = Table(
     # The webhook events the callback_url receives, comma-separated (start, output, logs,
     # completed); NULL: the terminal one only (docs/compatibility.md#replicate-predictions).
     Column("callback_events", String(64), nullable=True),
+    # The run's place in its owner's queue of its model: 1, 2, 3... per (model, owner), given
+    # at create (docs/queue.md#queue-position). NULL for runs created before fair queues.
+    Column("queue_ticket", BigInteger, nullable=True),
     Index("ix_runs_status_model_created", "status", "model_id", "created_at"),
+    Index("ix_runs_model_owner_status_ticket", "model_id", "owner_id", "status", "queue_ticket"),
     Index("ix_runs_files_expired_completed", "files_expired_at", "completed_at"),
     Index("ix_runs_deadline_at", "deadline_at"),
     Index("ix_runs_owner_created", "owner_id", "created_at"),
+)
+
+# One row per (model, owner) that ever queued a run of the model: the fair queue's turns
+# (docs/queue.md). Claims take the owner whose turn is first, then its oldest run.
+owner_queues = Table(
+    "owner_queues",
+    metadata,
+    Column("model_id", String(200), primary_key=True),
+    Column("owner_id", String(64), ForeignKey("owners.id"), primary_key=True),
+    # Runs of this owner and model now queued.
+    Column("queued_count", Integer, nullable=False),
+    # The round in which this owner's oldest queued run is claimed; +1 at each claim.
+    Column("next_round", BigInteger, nullable=False),
+    # Order among owners within a round; given when the owner (re)joins the queue.
+    Column("turn", BigInteger, nullable=False),
+    # The last `runs.queue_ticket` given to this owner's runs of this model.
+    Column("last_ticket", BigInteger, nullable=False),
+    Index("ix_owner_queues_model_round", "model_id", "next_round"),
 )
 
 run_events = Table(

@@ -129,7 +129,12 @@ class Worker:
             while not self.stopping.is_set():
                 try:
                     self.housekeeping.run_if_due()
-                    run = self.store.queue.claim(self.worker_id, models, self.settings.lease_seconds)
+                    run = self.store.queue.claim(
+                        self.worker_id,
+                        models,
+                        self.settings.lease_seconds,
+                        self.settings.max_active_runs_per_key,
+                    )
                 except Exception as exc:
                     if not is_unavailable(exc):
                         raise
