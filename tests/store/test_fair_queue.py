@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from pixelrun.runs import RunStatus, utc_now
 from pixelrun.store import Owner, RunRecord, Store
-from pixelrun.store.tables import owner_queues
+from pixelrun.store.tables import owner_queues, runs
 
 from .conftest import MODEL, MakeRun
 
@@ -23,8 +23,6 @@ def _claim(store: Store, worker: str = "w", max_active: int | None = None) -> Ru
 def _positions(store: Store) -> dict[str, int]:
     """Every queued run's position, read through the polling read."""
     with store.engine.connect() as conn:
-        from pixelrun.store.tables import runs
-
         ids = [r.id for r in conn.execute(select(runs.c.id).where(runs.c.status == "queued"))]
     positions: dict[str, int] = {}
     for run_id in ids:
@@ -85,6 +83,9 @@ def test_queue_position_is_the_claim_order_after_claims_cancels_and_requeues(
     first, second = _claim(store, "w1"), _claim(store, "w2")
     assert [first.id, second.id] == [a_runs[0].id, b_runs[0].id]  # type: ignore[union-attr]
     c_runs = [make_run(owner_id=c.id) for _ in range(2)]
+    # A newcomer joins the round being served: its first run is next, its second a round later.
+    assert store.runs.get_with_position(c_runs[0].id)[1] == 1  # type: ignore[index]
+    assert store.runs.get_with_position(c_runs[1].id)[1] == 4  # type: ignore[index]
     # Canceled ahead: a3 in A's middle, b1 at B's head.
     store.runs.cancel(a_runs[3].id, owner.id)
     store.runs.cancel(b_runs[1].id, b.id)
@@ -107,7 +108,9 @@ def test_positions_stay_exact_while_the_queue_drains(store: Store, owner: Owner,
     _assert_positions_are_the_claim_order(store)
 
 
-def test_a_deadline_past_run_leaves_the_queue_counts_right(store: Store, owner: Owner, make_run: MakeRun) -> None:
+def test_a_deadline_past_run_leaves_the_queue_counts_right(
+    store: Store, owner: Owner, make_run: MakeRun
+) -> None:
     b = store.owners.ensure("b")
     late = make_run(deadline_at=utc_now() + timedelta(milliseconds=1))
     kept = make_run()
@@ -119,7 +122,9 @@ def test_a_deadline_past_run_leaves_the_queue_counts_right(store: Store, owner: 
     _assert_positions_are_the_claim_order(store)
 
 
-def test_owners_at_their_limit_of_runs_in_progress_wait(store: Store, owner: Owner, make_run: MakeRun) -> None:
+def test_owners_at_their_limit_of_runs_in_progress_wait(
+    store: Store, owner: Owner, make_run: MakeRun
+) -> None:
     b = store.owners.ensure("b")
     a_runs = [make_run() for _ in range(3)]
     b_run = make_run(owner_id=b.id)
@@ -179,7 +184,9 @@ def test_concurrent_claims_keep_the_limit_of_runs_in_progress(
     assert len(claimed) == 2
 
 
-def test_positions_are_the_claim_order_after_random_traffic(store: Store, owner: Owner, make_run: MakeRun) -> None:
+def test_positions_are_the_claim_order_after_random_traffic(
+    store: Store, owner: Owner, make_run: MakeRun
+) -> None:
     rng = random.Random(19)
     owners = [owner, store.owners.ensure("b"), store.owners.ensure("c")]
     held: list[RunRecord] = []
