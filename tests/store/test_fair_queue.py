@@ -209,3 +209,15 @@ def test_positions_are_the_claim_order_after_random_traffic(
                 victim = store.runs.get(rng.choice(queued))
                 store.runs.cancel(victim.id, victim.owner_id)  # type: ignore[union-attr]
     _assert_positions_are_the_claim_order(store)
+
+
+def test_a_reaped_run_is_again_its_owners_next(store: Store, owner: Owner, make_run: MakeRun) -> None:
+    b = store.owners.ensure("b")
+    a_runs = [make_run() for _ in range(3)]
+    b_run = make_run(owner_id=b.id)
+    lost = _claim(store, "lost")
+    assert lost is not None and lost.id == a_runs[0].id
+    assert store.queue.reap_expired(utc_now() + timedelta(seconds=60)) == [lost.id]
+    assert store.runs.get_with_position(lost.id)[1] == 2  # type: ignore[index]  # B's turn came first
+    assert store.runs.get_with_position(b_run.id)[1] == 1  # type: ignore[index]
+    _assert_positions_are_the_claim_order(store)

@@ -275,6 +275,7 @@ class QueueRepo:
         """Requeue (or fail, when out of attempts) leased runs whose lease expired; their ids."""
         now = now or utc_now()
         reaped: list[str] = []
+        back: list[tuple[str, str]] = []
         with write_tx(self._engine) as conn:
             rows = (
                 conn.execute(
@@ -313,11 +314,14 @@ class QueueRepo:
                 )
                 record_event(conn, run.id, run.status, new, run.attempt, now, detail, run=run)
                 if new is RunStatus.QUEUED:
-                    fair_queue.requeued(conn, run.model_id, run.owner_id, now)
+                    back.append((run.model_id, run.owner_id))
                     notify_in_tx(conn, run.model_id)
                 else:
                     enqueue_if_callback(
                         conn, run.id, run.owner_id, run.callback_url, now, run.callback_events
                     )
                 reaped.append(run.id)
+            # In one order, after the runs (fair_queue.left_queue says why).
+            for model_id, owner_id in sorted(back):
+                fair_queue.requeued(conn, model_id, owner_id, now)
         return reaped

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    text,
 )
 
 from pixelrun.store.db.types import UTCDateTime, json_type
@@ -121,6 +122,16 @@ owner_queues = Table(
     # The last `runs.queue_ticket` given to this owner's runs of this model.
     Column("last_ticket", BigInteger, nullable=False),
     Index("ix_owner_queues_model_round", "model_id", "next_round"),
+    # The owners with queued runs, in claim order: a claim and a position read skip the
+    # owners with nothing queued, however many there are.
+    Index(
+        "ix_owner_queues_waiting",
+        "model_id",
+        "next_round",
+        "turn",
+        sqlite_where=text("queued_count > 0"),
+        postgresql_where=text("queued_count > 0"),
+    ),
 )
 
 run_events = Table(

@@ -36,6 +36,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("model_id", "owner_id", name="pk_owner_queues"),
     )
     op.create_index("ix_owner_queues_model_round", "owner_queues", ["model_id", "next_round"])
+    op.create_index(
+        "ix_owner_queues_waiting",
+        "owner_queues",
+        ["model_id", "next_round", "turn"],
+        sqlite_where=sa.text("queued_count > 0"),
+        postgresql_where=sa.text("queued_count > 0"),
+    )
     op.add_column("runs", sa.Column("queue_ticket", sa.BigInteger(), nullable=True))
     op.create_index(
         "ix_runs_model_owner_status_ticket", "runs", ["model_id", "owner_id", "status", "queue_ticket"]
@@ -70,5 +77,6 @@ def downgrade() -> None:
     op.drop_index("ix_runs_model_owner_status_ticket", table_name="runs")
     with op.batch_alter_table("runs") as batch:
         batch.drop_column("queue_ticket")
+    op.drop_index("ix_owner_queues_waiting", table_name="owner_queues")
     op.drop_index("ix_owner_queues_model_round", table_name="owner_queues")
     op.drop_table("owner_queues")
