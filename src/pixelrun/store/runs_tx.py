@@ -128,13 +128,10 @@ def queue_position_in_tx(conn: Connection, run: RunRecord) -> int | None:
     """`queue_position` inside an open transaction (store/fair_queue.py computes it)."""
     if run.status is not RunStatus.QUEUED:
         return None
-    row = (
-        conn.execute(
-            select(runs.c.status, runs.c.model_id, runs.c.owner_id, runs.c.queue_ticket).where(
-                runs.c.id == run.id
-            )
-        )
-        .mappings()
-        .first()
-    )
-    return fair_queue.position(conn, dict(row)) if row is not None else None
+    row = {
+        "status": run.status.value,
+        "model_id": run.model_id,
+        "owner_id": run.owner_id,
+        "queue_ticket": run.queue_ticket,
+    }
+    return fair_queue.position(conn, row)
