@@ -8,7 +8,7 @@ claims A's first; then owner B queues one run. Measured on a fresh store per ver
   runs one by one as a worker would), and that count times `--run-seconds` as B's wait;
 - the polling read (`store.runs.get_with_position`, what `GET /v1/runs/{id}` runs) of A's
   newest queued run and of B's run: p50 and p99 over `--reads` reads;
-- a claim: p50 over the claims above.
+- a claim: p50 over the first `--claims` claims, each after finishing the run before it.
 
     python bench/fair_queue.py --queued 10000 --baseline-src /path/to/main/src
     python bench/fair_queue.py --queued 10000 --postgres postgresql://postgres@127.0.0.1/postgres
@@ -43,7 +43,7 @@ def _pct(values: list[float], q: int) -> float:
     return quantiles(values, n=100, method="inclusive")[q - 1]
 
 
-def measure(url: str, queued: int, reads: int) -> dict[str, Any]:
+def measure(url: str, queued: int, reads: int, claims_timed: int) -> dict[str, Any]:
     """In the measured process: the scenario of the module docstring on a fresh store."""
     from pixelrun.runs import RunStatus
     from pixelrun.store import NewRun, Store
@@ -73,17 +73,20 @@ def measure(url: str, queued: int, reads: int) -> dict[str, Any]:
 
     newest_times, newest_position = read_times(backlog[-1].id)
     b_times, b_position = read_times(b_run.id)
-    claims, claim_ms = 0, []
-    held = first
-    while True:
+    claims, claim_ms, b_claimed = 0, [], False
+    held: Any = first
+    while not b_claimed or len(claim_ms) < claims_timed:
         assert store.queue.finish(held.id, held.attempt, held.worker_id or "", RunStatus.SUCCEEDED)
         started = time.perf_counter()
         held = store.queue.claim("w0", [MODEL], 300)
-        claim_ms.append((time.perf_counter() - started) * 1000)
-        assert held is not None
-        if held.id == b_run.id:
+        if len(claim_ms) < claims_timed:
+            claim_ms.append((time.perf_counter() - started) * 1000)
+        if held is None:
             break
-        claims += 1
+        if held.id == b_run.id:
+            b_claimed = True
+        elif not b_claimed:
+            claims += 1
     store.close()
     return {
         "claims_before_b": claims,
@@ -140,10 +143,11 @@ def run_version(src: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def table(results: dict[str, dict[str, Any]], run_seconds: float) -> str:
-    names = list(results)
+    for result in results.values():
+        result["b_wait_s"] = result["claims_before_b"] * run_seconds
     rows = [
         ("claims before B's run", "claims_before_b", "{:.0f}"),
-        (f"B's wait at {run_seconds:g} s/run (s)", None, "{:.0f}"),
+        (f"B's wait at {run_seconds:g} s per run (s)", "b_wait_s", "{:.0f}"),
         ("B's queue_position", "b_position", "{}"),
         ("newest A run's queue_position", "newest_position", "{}"),
         ("poll read, newest A run, p50 (ms)", "read_newest_p50_ms", "{:.3f}"),
@@ -151,17 +155,16 @@ def table(results: dict[str, dict[str, Any]], run_seconds: float) -> str:
         ("poll read, B's run, p50 (ms)", "read_b_p50_ms", "{:.3f}"),
         ("claim p50 (ms)", "claim_p50_ms", "{:.3f}"),
     ]
-    lines = ["| figure | " + " | ".join(names) + (" | this/baseline |" if len(names) == 2 else " |")]
-    lines.append("|" + " --- |" * (len(names) + 1 + (len(names) == 2)))
+    compare = len(results) == 2
+    header = ["figure", *results] + (["this/baseline"] if compare else [])
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for label, key, fmt in rows:
-        values = [r["claims_before_b"] * run_seconds if key is None else r[key] for r in results.values()]
-        cells = [fmt.format(v) for v in values]
-        ratio = ""
-        if len(values) == 2 and isinstance(values[0], float | int) and values[0] and values[1] is not None:
-            ratio = f" {values[1] / values[0]:.2f} |" if key else " |"
-        elif len(values) == 2:
-            ratio = " |"
-        lines.append(f"| {label} | " + " | ".join(cells) + (" |" + ratio if len(values) == 2 else " |"))
+        values = [r[key] for r in results.values()]
+        cells = [label] + [fmt.format(v) for v in values]
+        if compare:
+            before, after = values
+            cells.append(f"{after / before:.2f}" if before else "-")
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -169,13 +172,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--queued", type=int, default=1000, help="runs owner A queues (Q)")
     parser.add_argument("--reads", type=int, default=200, help="polling reads per run measured")
+    parser.add_argument("--claims", type=int, default=200, help="claims timed")
     parser.add_argument("--run-seconds", type=float, default=3.0, help="one run's duration, for B's wait")
     parser.add_argument("--baseline-src", type=Path, help="the `src` of another checkout to compare with")
     parser.add_argument("--postgres", help="admin URL of a PostgreSQL server (default: SQLite files)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure:
-        print(json.dumps(measure(args.measure, args.queued, args.reads)))
+        print(json.dumps(measure(args.measure, args.queued, args.reads, args.claims)))
         return 0
     results: dict[str, dict[str, Any]] = {}
     if args.baseline_src:

@@ -157,7 +157,8 @@ def _head_of(conn: Connection, model_id: str, owner_id: str, now: datetime) -> R
     return conn.execute(
         select(runs.c.id, runs.c.attempt, runs.c.model_id, runs.c.owner_id, runs.c.created_at)
         .where(runs.c.model_id == model_id, runs.c.owner_id == owner_id, _claimable(now))
-        .order_by(runs.c.queue_ticket, runs.c.created_at, runs.c.id)
+        # Tickets are unique per (model, owner): the index gives this order, no sort.
+        .order_by(runs.c.queue_ticket)
         .limit(1)
         .with_for_update(skip_locked=True)
     ).first()
@@ -227,6 +228,24 @@ def pick(
 # per owner with queued runs of the model, whatever the length of the queue.
 _NOT_QUEUED_SQL = ", ".join(f"'{status}'" for status in _NOT_QUEUED)
 _POSITION_SQL = f"""
+WITH head AS MATERIALIZED (
+    SELECT MIN(queue_ticket) AS ticket FROM runs
+    WHERE model_id = :model_id AND owner_id = :owner_id AND status = '{_QUEUED}'
+), ranked AS MATERIALIZED (
+    SELECT oq.next_round AS next_round, oq.turn AS turn,
+           :ticket - head.ticket + 1 - (
+               SELECT COUNT(*) FROM runs x
+               WHERE x.model_id = :model_id AND x.owner_id = :owner_id
+                 AND x.status IN ({_NOT_QUEUED_SQL})
+                 AND x.queue_ticket > head.ticket AND x.queue_ticket < :ticket
+           ) AS k
+    FROM owner_queues oq, head
+    WHERE oq.model_id = :model_id AND oq.owner_id = :owner_id AND head.ticket <= :ticket
+      AND EXISTS (SELECT 1 FROM runs y WHERE y.model_id = :model_id AND y.owner_id = :owner_id
+                  AND y.status = '{_QUEUED}' AND y.queue_ticket = :ticket)
+), mine AS MATERIALIZED (
+    SELECT k, next_round + k - 1 AS r, turn FROM ranked
+)
 SELECT mine.k + COALESCE((
     SELECT SUM(
         CASE WHEN mine.r - q.next_round <= 0 THEN 0
@@ -238,25 +257,7 @@ SELECT mine.k + COALESCE((
     FROM owner_queues q
     WHERE q.model_id = :model_id AND q.queued_count > 0 AND q.owner_id <> :owner_id
 ), 0) AS position
-FROM (
-    SELECT ranked.k AS k, ranked.next_round + ranked.k - 1 AS r, ranked.turn AS turn
-    FROM (
-        SELECT oq.next_round AS next_round, oq.turn AS turn,
-               :ticket - head.ticket + 1 - (
-                   SELECT COUNT(*) FROM runs x
-                   WHERE x.model_id = :model_id AND x.owner_id = :owner_id
-                     AND x.status IN ({_NOT_QUEUED_SQL})
-                     AND x.queue_ticket > head.ticket AND x.queue_ticket < :ticket
-               ) AS k
-        FROM owner_queues oq, (
-            SELECT MIN(queue_ticket) AS ticket FROM runs
-            WHERE model_id = :model_id AND owner_id = :owner_id AND status = '{_QUEUED}'
-        ) head
-        WHERE oq.model_id = :model_id AND oq.owner_id = :owner_id AND head.ticket <= :ticket
-          AND EXISTS (SELECT 1 FROM runs y WHERE y.model_id = :model_id AND y.owner_id = :owner_id
-                      AND y.status = '{_QUEUED}' AND y.queue_ticket = :ticket)
-    ) ranked
-) mine
+FROM mine
 """
 POSITION = RawStatement(text(_POSITION_SQL).columns(position=BigInteger))
 
