@@ -8,7 +8,8 @@ claims A's first; then owner B queues one run. Measured on a fresh store per ver
   runs one by one as a worker would), and that count times `--run-seconds` as B's wait;
 - the polling read (`store.runs.get_with_position`, what `GET /v1/runs/{id}` runs) of A's
   newest queued run and of B's run: p50 and p99 over `--reads` reads;
-- a claim: p50 over the first `--claims` claims, each after finishing the run before it.
+- a claim: p50 over the first `--claims` claims, each after finishing the run before it;
+- a create (by a third owner, with the rest of the backlog queued): p50 over as many.
 
     python bench/fair_queue.py --queued 10000 --baseline-src /path/to/main/src
     python bench/fair_queue.py --queued 10000 --postgres postgresql://postgres@127.0.0.1/postgres
@@ -87,8 +88,16 @@ def measure(url: str, queued: int, reads: int, claims_timed: int) -> dict[str, A
             b_claimed = True
         elif not b_claimed:
             claims += 1
+    # Creates with the backlog still queued (a third owner, one at a time as an API does).
+    c = store.owners.ensure("owner-c")
+    create_ms = []
+    for _ in range(claims_timed):
+        started = time.perf_counter()
+        store.runs.create(NewRun(c.id, MODEL, INPUT))
+        create_ms.append((time.perf_counter() - started) * 1000)
     store.close()
     return {
+        "create_p50_ms": _pct(create_ms, 50),
         "claims_before_b": claims,
         "b_position": b_position,
         "newest_position": newest_position,
@@ -154,6 +163,7 @@ def table(results: dict[str, dict[str, Any]], run_seconds: float) -> str:
         ("poll read, newest A run, p99 (ms)", "read_newest_p99_ms", "{:.3f}"),
         ("poll read, B's run, p50 (ms)", "read_b_p50_ms", "{:.3f}"),
         ("claim p50 (ms)", "claim_p50_ms", "{:.3f}"),
+        ("create p50 (ms)", "create_p50_ms", "{:.3f}"),
     ]
     compare = len(results) == 2
     header = ["figure", *results] + (["this/baseline"] if compare else [])
@@ -172,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--queued", type=int, default=1000, help="runs owner A queues (Q)")
     parser.add_argument("--reads", type=int, default=200, help="polling reads per run measured")
-    parser.add_argument("--claims", type=int, default=200, help="claims timed")
+    parser.add_argument("--claims", type=int, default=200, help="claims timed, and creates")
     parser.add_argument("--run-seconds", type=float, default=3.0, help="one run's duration, for B's wait")
     parser.add_argument("--baseline-src", type=Path, help="the `src` of another checkout to compare with")
     parser.add_argument("--postgres", help="admin URL of a PostgreSQL server (default: SQLite files)")

@@ -26,6 +26,9 @@ from pixelrun.store.tables import owner_queues, owners, runs
 _QUEUED = RunStatus.QUEUED.value
 _LEASED = [s.value for s in LEASED_STATUSES]
 _NOT_QUEUED = [s.value for s in RunStatus if s is not RunStatus.QUEUED]
+# As the partial index ix_owner_queues_waiting spells it: SQLite uses a partial index only
+# for the same literal condition, not for a bound parameter.
+_WAITING = text("owner_queues.queued_count > 0")
 # Owners looked at per model and claim before falling back to the plain oldest-first pick.
 _CANDIDATES = 8
 
@@ -169,7 +172,7 @@ def _pick_in_model(
 ) -> Row[Any] | None:
     query = (
         select(owner_queues.c.owner_id)
-        .where(owner_queues.c.model_id == model_id, owner_queues.c.queued_count > 0)
+        .where(owner_queues.c.model_id == model_id, _WAITING)
         .order_by(owner_queues.c.next_round, owner_queues.c.turn, owner_queues.c.owner_id)
         .limit(_CANDIDATES + len(excluded))
     )

@@ -100,7 +100,9 @@ runs = Table(
     # at create (docs/queue.md#queue-position). NULL for runs created before fair queues.
     Column("queue_ticket", BigInteger, nullable=True),
     Index("ix_runs_status_model_created", "status", "model_id", "created_at"),
-    Index("ix_runs_model_owner_status_ticket", "model_id", "owner_id", "status", "queue_ticket"),
+    # Owner first: with the model first, SQLite took it for every `model_id IN (...)` query
+    # of the claim (the deadline sweep scanned the whole queue).
+    Index("ix_runs_owner_model_status_ticket", "owner_id", "model_id", "status", "queue_ticket"),
     Index("ix_runs_files_expired_completed", "files_expired_at", "completed_at"),
     Index("ix_runs_deadline_at", "deadline_at"),
     Index("ix_runs_owner_created", "owner_id", "created_at"),

@@ -45,7 +45,7 @@ def upgrade() -> None:
     )
     op.add_column("runs", sa.Column("queue_ticket", sa.BigInteger(), nullable=True))
     op.create_index(
-        "ix_runs_model_owner_status_ticket", "runs", ["model_id", "owner_id", "status", "queue_ticket"]
+        "ix_runs_owner_model_status_ticket", "runs", ["owner_id", "model_id", "status", "queue_ticket"]
     )
     _number_queued_runs()
 
@@ -74,7 +74,7 @@ def _number_queued_runs() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_runs_model_owner_status_ticket", table_name="runs")
+    op.drop_index("ix_runs_owner_model_status_ticket", table_name="runs")
     with op.batch_alter_table("runs") as batch:
         batch.drop_column("queue_ticket")
     op.drop_index("ix_owner_queues_waiting", table_name="owner_queues")
