@@ -9,7 +9,7 @@ claims A's first; then owner B queues one run. Measured on a fresh store per ver
 - the polling read (`store.runs.get_with_position`, what `GET /v1/runs/{id}` runs) of A's
   newest queued run and of B's run: p50 and p99 over `--reads` reads;
 - a claim: p50 over the first `--claims` claims, each after finishing the run before it;
-- a create (by a third owner, with the rest of the backlog queued): p50 over as many.
+- a create (by a third owner, before the claims, with the backlog queued): p50 over as many.
 
     python bench/fair_queue.py --queued 10000 --baseline-src /path/to/main/src
     python bench/fair_queue.py --queued 10000 --postgres postgresql://postgres@127.0.0.1/postgres
@@ -74,6 +74,13 @@ def measure(url: str, queued: int, reads: int, claims_timed: int) -> dict[str, A
 
     newest_times, newest_position = read_times(backlog[-1].id)
     b_times, b_position = read_times(b_run.id)
+    # Creates with the backlog still queued (a third owner, one at a time as an API does).
+    c = store.owners.ensure("owner-c")
+    create_ms = []
+    for _ in range(claims_timed):
+        started = time.perf_counter()
+        store.runs.create(NewRun(c.id, MODEL, INPUT))
+        create_ms.append((time.perf_counter() - started) * 1000)
     claims, claim_ms, b_claimed = 0, [], False
     held: Any = first
     while not b_claimed or len(claim_ms) < claims_timed:
@@ -88,13 +95,6 @@ def measure(url: str, queued: int, reads: int, claims_timed: int) -> dict[str, A
             b_claimed = True
         elif not b_claimed:
             claims += 1
-    # Creates with the backlog still queued (a third owner, one at a time as an API does).
-    c = store.owners.ensure("owner-c")
-    create_ms = []
-    for _ in range(claims_timed):
-        started = time.perf_counter()
-        store.runs.create(NewRun(c.id, MODEL, INPUT))
-        create_ms.append((time.perf_counter() - started) * 1000)
     store.close()
     return {
         "create_p50_ms": _pct(create_ms, 50),
