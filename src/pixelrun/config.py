@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = 5.0
     max_attempts: int = 3
     poll_interval_seconds: float = 0.2
+    max_active_runs_per_key: int | None = Field(
+        default=None,
+        ge=1,
+        description="Runs of one owner in progress at once; a claim passes over owners at it (docs/queue.md)",
+    )
 
     # Run event streams (docs/api.md#streaming).
     stream_keepalive_seconds: float = Field(

@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, select, update
 
 from pixelrun.runs import TERMINAL_STATUSES, RunStatus, utc_now
+from pixelrun.store import fair_queue
 from pixelrun.store.db.database import write_tx
 from pixelrun.store.events import record_event
 from pixelrun.store.outbox import enqueue_if_callback
@@ -36,8 +37,9 @@ def deadline_message(run: RunRecord) -> str:
     return f"canceled by its Cancel-After deadline {started}"
 
 
-def cancel_for_deadline(conn: Connection, run: RunRecord, now: datetime) -> None:
-    """Cancel a locked, non-terminal run whose deadline passed (inside a write transaction)."""
+def cancel_for_deadline(conn: Connection, run: RunRecord, now: datetime, count_queue: bool = True) -> None:
+    """Cancel a locked, non-terminal run whose deadline passed (inside a write transaction).
+    `count_queue=False`: the caller updates the fair queue's counts for a batch itself."""
     conn.execute(
         update(runs)
         .where(runs.c.id == run.id)
@@ -54,9 +56,18 @@ def cancel_for_deadline(conn: Connection, run: RunRecord, now: datetime) -> None
             progress_steps=None,
         )
     )
+    if count_queue and run.status is RunStatus.QUEUED:
+        fair_queue.left_queue(conn, [(run.model_id, run.owner_id)])
     detail = {"reason": DEADLINE_EXCEEDED, "failure_code": DEADLINE_EXCEEDED}
     record_event(conn, run.id, run.status, RunStatus.CANCELED, run.attempt, now, detail, run=run)
     enqueue_if_callback(conn, run.id, run.owner_id, run.callback_url, now, run.callback_events)
+
+
+def _cancel_batch(conn: Connection, expired: list[RunRecord], now: datetime) -> None:
+    for run in expired:
+        cancel_for_deadline(conn, run, now, count_queue=False)
+    # Once for the batch, in one order (fair_queue.left_queue says why).
+    fair_queue.left_queue(conn, [(r.model_id, r.owner_id) for r in expired if r.status is RunStatus.QUEUED])
 
 
 def _expired(
@@ -76,8 +87,7 @@ def _expired(
 def cancel_expired_queued(conn: Connection, model_ids: Sequence[str], now: datetime) -> list[str]:
     """Cancel the queued runs of `model_ids` past their deadline; their ids."""
     expired = _expired(conn, now, [RunStatus.QUEUED.value], model_ids)
-    for run in expired:
-        cancel_for_deadline(conn, run, now)
+    _cancel_batch(conn, expired, now)
     return [run.id for run in expired]
 
 
@@ -90,6 +100,5 @@ class Deadlines:
         now = now or utc_now()
         with write_tx(self._engine) as conn:
             expired = _expired(conn, now, None, None)
-            for run in expired:
-                cancel_for_deadline(conn, run, now)
+            _cancel_batch(conn, expired, now)
         return [run.id for run in expired]

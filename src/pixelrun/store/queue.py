@@ -16,9 +16,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, or_, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from pixelrun.runs import LEASED_STATUSES, FailureStage, RunStatus, WebhookEvent, utc_now
+from pixelrun.store import fair_queue
 from pixelrun.store.db.database import write_tx
 from pixelrun.store.db.notify import DEFAULT_POLL_INTERVAL_SECONDS, QueueWaiter, notify_in_tx, notify_queued
 from pixelrun.store.deadlines import cancel_expired_queued
@@ -83,9 +84,15 @@ class QueueRepo:
         return QueueWaiter(self._engine, model_ids, poll_interval, listen_url=self._listen_url)
 
     def claim(
-        self, worker_id: str, model_ids: list[str] | tuple[str, ...], lease_seconds: float
+        self,
+        worker_id: str,
+        model_ids: list[str] | tuple[str, ...],
+        lease_seconds: float,
+        max_active_per_owner: int | None = None,
     ) -> RunRecord | None:
-        """Move the oldest queued run of one of `model_ids` to dispatching for this worker."""
+        """Move the next queued run of one of `model_ids` to dispatching for this worker: the
+        oldest run of the owner whose turn it is (docs/queue.md). With `max_active_per_owner`,
+        owners with that many runs in progress wait."""
         if not model_ids:
             return None
         now = utc_now()
@@ -94,17 +101,7 @@ class QueueRepo:
             cancel_expired_queued(conn, model_ids, now)
             # SKIP LOCKED lets concurrent claimers pass over each other on PostgreSQL; SQLite
             # renders no FOR UPDATE, and BEGIN IMMEDIATE makes this transaction the only writer.
-            row = conn.execute(
-                select(runs.c.id, runs.c.attempt, runs.c.model_id)
-                .where(
-                    runs.c.status == RunStatus.QUEUED.value,
-                    runs.c.model_id.in_(list(model_ids)),
-                    or_(runs.c.deadline_at.is_(None), runs.c.deadline_at > now),
-                )
-                .order_by(runs.c.created_at, runs.c.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            ).first()
+            row = fair_queue.pick(conn, list(model_ids), now, max_active_per_owner)
             if row is None:
                 return None
             attempt = row.attempt + 1
@@ -121,6 +118,7 @@ class QueueRepo:
             )
             if result.rowcount != 1:
                 return None  # cannot happen while the row is locked; never claim what we did not update
+            fair_queue.claimed(conn, row.model_id, row.owner_id)
             claimed = fetch_run(conn, row.id)
             record_event(
                 conn,
@@ -270,6 +268,7 @@ class QueueRepo:
                 {"reason": reason, "worker_id": worker_id},
                 run=run,
             )
+            fair_queue.requeued(conn, run.model_id, run.owner_id, now)
             notify_in_tx(conn, run.model_id)
             return True
 
@@ -277,6 +276,7 @@ class QueueRepo:
         """Requeue (or fail, when out of attempts) leased runs whose lease expired; their ids."""
         now = now or utc_now()
         reaped: list[str] = []
+        back: list[tuple[str, str]] = []
         with write_tx(self._engine) as conn:
             rows = (
                 conn.execute(
@@ -315,10 +315,14 @@ class QueueRepo:
                 )
                 record_event(conn, run.id, run.status, new, run.attempt, now, detail, run=run)
                 if new is RunStatus.QUEUED:
+                    back.append((run.model_id, run.owner_id))
                     notify_in_tx(conn, run.model_id)
                 else:
                     enqueue_if_callback(
                         conn, run.id, run.owner_id, run.callback_url, now, run.callback_events
                     )
                 reaped.append(run.id)
+            # In one order, after the runs (fair_queue.left_queue says why).
+            for model_id, owner_id in sorted(back):
+                fair_queue.requeued(conn, model_id, owner_id, now)
         return reaped

@@ -117,6 +117,8 @@ class RunRecord:
     deadline_at: datetime | None = None
     callback_format: str | None = None
     callback_events: str | None = None
+    # The run's place in its owner's queue of its model (docs/queue.md#queue-position).
+    queue_ticket: int | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -169,6 +171,7 @@ class RunRecord:
             deadline_at=row.get("deadline_at"),
             callback_format=row.get("callback_format"),
             callback_events=row.get("callback_events"),
+            queue_ticket=row.get("queue_ticket"),
         )
 
 

@@ -7,9 +7,10 @@ from concurrent.futures import Future
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, Select, and_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import Engine, Select, bindparam, delete, or_, select, update
 
 from pixelrun.runs import RunStatus, utc_now
+from pixelrun.store import fair_queue
 from pixelrun.store.db.cursor import decode_cursor, encode_cursor
 from pixelrun.store.db.database import read_tx, single_read, write_tx
 from pixelrun.store.db.group_commit import GroupCommit
@@ -39,10 +40,9 @@ class RunsRepo:
             expected=(InsufficientCredit, OwnerNotFound, IdempotencyConflict),
             name="run-creates",
         )
-        # The polling read: the run and its queue position in one statement, built once
-        # with bound parameters (building one per call cost more than running it).
-        position = case((runs.c.status == _QUEUED, _position_of_outer_run()), else_=None)
-        by_id = select(runs, position.label("queue_position")).where(runs.c.id == bindparam("run_id"))
+        # The polling read: the run, then for a queued run its position (store/fair_queue.py),
+        # both built once with bound parameters (building one per call cost more than running it).
+        by_id = select(runs).where(runs.c.id == bindparam("run_id"))
         self._by_id = RawStatement(by_id)
         self._by_id_and_owner = RawStatement(by_id.where(runs.c.owner_id == bindparam("owner_id")))
 
@@ -114,14 +114,24 @@ class RunsRepo:
         """(the run, its 1-based place among its model's queued runs or None), or None when unknown."""
         query, params = self._read_statement(run_id, owner_id)
         with single_read(self._engine) as conn:
-            return _with_position(query.first_mapping(conn, params))
+            row = query.first_mapping(conn, params)
+            if row is None:
+                return None
+            position_params = fair_queue.position_params(row)
+            found = fair_queue.POSITION.first(conn, position_params) if position_params else None
+        return _with_position(row, found)
 
     async def get_with_position_on_loop(
         self, reads: LoopReads, run_id: str, owner_id: str | None = None
     ) -> tuple[RunRecord, int | None] | None:
         """`get_with_position` awaited on the event loop (store/db/loop_reads.py says why)."""
         query, params = self._read_statement(run_id, owner_id)
-        return _with_position(await reads.first_mapping(query, params))
+        row = await reads.first_mapping(query, params)
+        if row is None:
+            return None
+        position_params = fair_queue.position_params(row)
+        found = await reads.first_mapping(fair_queue.POSITION, position_params) if position_params else None
+        return _with_position(row, tuple(found.values()) if found else None)
 
     def queue_position(self, run: RunRecord) -> int | None:
         """1-based place of a queued run among the queued runs of its model (claim order)."""
@@ -184,6 +194,8 @@ class RunsRepo:
                     progress_steps=None,
                 )
             )
+            if run.status is RunStatus.QUEUED:
+                fair_queue.left_queue(conn, [(run.model_id, run.owner_id)])
             record_event(
                 conn,
                 run_id,
@@ -232,28 +244,8 @@ def page_query(
     return query.order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
 
 
-def _position_of_outer_run() -> object:
-    """The count of queued runs of the outer run's model up to it, in claim order."""
-    ahead = runs.alias("ahead")
-    return (
-        select(func.count())
-        .select_from(ahead)
-        .where(
-            ahead.c.status == _QUEUED,
-            ahead.c.model_id == runs.c.model_id,
-            or_(
-                ahead.c.created_at < runs.c.created_at,
-                and_(ahead.c.created_at == runs.c.created_at, ahead.c.id <= runs.c.id),
-            ),
-        )
-        .scalar_subquery()
-    )
-
-
-def _with_position(row: dict[str, Any] | None) -> tuple[RunRecord, int | None] | None:
-    """The run and its queue position from a row of the polling read."""
-    if row is None:
-        return None
-    position = row["queue_position"]
+def _with_position(row: dict[str, Any], found: tuple[Any, ...] | None) -> tuple[RunRecord, int | None]:
+    """The run and its queue position from the rows of the polling read."""
     record = RunRecord.from_row(row)  # type: ignore[arg-type]
+    position = found[0] if found else None
     return record, (int(position) or None) if position is not None else None

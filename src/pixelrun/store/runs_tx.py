@@ -7,9 +7,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select
+from sqlalchemy import Connection, bindparam, insert, select
 
 from pixelrun.runs import RunStatus, new_run_id, price_outputs, utc_now
+from pixelrun.store import fair_queue
 from pixelrun.store.db.notify import notify_in_tx
 from pixelrun.store.db.raw_statement import RawStatement
 from pixelrun.store.errors import InsufficientCredit, OwnerNotFound, RunNotFound
@@ -68,6 +69,7 @@ def insert_run(
         "deadline_at": new_run.deadline_at,
         "callback_format": new_run.callback_format,
         "callback_events": new_run.callback_events,
+        "queue_ticket": fair_queue.enqueue(conn, new_run.model_id, owner_id, now),
     }
     _INSERT_RUN_RAW.execute(conn, values)
     notify_in_tx(conn, new_run.model_id)
@@ -104,21 +106,9 @@ _INSERT_RUN_KEYS = (
     "deadline_at",
     "callback_format",
     "callback_events",
+    "queue_ticket",
 )
 _INSERT_RUN_RAW = RawStatement(_INSERT_RUN, column_keys=_INSERT_RUN_KEYS)
-_QUEUE_POSITION = (
-    select(func.count())
-    .select_from(runs)
-    .where(
-        runs.c.status == RunStatus.QUEUED.value,
-        runs.c.model_id == bindparam("model_id"),
-        or_(
-            runs.c.created_at < bindparam("created_at", type_=runs.c.created_at.type),
-            and_(runs.c.created_at == bindparam("created_at"), runs.c.id <= bindparam("run_id")),
-        ),
-    )
-)
-_QUEUE_POSITION_RAW = RawStatement(_QUEUE_POSITION)
 
 
 def fetch_run(conn: Connection, run_id: str, owner_id: str | None = None, lock: bool = False) -> RunRecord:
@@ -135,12 +125,13 @@ def fetch_run(conn: Connection, run_id: str, owner_id: str | None = None, lock: 
 
 
 def queue_position_in_tx(conn: Connection, run: RunRecord) -> int | None:
-    """`queue_position` inside an open transaction."""
+    """`queue_position` inside an open transaction (store/fair_queue.py computes it)."""
     if run.status is not RunStatus.QUEUED:
         return None
-    params = {"model_id": run.model_id, "created_at": run.created_at, "run_id": run.id}
-    row = _QUEUE_POSITION_RAW.first(conn, params)
-    assert row is not None  # a count always has a row
-    position = int(row[0])
-    # Zero means it left the queue since `run` was read.
-    return position or None
+    row = {
+        "status": run.status.value,
+        "model_id": run.model_id,
+        "owner_id": run.owner_id,
+        "queue_ticket": run.queue_ticket,
+    }
+    return fair_queue.position(conn, row)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    text,
 )
 
 from pixelrun.store.db.types import UTCDateTime, json_type
@@ -111,13 +112,47 @@ runs = Table(
     # The webhook events the callback_url receives, comma-separated (start, output, logs,
     # completed); NULL: the terminal one only (docs/compatibility.md#replicate-predictions).
     Column("callback_events", String(64), nullable=True),
+    # The run's place in its owner's queue of its model: 1, 2, 3... per (model, owner), given
+    # at create (docs/queue.md#queue-position). NULL for runs created before fair queues.
+    Column("queue_ticket", BigInteger, nullable=True),
     Index("ix_runs_status_model_created", "status", "model_id", "created_at"),
+    # Owner first: with the model first, SQLite took it for every `model_id IN (...)` query
+    # of the claim (the deadline sweep scanned the whole queue).
+    Index("ix_runs_owner_model_status_ticket", "owner_id", "model_id", "status", "queue_ticket"),
     Index("ix_runs_files_expired_completed", "files_expired_at", "completed_at"),
     Index("ix_runs_stream_pruned_completed", "stream_pruned_at", "completed_at"),
     Index("ix_runs_deadline_at", "deadline_at"),
     # The keyset order of an owner's list (store/runs.py page_query), id included so that
     # a page deep in a long list starts in the index, not after a walk from the top.
     Index("ix_runs_owner_created_id", "owner_id", "created_at", "id"),
+)
+
+# One row per (model, owner) that ever queued a run of the model: the fair queue's turns
+# (docs/queue.md). Claims take the owner whose turn is first, then its oldest run.
+owner_queues = Table(
+    "owner_queues",
+    metadata,
+    Column("model_id", String(200), primary_key=True),
+    Column("owner_id", String(64), ForeignKey("owners.id"), primary_key=True),
+    # Runs of this owner and model now queued.
+    Column("queued_count", Integer, nullable=False),
+    # The round in which this owner's oldest queued run is claimed; +1 at each claim.
+    Column("next_round", BigInteger, nullable=False),
+    # Order among owners within a round; given when the owner (re)joins the queue.
+    Column("turn", BigInteger, nullable=False),
+    # The last `runs.queue_ticket` given to this owner's runs of this model.
+    Column("last_ticket", BigInteger, nullable=False),
+    Index("ix_owner_queues_model_round", "model_id", "next_round"),
+    # The owners with queued runs, in claim order: a claim and a position read skip the
+    # owners with nothing queued, however many there are.
+    Index(
+        "ix_owner_queues_waiting",
+        "model_id",
+        "next_round",
+        "turn",
+        sqlite_where=text("queued_count > 0"),
+        postgresql_where=text("queued_count > 0"),
+    ),
 )
 
 run_events = Table(

@@ -135,7 +135,12 @@ class Worker:
                 try:
                     self.housekeeping.run_if_due()
                     lora_files.sweep_if_due(self.store)
-                    run = self.store.queue.claim(self.worker_id, models, self.settings.lease_seconds)
+                    run = self.store.queue.claim(
+                        self.worker_id,
+                        models,
+                        self.settings.lease_seconds,
+                        self.settings.max_active_runs_per_key,
+                    )
                 except Exception as exc:
                     if not is_unavailable(exc):
                         raise
