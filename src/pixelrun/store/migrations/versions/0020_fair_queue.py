@@ -75,8 +75,9 @@ def _number_queued_runs() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_runs_owner_model_status_ticket", table_name="runs")
-    with op.batch_alter_table("runs") as batch:
-        batch.drop_column("queue_ticket")
+    # SQLite 3.35+ drops a column in place; batch mode would copy `runs`, which the foreign
+    # keys of a populated store refuse.
+    op.execute("ALTER TABLE runs DROP COLUMN queue_ticket")
     op.drop_index("ix_owner_queues_waiting", table_name="owner_queues")
     op.drop_index("ix_owner_queues_model_round", table_name="owner_queues")
     op.drop_table("owner_queues")
