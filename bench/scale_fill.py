@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
-from sqlalchemy import Engine, insert, inspect, text
+from sqlalchemy import Connection, Engine, delete, insert, inspect, text
 from sqlalchemy.schema import CreateIndex
 
 from pixelrun.store import tables as t
@@ -143,6 +143,10 @@ def fill(engine: Engine, plan: FillPlan, log: object = print, jobs: int = 2) -> 
         # `/metrics` counts from aggregate rows each status change keeps; bulk SQL wrote none.
         rebuild_totals_in_tx(conn)
     timings["metric totals"] = time.perf_counter() - begun
+    begun = time.perf_counter()
+    with engine.begin() as conn:
+        _number_queue(conn)
+    timings["queue tickets"] = time.perf_counter() - begun
     begun = time.perf_counter()
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         # What autovacuum (PostgreSQL) or `PRAGMA optimize` (SQLite) does after a day of writes.
@@ -385,6 +389,23 @@ def _pg_children(plan: FillPlan, parts: int) -> tuple[Stage, Stage, Stage]:
         ],
         cut("run_stream_events (logs)", stream_logs),
         cut("run_stream_events (end)", stream_end),
+    )
+
+
+def _number_queue(conn: Connection) -> None:
+    """The fair queue's tickets and per-owner rows (docs/queue.md) for every queued run, as
+    migration 0020 numbers an existing queue: oldest first per model and owner."""
+    conn.execute(delete(t.owner_queues))
+    conn.exec_driver_sql(
+        f"""UPDATE {t.runs.name} SET queue_ticket = n.ticket FROM (
+            SELECT id, ROW_NUMBER() OVER (PARTITION BY model_id, owner_id ORDER BY created_at, id) AS ticket
+            FROM {t.runs.name} WHERE status = 'queued') AS n
+        WHERE {t.runs.name}.id = n.id"""
+    )
+    conn.exec_driver_sql(
+        f"""INSERT INTO {t.owner_queues.name} (model_id, owner_id, queued_count, next_round, turn, last_ticket)
+        SELECT model_id, owner_id, COUNT(*), 0, ROW_NUMBER() OVER (ORDER BY model_id, owner_id) - 1, COUNT(*)
+        FROM {t.runs.name} WHERE status = 'queued' GROUP BY model_id, owner_id"""
     )
 
 
