@@ -6,9 +6,9 @@ Per back end (a fresh PostgreSQL database, dropped at the end, or a SQLite file)
 1. empty store: one owner and key; `pixelrun serve --workers 0` on loopback (no worker);
    measured in this order, one request at a time on one keep-alive connection:
    the first `/metrics` scrape after the server started; create (POST a run; these become
-   the newest queued runs); `GET /v1/runs/{id}` of the newest queued run (its queue
-   position counts every queued run); `GET /v1/runs` first page and a page `--depth`
-   runs deep (its cursor taken from the database); `/metrics`; a worker claim
+   the newest queued runs); `GET /v1/runs/{id}` of the newest queued run (the run
+   farthest back in the queue, whose position the read computes); `GET /v1/runs` first
+   page and a page `--depth` runs deep (its cursor taken from the database); `/metrics`; a worker claim
    (`store.queue.claim`, in this process, as a worker calls it); one retention pass
    (`maintenance.Janitor.run_once`, in this process; the first pass is its own row).
 2. the server is stopped; the store is filled by bulk SQL (bench/scale_fill.py: N finished
