@@ -134,6 +134,19 @@ def validation_error(errors: list[dict[str, Any]], message: str | None = None) -
     return ApiError(422, "VALIDATION_ERROR", message or _summary(errors), errors=errors)
 
 
+def invalid_cursor(parameter: str, given_as: str) -> ApiError:
+    """The 422 for a page cursor that is not one this API returned (the list routes)."""
+    return validation_error(
+        [
+            {
+                "loc": ["query", parameter],
+                "msg": f"invalid cursor; pass {given_as} as returned",
+                "type": "value_error",
+            }
+        ]
+    )
+
+
 def _summary(errors: list[dict[str, Any]]) -> str:
     if not errors:
         return "The request is invalid."

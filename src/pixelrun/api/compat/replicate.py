@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
 
 from pixelrun.api.compat.replicate_stream import replicate_events
 from pixelrun.api.deps import CurrentAuth, ServicesDep
-from pixelrun.api.errors import ApiError, validation_error
+from pixelrun.api.errors import ApiError, invalid_cursor
 from pixelrun.api.models_catalog import get_catalog_model
 from pixelrun.api.prefer import parse_prefer_wait
 from pixelrun.api.run_service import CreateOptions, RunRequest, submit
@@ -240,15 +240,7 @@ def list_predictions(
     try:
         records, next_cursor = services.store.runs.page(auth.owner_id, limit=PAGE_SIZE, cursor=cursor)
     except InvalidCursor:
-        raise validation_error(
-            [
-                {
-                    "loc": ["query", "cursor"],
-                    "msg": "invalid cursor; pass `next` as returned",
-                    "type": "value_error",
-                }
-            ]
-        ) from None
+        raise invalid_cursor("cursor", "`next`") from None
     base = f"{services.settings.public_base_url.rstrip('/')}/v1/predictions"
     return PredictionList(
         results=[present(run, services, with_logs=False) for run in records],

@@ -24,7 +24,7 @@ from pixelrun.api import asset_service
 from pixelrun.api.asset_wire import MAX_NAME_CHARS
 from pixelrun.api.compat.replicate import ReplicateErrorOut
 from pixelrun.api.deps import CurrentAuth, ServicesDep
-from pixelrun.api.errors import ApiError, validation_error
+from pixelrun.api.errors import ApiError, invalid_cursor, validation_error
 from pixelrun.api.services import Services
 from pixelrun.engines.input_rules import NO_NUL_PATTERN
 from pixelrun.runs import asset_url, isoformat_utc
@@ -176,15 +176,7 @@ def list_files(
     try:
         records, next_cursor = services.store.assets.page(auth.owner_id, limit=PAGE_SIZE, cursor=cursor)
     except InvalidCursor:
-        raise validation_error(
-            [
-                {
-                    "loc": ["query", "cursor"],
-                    "msg": "invalid cursor; pass `next` as returned",
-                    "type": "value_error",
-                }
-            ]
-        ) from None
+        raise invalid_cursor("cursor", "`next`") from None
     base = f"{services.settings.public_base_url.rstrip('/')}/v1/files"
     return FileList(
         results=[_present(record, services, *_info(record, services)) for record in records],

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BeforeValidator
 
 from pixelrun.api.deps import CurrentAuth, NoUnknownQuery, ServicesDep
-from pixelrun.api.errors import ApiError, validation_error
+from pixelrun.api.errors import ApiError, invalid_cursor
 from pixelrun.api.models_catalog import CatalogModel, get_catalog_model
 from pixelrun.api.prefer import parse_prefer_wait
 from pixelrun.api.presenter import UNKNOWN, json_response
@@ -150,15 +150,7 @@ def list_runs(
             created_before=_as_utc(created_before),
         )
     except InvalidCursor:
-        raise validation_error(
-            [
-                {
-                    "loc": ["query", "pq"],
-                    "msg": "invalid cursor; pass next_pq as returned",
-                    "type": "value_error",
-                }
-            ]
-        ) from None
+        raise invalid_cursor("pq", "next_pq") from None
     items = [services.presenter.present(run) for run in records]
     return RunList(items=items, next_pq=next_pq)
 
