@@ -29,6 +29,9 @@ def _positions(store: Store) -> dict[str, int]:
         found = store.runs.get_with_position(run_id)
         assert found is not None and found[1] is not None
         positions[run_id] = found[1]
+    # A list page reads the same positions in one transaction.
+    records = [found[0] for run_id in ids if (found := store.runs.get_with_position(run_id))]
+    assert store.runs.queue_positions(records) == positions
     return positions
 
 

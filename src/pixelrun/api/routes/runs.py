@@ -151,7 +151,8 @@ def list_runs(
         )
     except InvalidCursor:
         raise invalid_cursor("pq", "next_pq") from None
-    items = [services.presenter.present(run) for run in records]
+    positions = services.store.runs.queue_positions(records)  # one read for the page's queued runs
+    items = [services.presenter.present(run, queue_position=positions.get(run.id)) for run in records]
     return RunList(items=items, next_pq=next_pq)
 
 
