@@ -119,8 +119,20 @@ runs = Table(
     # Owner first: with the model first, SQLite took it for every `model_id IN (...)` query
     # of the claim (the deadline sweep scanned the whole queue).
     Index("ix_runs_owner_model_status_ticket", "owner_id", "model_id", "status", "queue_ticket"),
-    Index("ix_runs_files_expired_completed", "files_expired_at", "completed_at"),
-    Index("ix_runs_stream_pruned_completed", "stream_pruned_at", "completed_at"),
+    # Retention's work: only the runs whose files or stream rows are still there (partial,
+    # so that the planner reads them in order instead of scanning runs; migration 0021).
+    Index(
+        "ix_runs_files_to_expire",
+        "completed_at",
+        sqlite_where=text("files_expired_at IS NULL"),
+        postgresql_where=text("files_expired_at IS NULL"),
+    ),
+    Index(
+        "ix_runs_streams_to_prune",
+        "completed_at",
+        sqlite_where=text("stream_pruned_at IS NULL"),
+        postgresql_where=text("stream_pruned_at IS NULL"),
+    ),
     Index("ix_runs_deadline_at", "deadline_at"),
     # The keyset order of an owner's list (store/runs.py page_query), id included so that
     # a page deep in a long list starts in the index, not after a walk from the top.
@@ -303,6 +315,13 @@ assets = Table(
     Column("confirmed_at", UTCDateTime(), nullable=True),
     Index("ix_assets_owner_created", "owner_id", "created_at"),
     Index("ix_assets_created", "created_at"),
+    # Uploads never confirmed, for retention (partial: a few rows, whatever the assets; 0021).
+    Index(
+        "ix_assets_pending_expires",
+        "upload_expires_at",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
 )
 
 # Values every process of a deployment must agree on (the file URL signing secret),
