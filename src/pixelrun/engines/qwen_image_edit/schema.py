@@ -55,11 +55,14 @@ PRESETS: dict[str, tuple[int, int]] = {
 # Patterns of the URL fields (see `input_rules` for the shared ones).
 # Asset URLs (asset://<id>) are accepted too but left out of the patterns: whether one
 # names an asset of the caller is not a matter of form (an unknown one is a 422, docs/uploads.md).
-IMAGE_URL_PATTERN = r"^([Hh][Tt][Tt][Pp][Ss]?://|data:image/[A-Za-z0-9.+-]+;base64,)[^\u0000]*$"
+# The data: image types taken at create (the upload types of docs/uploads.md, and the
+# aliases of JPEG); the API refuses any other before storing anything.
+DATA_IMAGE_SUBTYPES = "png|jpeg|jpg|pjpeg|webp|bmp|tiff|gif"
+IMAGE_URL_PATTERN = rf"^([Hh][Tt][Tt][Pp][Ss]?://|data:image/({DATA_IMAGE_SUBTYPES});base64,)[^\u0000]*$"
 LORA_PATH_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\u0000]*$"
 
 _WXH = re.compile(r"^\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*$")
-_DATA_URI = re.compile(r"^data:image/[A-Za-z0-9.+-]+;base64,", re.ASCII)
+_DATA_URI = re.compile(rf"^data:image/({DATA_IMAGE_SUBTYPES});base64,", re.ASCII)
 
 
 class CustomImageSize(BaseModel):
@@ -269,6 +272,7 @@ class EditInput(EditParameters):
                 continue
             raise ValueError(
                 f"image_urls[{index}] must start with http://, https://, data:image/<type>;base64, "
+                f"with <type> one of {DATA_IMAGE_SUBTYPES.replace('|', ', ')}, "
                 "or be an asset URL (asset://<asset id>)"
             )
         return urls
