@@ -12,6 +12,7 @@ from pixelrun.media.errors import ImageRejected
 # a multi-megabyte URI without one from being scanned.
 _MAX_HEADER = 256
 _MEDIA_TYPE = re.compile(r"image/[a-z0-9][a-z0-9.+-]{0,63}")
+_WHITESPACE = re.compile(r"[ \t\r\n]+")
 
 
 def to_data_uri(data: bytes, content_type: str) -> str:
@@ -47,7 +48,15 @@ def parse_data_uri(uri: str, *, max_bytes: int) -> tuple[str, bytes]:
     try:
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise ImageRejected(f"data: URI has invalid base64: {exc}") from None
+        # Base64 wrapped in lines (MIME style, 76 columns) is common: whitespace is dropped,
+        # anything else outside the alphabet is still refused.
+        unwrapped = _WHITESPACE.sub("", payload)
+        try:
+            if unwrapped == payload:
+                raise
+            data = base64.b64decode(unwrapped, validate=True)
+        except (binascii.Error, ValueError):
+            raise ImageRejected(f"data: URI has invalid base64: {exc}") from None
     if len(data) > max_bytes:
         raise ImageRejected(f"data: URI image is {_size_mb(len(data))}, over the {_size_mb(max_bytes)} limit")
     if not data:

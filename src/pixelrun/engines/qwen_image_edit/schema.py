@@ -58,7 +58,13 @@ PRESETS: dict[str, tuple[int, int]] = {
 # The data: image types taken at create (the upload types of docs/uploads.md, and the
 # aliases of JPEG); the API refuses any other before storing anything.
 DATA_IMAGE_SUBTYPES = "png|jpeg|jpg|pjpeg|webp|bmp|tiff|gif"
-IMAGE_URL_PATTERN = rf"^([Hh][Tt][Tt][Pp][Ss]?://|data:image/({DATA_IMAGE_SUBTYPES});base64,)[^\u0000]*$"
+# The payload: strict, non-empty base64 (what create decodes: no whitespace, padded).
+_BASE64 = (
+    r"(?:[A-Za-z0-9+/]{4})+(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}="
+)
+IMAGE_URL_PATTERN = (
+    rf"^([Hh][Tt][Tt][Pp][Ss]?://[^\u0000]*|data:image/({DATA_IMAGE_SUBTYPES});base64,({_BASE64}))$"
+)
 LORA_PATH_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\u0000]*$"
 
 _WXH = re.compile(r"^\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*$")
