@@ -58,7 +58,11 @@ def test_previews_every_2_steps_reach_the_stream_and_change_no_output(live: Live
     finally:
         cancel(live, blocker["id"])
     previews = [event for event in events if event.event == "preview"]
-    assert [(p.json["step"], p.json["steps"]) for p in previews] == [(2, 8), (4, 8), (6, 8)]
+    # Steps 2, 4 and 6, in order. The last one may lose the race with the run's end in the
+    # stream (CI saw it once under load: written, then purged with the run before the hub's
+    # next read); previews are extras (docs/api.md#previews), the first ones always arrive.
+    steps = [(p.json["step"], p.json["steps"]) for p in previews]
+    assert steps in ([(2, 8), (4, 8), (6, 8)], [(2, 8), (4, 8)])
     names = [event.event for event in events]
     assert names.index("preview") > names.index("progress")  # after its step
     for preview in previews:
